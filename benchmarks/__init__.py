@@ -1,0 +1,1 @@
+"""digitlab's benchmarks: scripts that measure. Results land in benchmarks/results/*.json."""
