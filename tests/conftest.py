@@ -43,3 +43,34 @@ def isolated_environment(monkeypatch, tmp_path: Path):
     """No test reads the user's DIGITLAB_DATA_DIR or reaches a real mirror by accident."""
     monkeypatch.delenv("DIGITLAB_DATA_DIR", raising=False)
     monkeypatch.setenv("DIGITLAB_MIRRORS", "")
+
+
+def make_learnable_arrays(train: int = 600, test: int = 200, seed: int = 0) -> dict[str, np.ndarray]:
+    """Digits a model can actually learn: class k lights up a 6x6 block at its own place, plus noise."""
+    generator = np.random.default_rng(seed)
+
+    def split(count: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = (np.arange(count) % 10).astype(np.uint8)
+        generator.shuffle(labels)
+        images = generator.integers(0, 60, (count, 28, 28), dtype=np.uint8)
+        for index, label in enumerate(labels):
+            row, column = 3 + 8 * (label // 4), 2 + 6 * (label % 4)
+            images[index, row:row + 6, column:column + 6] = 255
+        return images, labels
+
+    train_images, train_labels = split(train)
+    test_images, test_labels = split(test)
+    return {"train_images": train_images, "train_labels": train_labels,
+            "test_images": test_images, "test_labels": test_labels}
+
+
+@pytest.fixture
+def learnable_dir(tmp_path: Path) -> Path:
+    return write_dataset(tmp_path / "learnable", make_learnable_arrays())
+
+
+@pytest.fixture
+def learnable_dataset(learnable_dir):
+    from digitlab.data import load_idx_directory
+
+    return load_idx_directory(learnable_dir)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from digitlab import __version__
-from digitlab.errors import DigitlabError
+from digitlab.errors import DigitlabError, Interrupted
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -84,6 +84,156 @@ def command_data(arguments: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------
+# digitlab models / train / evaluate / compare / quickstart
+
+
+def _float_type(low: float, high: float, *, allow_zero: bool = False):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (low < value < high or (allow_zero and value == 0)):
+            raise argparse.ArgumentTypeError(f"must be in ({low:g}, {high:g}){' or 0' if allow_zero else ''}, "
+                                             f"got {value:g}")
+        return value
+
+    return parse
+
+
+def _parse_param(text: str) -> tuple[str, object]:
+    key, separator, raw = text.partition("=")
+    if not separator or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        value: object = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.replace("-", "_"), value
+
+
+def _print_evaluation(run, evaluation) -> None:
+    from digitlab.evaluation import summary_text
+
+    print(summary_text(evaluation))
+    print(f"\nReport: {run.file('report.md')}  (plots: confusion.png, misclassified.png, curves.png)")
+
+
+def command_models(arguments: argparse.Namespace) -> int:
+    from digitlab.models import MODELS
+
+    if arguments.json:
+        print(json.dumps({name: {"summary": spec.summary, "input": "28x28" if spec.takes_images else "784",
+                                 "hyper": spec.hyper_defaults, "training": spec.training_defaults}
+                          for name, spec in MODELS.items()}, indent=2))
+        return EXIT_OK
+    for name, spec in MODELS.items():
+        print(f"{name:12} {spec.summary}")
+        print(f"{'':12} input {'(28, 28) images' if spec.takes_images else '(784,) flattened'}; "
+              f"--param: {', '.join(f'{k}={v}' for k, v in spec.hyper_defaults.items())}")
+        print(f"{'':12} defaults: {', '.join(f'{k}={v}' for k, v in spec.training_defaults.items())}")
+    return EXIT_OK
+
+
+def command_train(arguments: argparse.Namespace) -> int:
+    from digitlab.training import resume, train
+
+    verbose = 0 if arguments.quiet or arguments.json else "auto"
+    if arguments.resume:
+        run = resume(arguments.resume, verbose=verbose)
+    else:
+        run = train(
+            arguments.model, hyper=dict(arguments.param or []), out=arguments.out, overwrite=arguments.overwrite,
+            data_dir=arguments.data_dir, verbose=verbose, epochs=arguments.epochs, batch_size=arguments.batch_size,
+            learning_rate=arguments.lr, optimizer=arguments.optimizer, schedule=arguments.schedule,
+            val_split=arguments.val_split, folds=arguments.folds, seed=arguments.seed,
+            early_stopping=arguments.early_stopping, keep_best=arguments.keep_best, subset=arguments.subset,
+        )
+    return _report_run(run, arguments.json)
+
+
+def _report_run(run, as_json: bool) -> int:
+    from digitlab.evaluation import Evaluation
+
+    metrics, config = run.metrics, run.config
+    if as_json:
+        print(json.dumps({"run": str(run.path), "config": config, "metrics": metrics}, indent=2))
+        return EXIT_OK
+    test = {k: v for k, v in metrics["test"].items() if k not in ("misclassified_examples", "data_fingerprint")}
+    cross_validation = metrics.get("cross_validation")
+    if cross_validation:
+        print(f"Cross-validation ({cross_validation['folds']} folds): mean accuracy {cross_validation['mean']:.2%} "
+              f"± {cross_validation['std']:.2%}")
+    print(f"Trained {config['model']} for {config['epochs_done']} epochs in {config['train_seconds']:.1f} s "
+          f"-> {run.path}")
+    _print_evaluation(run, Evaluation(**test))
+    return EXIT_OK
+
+
+def command_evaluate(arguments: argparse.Namespace) -> int:
+    from digitlab.evaluation import evaluate_run
+    from digitlab.runs import open_run
+
+    run = open_run(arguments.run)
+    evaluation = evaluate_run(run, split=arguments.split, data_dir=arguments.data_dir)
+    if arguments.json:
+        print(json.dumps(evaluation.to_json(), indent=2))
+    else:
+        _print_evaluation(run, evaluation)
+    return EXIT_OK
+
+
+def command_compare(arguments: argparse.Namespace) -> int:
+    from digitlab.fileio import atomic_write_text
+    from digitlab.runs import expand_run_paths, leaderboard, leaderboard_cells, markdown_table, text_table
+
+    rows = leaderboard(expand_run_paths(arguments.runs))
+    if arguments.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(text_table(*leaderboard_cells(rows)))
+    if arguments.markdown:
+        atomic_write_text(arguments.markdown, markdown_table(*leaderboard_cells(rows)))
+        if not arguments.json:
+            print(f"Wrote the leaderboard as Markdown to {arguments.markdown}")
+    return EXIT_OK
+
+
+def command_quickstart(arguments: argparse.Namespace) -> int:
+    import time
+
+    from digitlab.data import describe, load_dataset
+    from digitlab.runs import leaderboard, leaderboard_cells, markdown_table, text_table
+    from digitlab.training import quickstart
+
+    started = time.perf_counter()
+    dataset = load_dataset(arguments.data_dir)
+    _print_facts(describe(dataset))
+
+    def on_start(name, settings) -> None:
+        print(f"\n=== {name}: {settings.epochs} epochs, batch {settings.batch_size}, {settings.optimizer} "
+              f"lr {settings.learning_rate:g} ({settings.schedule}) ===", flush=True)
+
+    def on_done(run) -> None:
+        test = run.metrics["test"]
+        print(f"{run.config['model']}: test accuracy {test['accuracy']:.2%}, macro F1 {test['macro']['f1']:.4f}, "
+              f"{run.config['train_seconds']:.1f} s of training; report {run.file('report.md')}", flush=True)
+
+    runs = quickstart(arguments.out, dataset=dataset, models=tuple(arguments.models) if arguments.models else None,
+                      verbose=0 if arguments.quiet else "auto", on_start=on_start, on_done=on_done,
+                      epochs=arguments.epochs, subset=arguments.subset)
+    cells = leaderboard_cells(leaderboard([run.path for run in runs]))
+    from digitlab.fileio import atomic_write_text
+
+    atomic_write_text(Path(arguments.out) / "leaderboard.md", markdown_table(*cells))
+    print("\nLeaderboard:")
+    print(text_table(*cells))
+    print(f"\nReports: {Path(arguments.out)}/<model>/report.md; leaderboard: {Path(arguments.out) / 'leaderboard.md'}")
+    print(f"Quickstart took {time.perf_counter() - started:.0f} s.")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,6 +259,77 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--out", type=Path, default=Path("samples.png"), help="PNG for --show (default: %(default)s)")
     data.add_argument("--json", action="store_true", help="print the facts as JSON (for scripts)")
     data.set_defaults(handler=command_data)
+
+    models = commands.add_parser("models", help="list the model architectures and their hyper-parameters")
+    models.add_argument("--json", action="store_true", help="print as JSON")
+    models.set_defaults(handler=command_models)
+
+    from digitlab.models import MODEL_NAMES, OPTIMIZERS
+
+    train = commands.add_parser(
+        "train", help="train a model into a run directory, then evaluate it on the test set",
+        description="Train a model on the training set (a validation split or k folds held out from it, never "
+        "from the test set), checkpoint every epoch, then evaluate on the test set and write metrics, plots and "
+        "report.md into the run directory. Defaults for epochs, batch size and learning rate depend on the model "
+        "(see 'digitlab models').",
+    )
+    target = train.add_mutually_exclusive_group(required=True)
+    target.add_argument("--model", choices=MODEL_NAMES, help="architecture to train")
+    target.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
+    train.add_argument("--param", action="append", type=_parse_param, metavar="KEY=VALUE",
+                       help="model hyper-parameter, e.g. --param hidden_units=256 (repeatable)")
+    train.add_argument("--epochs", type=_positive_int, help="epochs (default: the model's)")
+    train.add_argument("--batch-size", type=_positive_int, help="batch size (default: the model's)")
+    train.add_argument("--lr", type=_float_type(0, 10), help="learning rate (default: the model's)")
+    train.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer (default: adam)")
+    train.add_argument("--schedule", choices=("constant", "cosine"), help="learning-rate schedule")
+    validation = train.add_mutually_exclusive_group()
+    validation.add_argument("--val-split", type=_float_type(0, 1, allow_zero=True),
+                            help="fraction of the training set held out for validation (default 0.1; 0 = none)")
+    validation.add_argument("--folds", type=int, metavar="K",
+                            help="k-fold cross-validation (K >= 2) before training the final model on all data")
+    train.add_argument("--seed", type=int, help="random seed (default 0): the same seed gives the same metrics")
+    train.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE",
+                       help="stop when the validation loss has not improved for PATIENCE epochs")
+    train.add_argument("--keep-best", action="store_true", help="keep the weights of the best validation epoch")
+    train.add_argument("--subset", type=int, metavar="N", help="train on a class-balanced subset of N images")
+    train.add_argument("--out", metavar="DIR", help="run directory (default: runs/MODEL, runs/MODEL-2, ...)")
+    train.add_argument("--overwrite", action="store_true", help="replace --out if it already exists")
+    train.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    train.add_argument("--json", action="store_true", help="print the run's config and metrics as JSON")
+    _add_data_dir(train)
+    train.set_defaults(handler=command_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="evaluate a run: accuracy, precision/recall/F1, confusion matrix, mistakes",
+        description="Evaluate a trained run on a split and (re)write metrics.json, confusion.png, "
+        "misclassified.png and report.md in the run directory.",
+    )
+    evaluate.add_argument("run", metavar="RUN", help="run directory")
+    evaluate.add_argument("--split", choices=("test", "train", "val"), default="test", help="(default: test)")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    _add_data_dir(evaluate)
+    evaluate.set_defaults(handler=command_evaluate)
+
+    compare = commands.add_parser("compare", help="leaderboard of runs (model, params, epochs, time, accuracy, F1)")
+    compare.add_argument("runs", nargs="+", metavar="RUN", help="run directories, or directories holding runs")
+    compare.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown to FILE")
+    compare.add_argument("--json", action="store_true", help="print the rows as JSON")
+    compare.set_defaults(handler=command_compare)
+
+    quick = commands.add_parser(
+        "quickstart", help="the main job: data facts, then train and evaluate linear, mlp, flatten-mlp and cnn",
+        description="The whole lesson in one command: show the dataset facts, train and evaluate the lesson's "
+        "models and the CNN one after another, then print the leaderboard. Runs go to OUT/MODEL and replace "
+        "earlier quickstart runs there.",
+    )
+    quick.add_argument("--out", default="runs/quickstart", help="directory for the runs (default: %(default)s)")
+    quick.add_argument("--models", nargs="+", choices=MODEL_NAMES, help="only these models")
+    quick.add_argument("--epochs", type=_positive_int, help="override every model's epochs (for a quick try)")
+    quick.add_argument("--subset", type=int, metavar="N", help="train on N images only (for a quick try)")
+    quick.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    _add_data_dir(quick)
+    quick.set_defaults(handler=command_quickstart)
     return parser
 
 
@@ -117,6 +338,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     try:
         return arguments.handler(arguments)
+    except Interrupted as error:
+        print(f"digitlab: {error}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (DigitlabError, ValueError) as error:
         print(f"digitlab: error: {error}", file=sys.stderr)
         return EXIT_ERROR

@@ -15,3 +15,7 @@ class DataFormatError(DigitlabError, ValueError):
 
 class DataUnavailableError(DigitlabError):
     """No data source worked; the message lists every source tried and why it failed."""
+
+
+class Interrupted(DigitlabError):
+    """Work stopped by Ctrl-C after saving what it had; the message says how to continue."""

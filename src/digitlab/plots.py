@@ -52,3 +52,58 @@ def digit_grid(
 def sample_grid(images: np.ndarray, labels: np.ndarray, path: str | os.PathLike, *, columns: int = 10) -> None:
     """The lesson's first look at the data: sample images with their labels."""
     digit_grid(images, [f"label {int(label)}" for label in labels], path, columns=columns)
+
+
+def confusion_heatmap(matrix: list[list[int]], path: str | os.PathLike, *, title: str = "Confusion matrix") -> None:
+    """Counts on a log-ish colour scale so that the few mistakes are visible beside the big diagonal."""
+    from matplotlib.colors import PowerNorm
+
+    counts = np.asarray(matrix)
+    figure = Figure(figsize=(6.4, 5.6))
+    axes = figure.add_subplot()
+    image = axes.imshow(counts, cmap="Blues", norm=PowerNorm(gamma=0.35, vmin=0, vmax=max(1, counts.max())))
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    threshold = counts.max() * 0.35
+    for true in range(counts.shape[0]):
+        for predicted in range(counts.shape[1]):
+            value = counts[true, predicted]
+            if value:
+                axes.text(predicted, true, str(value), ha="center", va="center", fontsize=7,
+                          color="white" if value > threshold else "black")
+    axes.set_xticks(range(counts.shape[1]))
+    axes.set_yticks(range(counts.shape[0]))
+    axes.set_xlabel("predicted digit")
+    axes.set_ylabel("true digit")
+    axes.set_title(title)
+    save_figure(figure, path)
+
+
+def training_curves(history: dict[str, list[float]], path: str | os.PathLike, *, title: str = "") -> None:
+    """Loss and accuracy per epoch, training beside validation, to spot under- and over-fitting."""
+    figure = Figure(figsize=(10, 3.8))
+    for index, metric in enumerate(("loss", "accuracy")):
+        axes = figure.add_subplot(1, 2, index + 1)
+        for key, label, style in ((metric, "training", "-o"), (f"val_{metric}", "validation", "-s")):
+            values = history.get(key) or []
+            if values:
+                axes.plot(range(1, len(values) + 1), values, style, markersize=3, label=label)
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(metric)
+        axes.grid(alpha=0.3)
+        axes.legend()
+    if title:
+        figure.suptitle(title)
+    save_figure(figure, path)
+
+
+def misclassified_gallery(images: np.ndarray, examples: list[dict], path: str | os.PathLike) -> None:
+    """Misclassified digits titled 'true -> predicted (confidence)'."""
+    if not examples:
+        figure = Figure(figsize=(4, 1))
+        figure.text(0.5, 0.5, "no misclassified images", ha="center", va="center")
+        save_figure(figure, path)
+        return
+    titles = [f"{e['true']}\u2192{e['predicted']} ({e['confidence']:.0%})" for e in examples]
+    digit_grid(images[[e["index"] for e in examples]], titles, path, columns=10,
+               suptitle="Misclassified (true\u2192predicted, confidence), most confident first",
+               title_colors=["crimson"] * len(examples))

@@ -1,0 +1,80 @@
+"""The model registry: shapes, parameter counts (by hand), and hyper-parameter validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digitlab.models import MODEL_NAMES, MODELS, build_model, compile_model, get_spec, validate_hyper
+
+# Parameter counts worked out by hand: weights + biases of each layer.
+EXPECTED_PARAMETERS = {
+    "linear": 784 * 10 + 10,
+    "mlp": (784 * 128 + 128) + (128 * 10 + 10),
+    "flatten-mlp": (784 * 128 + 128) + (128 * 10 + 10),
+    "cnn": (3 * 3 * 1 * 32 + 32) + (3 * 3 * 32 * 64 + 64) + (7 * 7 * 64 * 128 + 128) + (128 * 10 + 10),
+}
+
+
+def test_registry_names_match_the_cli_choices():
+    assert tuple(MODELS) == MODEL_NAMES
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_shapes_and_parameter_counts(name):
+    spec = get_spec(name)
+    model = build_model(name)
+    assert model.count_params() == EXPECTED_PARAMETERS[name]
+    assert tuple(model.input_shape[1:]) == ((28, 28) if spec.takes_images else (784,))
+    images = np.random.default_rng(0).integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    probabilities = np.asarray(model(spec.prepare(images)))
+    assert probabilities.shape == (3, 10)
+    assert np.all((probabilities >= 0) & (probabilities <= 1))
+
+
+def test_linear_is_the_lessons_sigmoid_layer():
+    model = build_model("linear")
+    (dense,) = model.layers
+    assert dense.units == 10 and dense.activation.__name__ == "sigmoid"
+    assert build_model("linear", output_activation="softmax").layers[0].activation.__name__ == "softmax"
+
+
+def test_mlp_hyper_parameters_shape_the_network():
+    model = build_model("mlp", hidden_units=64, hidden_layers=2, activation="tanh", dropout=0.2)
+    dense = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"]
+    assert [layer.units for layer in dense] == [64, 64, 10]
+    assert dense[0].activation.__name__ == "tanh"
+    assert sum(layer.__class__.__name__ == "Dropout" for layer in model.layers) == 2
+
+
+def test_flatten_mlp_starts_with_flatten():
+    assert build_model("flatten-mlp").layers[0].__class__.__name__ == "Flatten"
+
+
+@pytest.mark.parametrize(
+    ("name", "hyper", "message"),
+    [
+        ("mlp", {"units": 5}, "has no hyper-parameter units; it takes: hidden_units=128"),
+        ("mlp", {"hidden_units": 0}, "hidden_units must be a whole number >= 1"),
+        ("mlp", {"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
+        ("mlp", {"activation": "magic"}, "activation must be one of relu"),
+        ("cnn", {"filters": 2.5}, "filters must be a whole number"),
+        ("linear", {"output_activation": "relu"}, "output_activation must be one of sigmoid, softmax"),
+    ],
+)
+def test_bad_hyper_parameters_are_explained(name, hyper, message):
+    with pytest.raises(ValueError, match=message):
+        validate_hyper(name, hyper)
+
+
+def test_unknown_model_lists_the_choices():
+    with pytest.raises(ValueError, match="unknown model 'resnet'; choose one of: linear, mlp, flatten-mlp, cnn"):
+        build_model("resnet")
+
+
+def test_compile_uses_the_lessons_loss_and_metric():
+    model = compile_model(build_model("linear"), "sgd", 0.01)
+    assert model.loss == "sparse_categorical_crossentropy"
+    assert model.optimizer.__class__.__name__ == "SGD"
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        compile_model(build_model("linear"), "lbfgs")

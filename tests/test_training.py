@@ -1,0 +1,103 @@
+"""Training on small learnable synthetic data: run directories, seeds, splits, folds, resume, overwrite."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from digitlab.runs import RunError, open_run
+from digitlab.training import TrainingSettings, resolve_settings, train, training_indices
+
+
+def test_train_writes_a_complete_run(learnable_dataset, tmp_path):
+    run = train("linear", dataset=learnable_dataset, out=tmp_path / "run", epochs=3, batch_size=16,
+                learning_rate=0.01, verbose=0)
+    for name in ("config.json", "model.keras", "checkpoint.keras", "history.json", "metrics.json",
+                 "report.md", "curves.png", "confusion.png", "misclassified.png"):
+        assert (run.path / name).exists(), name
+    config = run.config
+    assert config["status"] == "complete" and config["epochs_done"] == 3
+    assert config["data"]["fingerprint"] == learnable_dataset.fingerprint
+    assert config["versions"]["keras"].startswith("3.")
+    assert len(run.history["loss"]) == 3 and len(run.history["val_loss"]) == 3
+    test = run.metrics["test"]
+    assert test["count"] == 200 and test["accuracy"] > 0.9  # the blocks are easy to tell apart
+    report = (run.path / "report.md").read_text()
+    assert "![confusion matrix](confusion.png)" in report and "accuracy" in report
+    reloaded = open_run(run.path).load_model()
+    assert reloaded.count_params() == 7850
+
+
+def test_same_seed_same_metrics(learnable_dataset, tmp_path):
+    def accuracy_and_loss(out, seed):
+        run = train("mlp", dataset=learnable_dataset, out=tmp_path / out, epochs=2, seed=seed, verbose=0,
+                    hyper={"hidden_units": 16, "dropout": 0.2})
+        return run.metrics["test"]["loss"], run.history["loss"]
+
+    first, second = accuracy_and_loss("a", 7), accuracy_and_loss("b", 7)
+    assert first == second
+    assert accuracy_and_loss("c", 8) != first
+
+
+def test_validation_split_is_stratified_held_out_from_training(learnable_dataset):
+    settings = TrainingSettings(val_split=0.2, seed=3)
+    fit, held_out = training_indices(learnable_dataset, settings)
+    assert len(held_out) == 120 and len(fit) == 480
+    assert not set(fit) & set(held_out)
+    assert np.bincount(learnable_dataset.y_train[held_out]).tolist() == [12] * 10
+
+
+def test_existing_run_needs_overwrite(learnable_dataset, tmp_path):
+    train("linear", dataset=learnable_dataset, out=tmp_path / "run", epochs=1, verbose=0)
+    with pytest.raises(RunError, match="already exists; pass --overwrite"):
+        train("linear", dataset=learnable_dataset, out=tmp_path / "run", epochs=1, verbose=0)
+    run = train("mlp", dataset=learnable_dataset, out=tmp_path / "run", epochs=1, verbose=0, overwrite=True)
+    assert run.config["model"] == "mlp"
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "thesis.tex").write_text("do not delete")
+    with pytest.raises(RunError, match="is not a digitlab run; refusing"):
+        train("linear", dataset=learnable_dataset, out=tmp_path / "precious", epochs=1, verbose=0, overwrite=True)
+    assert (tmp_path / "precious" / "thesis.tex").exists()
+
+
+def test_k_fold_reports_every_fold(learnable_dataset, tmp_path):
+    run = train("linear", dataset=learnable_dataset, out=tmp_path / "cv", folds=3, epochs=2, verbose=0,
+                learning_rate=0.01)
+    cross_validation = run.metrics["cross_validation"]
+    assert cross_validation["folds"] == 3 and len(cross_validation["fold_accuracies"]) == 3
+    assert cross_validation["mean"] == pytest.approx(np.mean(cross_validation["fold_accuracies"]))
+    assert run.config["training"]["val_split"] == 0.0  # the final model trains on all the data
+    assert "Cross-validation" in (run.path / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"epochs": -1}, "epochs must be a whole number >= 1"),
+        ({"batch_size": 0}, "batch_size must be a whole number >= 1"),
+        ({"val_split": 1.5}, r"val_split must be in \(0, 1\)"),
+        ({"folds": 1}, "folds must be a whole number >= 2"),
+        ({"learning_rate": 0}, "learning_rate must be in"),
+        ({"early_stopping": 2, "val_split": 0}, "need a val_split > 0"),
+        ({"momentum": 0.9}, "unknown training setting momentum"),
+    ],
+)
+def test_bad_settings_are_explained(settings, message):
+    from digitlab.models import get_spec
+
+    with pytest.raises(ValueError, match=message):
+        resolve_settings(get_spec("linear"), settings)
+
+
+def test_open_run_refuses_foreign_and_future_directories(tmp_path):
+    with pytest.raises(RunError, match="run directory not found"):
+        open_run(tmp_path / "missing")
+    (tmp_path / "foreign").mkdir()
+    with pytest.raises(RunError, match="not a digitlab run directory"):
+        open_run(tmp_path / "foreign")
+    (tmp_path / "future").mkdir()
+    (tmp_path / "future" / "config.json").write_text(json.dumps({"digitlab_run_format": 99, "status": "complete"}))
+    with pytest.raises(RunError, match="run format 99 .* this digitlab reads format 1"):
+        open_run(tmp_path / "future")
