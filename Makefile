@@ -29,7 +29,7 @@ $(VENV)/.installed-test: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	@touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
-	$(BIN)/digitlab data --show 40 --out samples.png
+	$(BIN)/digitlab quickstart
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks

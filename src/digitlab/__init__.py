@@ -2,10 +2,17 @@
 
 The public API mirrors the command line one to one::
 
-    from digitlab import load_mnist, preprocess
-    (x_train, y_train), (x_test, y_test) = load_mnist()
-    x_train_flat = preprocess(x_train)          # float32 in [0, 1], shape (60000, 784)
+    from digitlab import load_mnist, preprocess, build_model, train, evaluate
+    (x_train, y_train), (x_test, y_test) = load_mnist()     # digitlab data
+    run = train("mlp", epochs=10)                           # digitlab train --model mlp --epochs 10
+    evaluation = evaluate(run)                              # digitlab evaluate RUN
+    print(evaluation.accuracy, evaluation.macro["f1"])
+
+Keras (and its backend) is imported only when a function that needs it is first used, so that
+``import digitlab`` and the data functions stay fast.
 """
+
+from importlib import import_module
 
 from digitlab.data import (
     MNISTData,
@@ -21,6 +28,28 @@ from digitlab.errors import DataFormatError, DataUnavailableError, DigitlabError
 
 __version__ = "0.1.0"
 
+# name -> module that defines it; imported on first access (PEP 562).
+_LAZY = {
+    "build_model": "digitlab.models",
+    "MODELS": "digitlab.models",
+    "train": "digitlab.training",
+    "resume": "digitlab.training",
+    "quickstart": "digitlab.training",
+    "TrainingSettings": "digitlab.training",
+    "evaluate": "digitlab.evaluation",
+    "Evaluation": "digitlab.evaluation",
+    "open_run": "digitlab.runs",
+    "leaderboard": "digitlab.runs",
+    "Run": "digitlab.runs",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'digitlab' has no attribute {name!r}")
+
+
 __all__ = [
     "DataFormatError",
     "DataUnavailableError",
@@ -33,4 +62,5 @@ __all__ = [
     "read_idx",
     "to_images",
     "write_idx",
+    *_LAZY,
 ]

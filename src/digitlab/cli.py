@@ -171,11 +171,11 @@ def _report_run(run, as_json: bool) -> int:
 
 
 def command_evaluate(arguments: argparse.Namespace) -> int:
-    from digitlab.evaluation import evaluate_run
+    from digitlab.evaluation import evaluate
     from digitlab.runs import open_run
 
     run = open_run(arguments.run)
-    evaluation = evaluate_run(run, split=arguments.split, data_dir=arguments.data_dir)
+    evaluation = evaluate(run, split=arguments.split, data_dir=arguments.data_dir)
     if arguments.json:
         print(json.dumps(evaluation.to_json(), indent=2))
     else:

@@ -240,3 +240,11 @@ def write_report(run) -> None:
                   f"![confusion matrix]({CONFUSION_PNG.replace('.png', f'{suffix}.png')})", "",
                   f"![misclassified digits]({MISCLASSIFIED_PNG.replace('.png', f'{suffix}.png')})", ""]
     atomic_write_text(run.file(REPORT_FILE), "\n".join(lines))
+
+
+def evaluate(run, *, split: str = "test", data_dir=None, dataset=None) -> Evaluation:
+    """The public entry point: a run directory (path or Run) evaluated on ``split``."""
+    from digitlab.runs import Run, open_run
+
+    return evaluate_run(run if isinstance(run, Run) else open_run(run), split=split, data_dir=data_dir,
+                        dataset=dataset)
