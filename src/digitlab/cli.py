@@ -112,6 +112,13 @@ def _parse_param(text: str) -> tuple[str, object]:
     return key.replace("-", "_"), value
 
 
+def _keras_verbosity(quiet: bool) -> int:
+    """Keras' live progress bar on a terminal; one line per epoch in logs and pipes; nothing if quiet."""
+    if quiet:
+        return 0
+    return 1 if sys.stdout.isatty() else 2
+
+
 def _print_evaluation(run, evaluation) -> None:
     from digitlab.evaluation import summary_text
 
@@ -138,7 +145,7 @@ def command_models(arguments: argparse.Namespace) -> int:
 def command_train(arguments: argparse.Namespace) -> int:
     from digitlab.training import resume, train
 
-    verbose = 0 if arguments.quiet or arguments.json else "auto"
+    verbose = _keras_verbosity(arguments.quiet or arguments.json)
     if arguments.resume:
         run = resume(arguments.resume, verbose=verbose)
     else:
@@ -220,7 +227,7 @@ def command_quickstart(arguments: argparse.Namespace) -> int:
               f"{run.config['train_seconds']:.1f} s of training; report {run.file('report.md')}", flush=True)
 
     runs = quickstart(arguments.out, dataset=dataset, models=tuple(arguments.models) if arguments.models else None,
-                      verbose=0 if arguments.quiet else "auto", on_start=on_start, on_done=on_done,
+                      verbose=_keras_verbosity(arguments.quiet), on_start=on_start, on_done=on_done,
                       epochs=arguments.epochs, subset=arguments.subset)
     cells = leaderboard_cells(leaderboard([run.path for run in runs]))
     from digitlab.fileio import atomic_write_text
