@@ -7,11 +7,12 @@ BIN := $(VENV)/bin
 CONSTRAINTS := constraints.txt
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS)
 
-.PHONY: run test lint bench lock clean help
+.PHONY: run test notebook bench lock clean help
 
 help:
 	@echo "make run    install into $(VENV) and run the main job (digitlab quickstart)"
 	@echo "make test   install the test extras into $(VENV), lint, run the tests"
+	@echo "make notebook  rebuild and execute notebooks/walkthrough.ipynb in place"
 	@echo "make bench  run the benchmarks (slow; results in benchmarks/results)"
 	@echo "make lock   re-resolve the pins in $(CONSTRAINTS) from pyproject.toml"
 
@@ -32,8 +33,11 @@ run: $(VENV)/.installed-run
 	$(BIN)/digitlab quickstart
 
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks notebooks
 	$(BIN)/python -m pytest
+
+notebook: $(VENV)/.installed-test
+	$(BIN)/python notebooks/walkthrough.py
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks.backends

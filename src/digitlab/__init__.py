@@ -30,6 +30,7 @@ __version__ = "0.1.0"
 
 # name -> module that defines it; imported on first access (PEP 562).
 _LAZY = {
+    "keras": "digitlab._keras",
     "build_model": "digitlab.models",
     "MODELS": "digitlab.models",
     "train": "digitlab.training",

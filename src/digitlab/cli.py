@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -241,6 +242,99 @@ def command_quickstart(arguments: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------
+# digitlab export / predict / serve
+
+
+def command_export(arguments: argparse.Namespace) -> int:
+    from digitlab.export import export_onnx
+
+    record = export_onnx(arguments.run)
+    if arguments.json:
+        print(json.dumps(record, indent=2))
+    else:
+        print(f"Wrote {Path(arguments.run) / record['file']} ({record['bytes'] / 1e6:.2f} MB) in "
+              f"{record['export_seconds']:.1f} s; ONNX Runtime matches Keras on {record['checked_images']} test "
+              f"images within {record['max_abs_difference']:.1e}")
+    return EXIT_OK
+
+
+def _prediction_rows(results) -> list[dict]:
+    rows = []
+    for result in results:
+        if result.prediction is None:
+            rows.append({"file": result.path, "digit": None, "confidence": None, "top3": None,
+                         "probabilities": None, "error": result.error})
+        else:
+            prediction = result.prediction
+            rows.append({"file": result.path, "digit": prediction.digit, "confidence": round(prediction.confidence, 4),
+                         "top3": [[digit, round(p, 4)] for digit, p in prediction.top(3)],
+                         "probabilities": [round(p, 6) for p in prediction.probabilities], "error": None})
+    return rows
+
+
+def _format_predictions(rows: list[dict], output_format: str) -> str:
+    if output_format == "json":
+        return json.dumps(rows, indent=2) + "\n"
+    if output_format == "csv":
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["file", "digit", "confidence", "top3", "error"])
+        for row in rows:
+            top3 = " ".join(f"{d}:{p:.3f}" for d, p in row["top3"]) if row["top3"] else ""
+            writer.writerow([row["file"], "" if row["digit"] is None else row["digit"],
+                             "" if row["confidence"] is None else row["confidence"], top3, row["error"] or ""])
+        return buffer.getvalue()
+    from digitlab.runs import text_table
+
+    body = [[row["file"], "-" if row["digit"] is None else str(row["digit"]),
+             "-" if row["confidence"] is None else f"{row['confidence']:.1%}",
+             ", ".join(f"{d} ({p:.0%})" for d, p in row["top3"]) if row["top3"] else f"error: {row['error']}"]
+            for row in rows]
+    return text_table(["file", "digit", "confidence", "top 3"], body) + "\n"
+
+
+def command_predict(arguments: argparse.Namespace) -> int:
+    from digitlab.inference import Predictor, collect_image_paths, predict_files
+
+    if arguments.output and Path(arguments.output).exists() and not arguments.overwrite:
+        raise ValueError(f"{arguments.output} already exists; pass --overwrite to replace it")
+    paths = collect_image_paths(arguments.paths)
+    if not paths:
+        raise ValueError("no image files found in the given paths")
+    predictor = Predictor(arguments.run, engine=arguments.engine)
+    rows = _prediction_rows(predict_files(predictor, paths))
+    text = _format_predictions(rows, arguments.format)
+    if arguments.output:
+        from digitlab.fileio import atomic_write_text
+
+        atomic_write_text(arguments.output, text)
+    else:
+        sys.stdout.write(text)
+    failed = sum(row["error"] is not None for row in rows)
+    if failed:
+        print(f"digitlab: {failed} of {len(rows)} files could not be read", file=sys.stderr)
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def command_serve(arguments: argparse.Namespace) -> int:
+    import uvicorn
+
+    from digitlab.runs import open_run
+
+    open_run(arguments.run)  # fail fast, with one line, before uvicorn starts
+    environment = {"DIGITLAB_SERVE_RUN": str(Path(arguments.run).resolve()),
+                   "DIGITLAB_SERVE_CORS": ",".join(arguments.cors_origin or [])}
+    os.environ.update(environment)
+    print(f"Serving {arguments.run} at http://{arguments.host}:{arguments.port}/ (API docs at /docs); Ctrl-C stops")
+    uvicorn.run("digitlab.serving.app:app_from_environment", factory=True, host=arguments.host, port=arguments.port,
+                workers=arguments.workers, log_level=arguments.log_level, access_log=arguments.access_log)
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -337,6 +431,46 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     _add_data_dir(quick)
     quick.set_defaults(handler=command_quickstart)
+
+    export = commands.add_parser(
+        "export", help="export a run's model to ONNX (model.onnx), checked against Keras",
+        description="Write RUN/model.onnx with Keras' ONNX export, check that ONNX Runtime reproduces the Keras "
+        "outputs on 1,000 test images within 1e-4, and record its SHA-256. ONNX serves without TensorFlow and is "
+        "the format for mobile (ONNX Runtime Mobile), browsers (onnxruntime-web) and other languages.",
+    )
+    export.add_argument("run", metavar="RUN", help="run directory")
+    export.add_argument("--json", action="store_true", help="print what was checked as JSON")
+    export.set_defaults(handler=command_export)
+
+    predict = commands.add_parser(
+        "predict", help="read the digit in image files (photos, scans, drawings)",
+        description="Classify image files of any size and colour: each is turned into an MNIST-style 28x28 input "
+        "(polarity, crop, 20x20 box, centre of mass) first. Unreadable files are reported on their own line and "
+        "the rest continue; the exit code is 1 if any file failed.",
+    )
+    predict.add_argument("run", metavar="RUN", help="run directory")
+    predict.add_argument("paths", nargs="+", metavar="PATH", help="image files, directories or glob patterns")
+    predict.add_argument("--format", choices=("table", "csv", "json"), default="table", help="(default: table)")
+    predict.add_argument("--output", metavar="FILE", help="write to FILE instead of the terminal")
+    predict.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    predict.add_argument("--engine", choices=("auto", "onnx", "keras"), default="auto",
+                         help="auto: ONNX Runtime when the run was exported, else Keras")
+    predict.set_defaults(handler=command_predict)
+
+    serve = commands.add_parser(
+        "serve", help="REST API and a drawing web page for a run",
+        description="Serve RUN over HTTP: POST /v1/predict, POST /v1/predict/batch, GET /v1/model, GET /healthz, "
+        "the OpenAPI schema at /openapi.json, docs at /docs, and a page at / to draw digits on.",
+    )
+    serve.add_argument("run", metavar="RUN", help="run directory (export it first for the fastest answers)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="(default: %(default)s)")
+    serve.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default: 1)")
+    serve.add_argument("--cors-origin", action="append", metavar="ORIGIN",
+                       help="allow browser calls from ORIGIN (repeatable); no CORS unless given")
+    serve.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(handler=command_serve)
     return parser
 
 

@@ -16,6 +16,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def _default_file_mode() -> int:
+    """The mode open() would give a new file (0o666 less the umask); mkstemp alone gives 0o600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _default_file_mode()
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """Open a binary file for writing that appears at ``path`` only if the block succeeds."""
@@ -23,6 +33,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
+        os.chmod(temp_name, _FILE_MODE)
         with os.fdopen(handle, "wb") as stream:
             yield stream
             stream.flush()

@@ -26,13 +26,12 @@ def save_figure(figure: Figure, path: str | os.PathLike, dpi: int = 100) -> None
 def digit_grid(
     images: np.ndarray,
     titles: list[str],
-    path: str | os.PathLike,
     *,
     columns: int = 10,
     suptitle: str | None = None,
     title_colors: list[str] | None = None,
-) -> None:
-    """A grid of 28x28 digits, each with its own title (a label, or "true 3 / pred 5 (97%)")."""
+) -> Figure:
+    """A grid of 28x28 digits, each with its own title (a label, or "3->5 (97%)")."""
     count = len(images)
     if count == 0:
         raise ValueError("nothing to plot: no images given")
@@ -46,15 +45,19 @@ def digit_grid(
         axes.set_axis_off()
     if suptitle:
         figure.suptitle(suptitle)
-    save_figure(figure, path)
+    return figure
 
 
 def sample_grid(images: np.ndarray, labels: np.ndarray, path: str | os.PathLike, *, columns: int = 10) -> None:
     """The lesson's first look at the data: sample images with their labels."""
-    digit_grid(images, [f"label {int(label)}" for label in labels], path, columns=columns)
+    save_figure(digit_grid(images, [f"label {int(label)}" for label in labels], columns=columns), path)
 
 
 def confusion_heatmap(matrix: list[list[int]], path: str | os.PathLike, *, title: str = "Confusion matrix") -> None:
+    save_figure(confusion_figure(matrix, title=title), path)
+
+
+def confusion_figure(matrix: list[list[int]], *, title: str = "Confusion matrix") -> Figure:
     """Counts on a log-ish colour scale so that the few mistakes are visible beside the big diagonal."""
     from matplotlib.colors import PowerNorm
 
@@ -75,10 +78,14 @@ def confusion_heatmap(matrix: list[list[int]], path: str | os.PathLike, *, title
     axes.set_xlabel("predicted digit")
     axes.set_ylabel("true digit")
     axes.set_title(title)
-    save_figure(figure, path)
+    return figure
 
 
 def training_curves(history: dict[str, list[float]], path: str | os.PathLike, *, title: str = "") -> None:
+    save_figure(curves_figure(history, title=title), path)
+
+
+def curves_figure(history: dict[str, list[float]], *, title: str = "") -> Figure:
     """Loss and accuracy per epoch, training beside validation, to spot under- and over-fitting."""
     figure = Figure(figsize=(10, 3.8))
     for index, metric in enumerate(("loss", "accuracy")):
@@ -93,17 +100,20 @@ def training_curves(history: dict[str, list[float]], path: str | os.PathLike, *,
         axes.legend()
     if title:
         figure.suptitle(title)
-    save_figure(figure, path)
+    return figure
 
 
 def misclassified_gallery(images: np.ndarray, examples: list[dict], path: str | os.PathLike) -> None:
-    """Misclassified digits titled 'true -> predicted (confidence)'."""
+    save_figure(misclassified_figure(images, examples), path)
+
+
+def misclassified_figure(images: np.ndarray, examples: list[dict]) -> Figure:
+    """Misclassified digits titled 'true -> predicted (confidence)', most confident mistakes first."""
     if not examples:
         figure = Figure(figsize=(4, 1))
         figure.text(0.5, 0.5, "no misclassified images", ha="center", va="center")
-        save_figure(figure, path)
-        return
+        return figure
     titles = [f"{e['true']}\u2192{e['predicted']} ({e['confidence']:.0%})" for e in examples]
-    digit_grid(images[[e["index"] for e in examples]], titles, path, columns=10,
-               suptitle="Misclassified (true\u2192predicted, confidence), most confident first",
-               title_colors=["crimson"] * len(examples))
+    return digit_grid(images[[e["index"] for e in examples]], titles, columns=10,
+                      suptitle="Misclassified (true\u2192predicted, confidence), most confident first",
+                      title_colors=["crimson"] * len(examples))

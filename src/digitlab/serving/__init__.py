@@ -1,0 +1,1 @@
+"""The REST API and the drawing page (see app.py)."""

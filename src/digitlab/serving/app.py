@@ -1,0 +1,281 @@
+"""The REST API and the drawing page, as a FastAPI app around one Predictor.
+
+    POST /v1/predict         one image: multipart upload (field "file"), or JSON {"pixels": 28x28 0-255}
+                             or {"image_base64": "..."}; ?include_input=true adds the 28x28 the model saw
+    POST /v1/predict/batch   many: multipart (several "files"), or JSON {"items": [...]} (up to max_batch)
+    GET  /v1/model           run name, model, metrics, input spec
+    GET  /healthz            liveness
+    GET  /                   the drawing page (static files, no build step)
+
+Every bad request is a 4xx JSON error {"error": {"code", "message"}}, never a 500. Uploads are read
+into memory with a size cap and never touch the disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartParser
+
+from digitlab import __version__
+from digitlab.errors import DigitlabError
+from digitlab.imaging import MAX_IMAGE_BYTES, ImageError, NoDigitFound, load_image_file, to_mnist
+from digitlab.inference import Predictor
+
+STATIC = Path(__file__).resolve().parent / "static"
+MAX_BATCH = 64
+
+
+class RequestError(Exception):
+    """A client error with its HTTP status and a stable machine-readable code."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _image_error(error: ImageError) -> RequestError:
+    message = str(error)
+    if isinstance(error, NoDigitFound):
+        return RequestError(422, "no_digit", message)
+    if "limit" in message:
+        return RequestError(413, "too_large", message)
+    if "unsupported" in message or "not an image" in message:
+        return RequestError(415, "unsupported_image", message)
+    if "empty" in message:
+        return RequestError(400, "empty", message)
+    return RequestError(400, "bad_image", message)
+
+
+# ------------------------------------------------------------------------------------------------
+# Request parsing
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise RequestError(413, "too_large", f"request body is over the {limit / 1e6:.1f} MB limit")
+        except ValueError:
+            raise RequestError(400, "bad_request", "invalid Content-Length header") from None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, "too_large", f"request body is over the {limit / 1e6:.1f} MB limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _pixels_to_image(pixels: Any) -> np.ndarray:
+    try:
+        array = np.asarray(pixels, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise RequestError(422, "bad_pixels", "pixels must be a 28x28 array of numbers 0-255") from None
+    if array.shape != (28, 28):
+        raise RequestError(422, "bad_pixels", f"pixels must be a 28x28 array, got shape {list(array.shape)}")
+    if not np.isfinite(array).all() or array.min() < 0 or array.max() > 255:
+        raise RequestError(422, "bad_pixels", "pixel values must be numbers in 0..255")
+    return array
+
+
+def _decode_item(item: Any, max_bytes: int) -> np.ndarray:
+    """One JSON item ({"pixels": ...} or {"image_base64": ...}) -> the 28x28 uint8 input."""
+    if not isinstance(item, dict) or len({"pixels", "image_base64"} & set(item)) != 1:
+        raise RequestError(422, "bad_json", 'expected an object with exactly one of "pixels" or "image_base64"')
+    try:
+        if "pixels" in item:
+            return to_mnist(_pixels_to_image(item["pixels"])).image
+        encoded = item["image_base64"]
+        if not isinstance(encoded, str):
+            raise RequestError(422, "bad_json", "image_base64 must be a string")
+        if encoded.startswith("data:"):
+            encoded = encoded.partition(",")[2]
+        if len(encoded) > max_bytes * 4 // 3 + 4:
+            raise RequestError(413, "too_large", f"image is over the {max_bytes / 1e6:.1f} MB limit")
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise RequestError(422, "bad_base64", "image_base64 is not valid base64") from None
+        return load_image_file(data).image
+    except ImageError as error:
+        raise _image_error(error) from None
+
+
+async def _images_from_request(request: Request, max_bytes: int, *, batch: bool, max_batch: int) -> list[np.ndarray]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    limit = max_bytes * (max_batch if batch else 1) + 64 * 1024
+    if content_type == "multipart/form-data":
+        body = await _read_body(request, limit)  # capped here, so the parser never sees more than the limit
+
+        async def stream():
+            yield body
+
+        parser = MultiPartParser(request.headers, stream(), max_files=max_batch if batch else 1, max_fields=16)
+        try:
+            form = await parser.parse()
+        except Exception as error:  # malformed multipart, too many files or fields
+            message = str(getattr(error, "message", error)) or "malformed multipart body"
+            raise RequestError(400, "bad_multipart", message) from None
+        uploads = [value for key, value in form.multi_items() if key in ("file", "files") and hasattr(value, "read")]
+        if not uploads:
+            raise RequestError(422, "no_file", 'multipart body has no file field named "file" (or "files")')
+        images = []
+        for upload in uploads:
+            data = await upload.read()
+            try:
+                images.append(load_image_file(data).image)
+            except ImageError as error:
+                raise _image_error(error) from None
+        return images
+    if content_type == "application/json":
+        body = await _read_body(request, limit)
+        if not body:
+            raise RequestError(400, "empty", "empty request body")
+        try:
+            payload = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise RequestError(400, "bad_json", "request body is not valid JSON") from None
+        if not batch:
+            return [_decode_item(payload, max_bytes)]
+        items = payload.get("items") if isinstance(payload, dict) else None
+        if not isinstance(items, list) or not items:
+            raise RequestError(422, "bad_json", 'expected {"items": [...]} with at least one item')
+        if len(items) > max_batch:
+            raise RequestError(413, "batch_too_large", f"batch of {len(items)} is over the limit of {max_batch}")
+        return [_decode_item(item, max_bytes) for item in items]
+    raise RequestError(415, "unsupported_media_type",
+                       "send multipart/form-data with a file, or application/json with pixels or image_base64")
+
+
+def _prediction_json(predictor: Predictor, images: list[np.ndarray], include_input: bool) -> list[dict]:
+    batch = predictor.predict_batch(np.stack(images))
+    results = []
+    for index, image in enumerate(images):
+        prediction = batch[index]
+        entry = {"digit": prediction.digit, "confidence": round(prediction.confidence, 6),
+                 "probabilities": [round(p, 6) for p in prediction.probabilities]}
+        if include_input:
+            entry["input"] = image.astype(int).tolist()
+        results.append(entry)
+    return results
+
+
+# ------------------------------------------------------------------------------------------------
+# OpenAPI descriptions of the two request bodies (the handlers parse them by content type)
+
+_ITEM_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "pixels": {"type": "array", "minItems": 28, "maxItems": 28,
+                   "items": {"type": "array", "minItems": 28, "maxItems": 28,
+                             "items": {"type": "number", "minimum": 0, "maximum": 255}}},
+        "image_base64": {"type": "string", "description": "an image file (PNG, JPEG, ...) in base64"},
+    },
+}
+_FILE_SCHEMA = {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"]}
+_PREDICT_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": _ITEM_SCHEMA}, "multipart/form-data": {"schema": _FILE_SCHEMA}}}}
+_BATCH_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"type": "object", "required": ["items"], "properties": {
+        "items": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": _ITEM_SCHEMA}}}},
+    "multipart/form-data": {"schema": {"type": "object", "properties": {
+        "files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}}}
+_ERRORS = {status: {"description": description, "content": {"application/json": {"schema": {
+    "type": "object", "properties": {"error": {"type": "object", "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"}}}}}}}}
+    for status, description in ((400, "malformed request"), (413, "too large"), (415, "unsupported type"),
+                                (422, "invalid content, or no digit found"))}
+
+
+def create_app(run: str | os.PathLike, *, max_bytes: int = MAX_IMAGE_BYTES, max_batch: int = MAX_BATCH,
+               cors_origins: list[str] | None = None, engine: str = "auto") -> FastAPI:
+    """The app for one run; the model is loaded once, here."""
+    MultiPartParser.spool_max_size = max_bytes + 1  # keep uploads in memory: never spooled to disk
+
+    predictor = Predictor(run, engine=engine)
+    metrics = predictor.run.metrics.get("test", {})
+    model_info = {
+        "run": predictor.run.name,
+        "model": predictor.run.config["model"],
+        "parameters": predictor.run.config.get("parameters"),
+        "engine": predictor.engine,
+        "test_accuracy": metrics.get("accuracy"),
+        "macro_f1": metrics.get("macro", {}).get("f1"),
+        "input": predictor.input_spec,
+        "accepts": ["multipart/form-data (field 'file')", "application/json {pixels: 28x28 0-255}",
+                    "application/json {image_base64}"],
+        "limits": {"max_bytes": max_bytes, "max_batch": max_batch},
+        "digitlab": __version__,
+    }
+
+    app = FastAPI(title="digitlab", version=__version__,
+                  description="Handwritten-digit recognition: send an image, get the digit and its probabilities.")
+    if cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST"])
+
+    @app.exception_handler(RequestError)
+    async def request_error(_: Request, error: RequestError):
+        return _error(error.status, error.code, error.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, error: RequestValidationError):
+        return _error(422, "invalid_request", "; ".join(str(e.get("msg")) for e in error.errors()) or "invalid")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException):
+        return _error(error.status_code, "http_error", str(error.detail))
+
+    @app.exception_handler(DigitlabError)
+    async def digitlab_error(_: Request, error: DigitlabError):
+        return _error(422, "unprocessable", str(error))
+
+    @app.get("/healthz", summary="Liveness")
+    async def healthz() -> dict:
+        return {"status": "ok", "engine": predictor.engine}
+
+    @app.get("/v1/model", summary="The model being served")
+    async def model() -> dict:
+        return model_info
+
+    @app.post("/v1/predict", summary="Classify one image", openapi_extra=_PREDICT_BODY, responses=_ERRORS)
+    async def predict(request: Request, include_input: bool = False) -> dict:
+        images = await _images_from_request(request, max_bytes, batch=False, max_batch=max_batch)
+        return _prediction_json(predictor, images, include_input)[0]
+
+    @app.post("/v1/predict/batch", summary="Classify several images", openapi_extra=_BATCH_BODY, responses=_ERRORS)
+    async def predict_batch(request: Request, include_input: bool = False) -> dict:
+        images = await _images_from_request(request, max_bytes, batch=True, max_batch=max_batch)
+        return {"predictions": _prediction_json(predictor, images, include_input)}
+
+    @app.get("/", include_in_schema=False)
+    async def index():
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The factory uvicorn calls in each worker process (``digitlab serve`` sets the variables)."""
+    origins = [origin for origin in os.environ.get("DIGITLAB_SERVE_CORS", "").split(",") if origin]
+    return create_app(os.environ["DIGITLAB_SERVE_RUN"], cors_origins=origins or None)
