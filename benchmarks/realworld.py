@@ -73,16 +73,24 @@ def make_set(count: int, seed: int) -> tuple[list[bytes], np.ndarray, np.ndarray
 
 
 def measure(run_path: str, count: int, seed: int, save_examples: Path | None) -> dict:
-    from digitlab.imaging import decode_image, naive_mnist, to_mnist
+    from digitlab.imaging import NoDigitFound, decode_image, naive_mnist, to_mnist
     from digitlab.inference import Predictor
+
+    def prepared(data: bytes) -> np.ndarray | None:
+        try:
+            return to_mnist(decode_image(data)).image
+        except NoDigitFound:
+            return None  # counted as a wrong answer
 
     started = time.perf_counter()
     files, labels, chosen = make_set(count, seed)
     predictor = Predictor(run_path)
     naive = np.stack([naive_mnist(decode_image(data)) for data in files])
-    pipeline = np.stack([to_mnist(decode_image(data)).image for data in files])
     naive_accuracy = float(np.mean(predictor.predict_batch(naive).digits == labels))
-    pipeline_accuracy = float(np.mean(predictor.predict_batch(pipeline).digits == labels))
+    pipeline = [prepared(data) for data in files]
+    found = [index for index, image in enumerate(pipeline) if image is not None]
+    digits = predictor.predict_batch(np.stack([pipeline[index] for index in found])).digits
+    pipeline_accuracy = float(np.sum(digits == labels[found]) / len(files))
     if save_examples:
         save_examples.mkdir(parents=True, exist_ok=True)
         for index in range(12):
@@ -94,6 +102,7 @@ def measure(run_path: str, count: int, seed: int, save_examples: Path | None) ->
         "seed": seed,
         "naive_accuracy": round(naive_accuracy, 4),
         "pipeline_accuracy": round(pipeline_accuracy, 4),
+        "no_digit_found": len(files) - len(found),
         "seconds": round(time.perf_counter() - started, 1),
     }
 

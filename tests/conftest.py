@@ -74,3 +74,18 @@ def learnable_dataset(learnable_dir):
     from digitlab.data import load_idx_directory
 
     return load_idx_directory(learnable_dir)
+
+
+@pytest.fixture(scope="session")
+def exported_run(tmp_path_factory):
+    """A small trained and ONNX-exported run (linear on the learnable synthetic digits)."""
+    from digitlab.data import load_idx_directory
+    from digitlab.export import export_onnx
+    from digitlab.training import train
+
+    directory = write_dataset(tmp_path_factory.mktemp("data") / "learnable", make_learnable_arrays())
+    dataset = load_idx_directory(directory)
+    run = train("linear", dataset=dataset, out=tmp_path_factory.mktemp("runs") / "linear", epochs=2,
+                learning_rate=0.01, verbose=0)
+    export_onnx(run, check_images=dataset.x_test)
+    return run

@@ -78,43 +78,46 @@ def decode_image(data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: i
 # To grayscale ink
 
 
-def _flatten_to_gray(image: Image.Image) -> np.ndarray:
-    """Float gray in [0, 255]; transparent pixels take the colour that contrasts with the opaque ones."""
+def _flatten_to_rgb(image: Image.Image) -> np.ndarray:
+    """Float RGB in [0, 255]; transparent pixels take the colour that contrasts with the opaque ones."""
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     if not has_alpha:
-        return np.asarray(image.convert("L"), dtype=np.float32)
-    rgba = image.convert("RGBA")
-    alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0
-    gray = np.asarray(rgba.convert("L"), dtype=np.float32)
-    opaque = alpha > 0.5
+        return np.asarray(image.convert("RGB"), dtype=np.float32)
+    rgba = np.asarray(image.convert("RGBA"), dtype=np.float32)
+    rgb, alpha = rgba[..., :3], rgba[..., 3:] / 255.0
+    opaque = alpha[..., 0] > 0.5
     if opaque.all():
-        return gray
-    # A canvas drawing is usually strokes on a transparent background: put the background behind the
-    # strokes in the colour that contrasts with them, so either pen colour survives.
-    ink_level = gray[opaque].mean() if opaque.any() else 0.0
+        return rgb
+    # A canvas drawing is usually strokes on a transparent background: put a background behind the
+    # strokes in the shade that contrasts with them, so a pen of any colour survives.
+    ink_level = rgb[opaque].mean() if opaque.any() else 0.0
     background = 255.0 if ink_level < 128 else 0.0
-    return gray * alpha + background * (1.0 - alpha)
+    return rgb * alpha + background * (1.0 - alpha)
 
 
-def _border_level(gray: np.ndarray) -> float:
-    width = max(1, min(gray.shape) // 20)
-    border = np.concatenate([gray[:width].ravel(), gray[-width:].ravel(), gray[:, :width].ravel(),
-                             gray[:, -width:].ravel()])
-    return float(np.median(border))
+def _border(pixels: np.ndarray) -> np.ndarray:
+    width = max(1, min(pixels.shape[:2]) // 20)
+    frame = np.concatenate([pixels[:width].reshape(-1, pixels.shape[2]), pixels[-width:].reshape(-1, pixels.shape[2]),
+                            pixels[:, :width].reshape(-1, pixels.shape[2]),
+                            pixels[:, -width:].reshape(-1, pixels.shape[2])])
+    return np.median(frame, axis=0)
 
 
-def _ink(gray: np.ndarray) -> tuple[np.ndarray, bool]:
-    """White-on-black ink in [0, 1]: polarity from the border, background removed, noise thresholded."""
-    background = _border_level(gray)
-    inverted = background > 127
-    ink = (background - gray) if inverted else (gray - background)
-    ink = np.clip(ink, 0, None)
-    peak = np.percentile(ink, 99.9)
-    if peak < 40:  # no contrast worth calling ink (a blank page, a flat colour)
-        return np.zeros_like(ink), inverted
-    ink = np.clip(ink / peak, 0, 1)
+def _ink(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Ink in [0, 1], white on black: how far each pixel's colour is from the paper's (the border's).
+
+    Colour distance rather than brightness handles either polarity and coloured pens on coloured paper
+    alike; ``inverted`` says whether the paper was lighter than the ink (dark-on-light).
+    """
+    paper = _border(rgb)
+    ink = np.sqrt(((rgb - paper) ** 2).mean(axis=2))
     if min(ink.shape) >= 56:
         ink = ndimage.median_filter(ink, size=3)  # speckle and JPEG noise on photos; not on small images
+    peak = np.percentile(ink, 99.9)
+    inverted = bool(paper.mean() > rgb.mean())
+    if peak < 24:  # no contrast worth calling ink (a blank page, a flat colour, sensor noise)
+        return np.zeros_like(ink), inverted
+    ink = np.clip(ink / peak, 0, 1)
     ink[ink < 0.25] = 0  # a light threshold: paper texture and compression noise
     return ink, inverted
 
@@ -174,7 +177,7 @@ def _centre_of_mass_shift(canvas: np.ndarray) -> np.ndarray:
 
 def _looks_like_mnist(gray: np.ndarray) -> bool:
     """Already a 28x28 white-on-black digit inside the 20x20 box: leave it as it is."""
-    if gray.shape != (CANVAS, CANVAS) or _border_level(gray) > 127:
+    if gray.shape != (CANVAS, CANVAS) or _border(gray[..., None])[0] > 127:
         return False
     rows, columns = np.nonzero(gray > 0)
     return len(rows) > 0 and np.ptp(rows) < DIGIT_BOX + 4 and np.ptp(columns) < DIGIT_BOX + 4
@@ -192,19 +195,22 @@ def to_mnist(image: Image.Image | np.ndarray) -> Prepared:
             image = Image.fromarray(array if array.shape[2] != 1 else array[:, :, 0])
         elif array.ndim == 2:
             gray = array.astype(np.float32)
-            if array.dtype.kind == "f" and gray.max() <= 1.0:
+            if array.dtype.kind == "f" and gray.size and gray.max() <= 1.0:
                 gray *= 255.0
             image = None
         else:
             raise ImageError(f"expected a 2-D grayscale or HxWx(1|3|4) image array, got shape {array.shape}")
     if image is not None:
-        gray = _flatten_to_gray(image)
-    if not np.isfinite(gray).all() or gray.min() < 0 or gray.max() > 255:
-        raise ImageError("pixel values must be finite numbers in 0..255")
-    source_size = (gray.shape[1], gray.shape[0])
-    if _looks_like_mnist(gray):
+        rgb = _flatten_to_rgb(image)
+        gray = rgb[..., 0] if image.mode in ("L", "LA", "1") else None
+    else:
+        if gray.size == 0 or not np.isfinite(gray).all() or gray.min() < 0 or gray.max() > 255:
+            raise ImageError("pixel values must be finite numbers in 0..255")
+        rgb = np.repeat(gray[..., None], 3, axis=2)
+    source_size = (rgb.shape[1], rgb.shape[0])
+    if gray is not None and _looks_like_mnist(gray):
         return Prepared(np.round(gray).astype(np.uint8), False, source_size)
-    ink, inverted = _ink(gray)
+    ink, inverted = _ink(rgb)
     if (ink > 0).sum() < max(3, MIN_INK_FRACTION * ink.size):
         raise NoDigitFound("no digit found: the image has no ink (blank or nearly uniform)")
     canvas = _fit_and_centre(ink)

@@ -1,0 +1,218 @@
+"""Export, Predictor, the REST API (in-process) with every kind of bad request, and `digitlab predict`."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image, ImageDraw
+
+from digitlab.imaging import load_image_file
+from digitlab.inference import Predictor
+from digitlab.runs import RunError
+from digitlab.serving.app import create_app
+
+
+def block_digit(label: int, size: int = 28, dark_on_light: bool = False) -> bytes:
+    """The learnable synthetic digit `label` (a lit block at its own place) as PNG bytes.
+
+    At 28x28 white-on-black it is already MNIST-style and passes through the imaging pipeline as it is,
+    so its position, which is what the synthetic classes encode, survives.
+    """
+    image = np.zeros((28, 28), np.uint8)
+    row, column = 3 + 8 * (label // 4), 2 + 6 * (label % 4)
+    image[row:row + 6, column:column + 6] = 255
+    picture = Image.fromarray(255 - image if dark_on_light else image).resize((size, size), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def client(exported_run):
+    return TestClient(create_app(exported_run.path, max_bytes=200_000, max_batch=4))
+
+
+# ------------------------------------------------------------------------------------------------
+# Export and Predictor
+
+
+def test_export_records_a_verified_onnx_file(exported_run):
+    onnx = exported_run.config["onnx"]
+    assert (exported_run.path / "model.onnx").exists()
+    assert onnx["max_abs_difference"] <= 1e-4 and onnx["checked_images"] == 200
+
+
+def test_onnx_and_keras_predictors_agree(exported_run, learnable_dataset):
+    images = learnable_dataset.x_test[:50]
+    onnx, keras = Predictor(exported_run), Predictor(exported_run, engine="keras")
+    assert onnx.engine == "onnx" and keras.engine == "keras"
+    np.testing.assert_allclose(onnx.predict_batch(images).probabilities, keras.predict_batch(images).probabilities,
+                               atol=1e-5)
+    single = onnx.predict(images[0])
+    assert 0 <= single.digit <= 9 and abs(sum(single.probabilities) - 1) < 1e-6
+    assert single.top(3)[0] == (single.digit, single.confidence)
+
+
+def test_tampered_onnx_file_is_refused(exported_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(exported_run.path, copy)
+    with open(copy / "model.onnx", "ab") as stream:
+        stream.write(b"\0")
+    with pytest.raises(RunError, match="SHA-256 does not match"):
+        Predictor(copy)
+
+
+# ------------------------------------------------------------------------------------------------
+# The API
+
+
+def test_health_and_model(client):
+    assert client.get("/healthz").json() == {"status": "ok", "engine": "onnx"}
+    info = client.get("/v1/model").json()
+    assert info["model"] == "linear" and info["input"]["shape"] == [28, 28]
+    assert 0.5 < info["test_accuracy"] <= 1
+
+
+def test_predict_upload_json_and_base64(client):
+    for label in (0, 5, 9):
+        upload = client.post("/v1/predict?include_input=true", files={"file": ("d.png", block_digit(label))})
+        assert upload.status_code == 200, upload.text
+        body = upload.json()
+        assert body["digit"] == label
+        assert len(body["probabilities"]) == 10 and abs(sum(body["probabilities"]) - 1) < 1e-4
+        assert np.asarray(body["input"]).shape == (28, 28)
+    encoded = base64.b64encode(block_digit(3)).decode()
+    assert client.post("/v1/predict", json={"image_base64": encoded}).json()["digit"] == 3
+    photo = block_digit(3, size=200, dark_on_light=True)  # re-centred by the pipeline, as a photo would be
+    seen = client.post("/v1/predict?include_input=true", files={"file": ("p.png", photo)}).json()["input"]
+    assert np.array_equal(np.asarray(seen), load_image_file(photo).image)
+    pixels = np.zeros((28, 28), int)
+    pixels[3:9, 8:14] = 255  # label 1's block
+    assert client.post("/v1/predict", json={"pixels": pixels.tolist()}).json()["digit"] == 1
+
+
+def test_batch(client):
+    response = client.post("/v1/predict/batch", files=[("files", (f"{d}.png", block_digit(d))) for d in (2, 7)])
+    assert [p["digit"] for p in response.json()["predictions"]] == [2, 7]
+    encoded = base64.b64encode(block_digit(4)).decode()
+    response = client.post("/v1/predict/batch", json={"items": [{"image_base64": encoded}] * 3})
+    assert [p["digit"] for p in response.json()["predictions"]] == [4, 4, 4]
+
+
+def truncated_png() -> bytes:
+    complete = block_digit(1, size=200, dark_on_light=True)
+    return complete[: len(complete) // 2]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "code"),
+    [
+        ({"content": b"", "headers": {"content-type": "application/json"}}, 400, "empty"),
+        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "bad_json"),
+        ({"files": {"file": ("x.png", b"")}}, 400, "empty"),
+        ({"files": {"file": ("x.txt", b"just some text")}}, 415, "unsupported_image"),
+        ({"files": {"file": ("x.png", truncated_png())}}, 400, "bad_image"),
+        ({"files": {"file": ("x.png", b"\x89PNG" + b"0" * 300_000)}}, 413, "too_large"),
+        ({"files": {"other": ("x.png", block_digit(1))}}, 422, "no_file"),
+        ({"json": {"pixels": [[0] * 28] * 27}}, 422, "bad_pixels"),
+        ({"json": {"pixels": [[300] * 28] * 28}}, 422, "bad_pixels"),
+        ({"json": {"pixels": [["a"] * 28] * 28}}, 422, "bad_pixels"),
+        ({"json": {"pixels": [[0] * 28] * 28}}, 422, "no_digit"),
+        ({"json": {"image_base64": "***"}}, 422, "bad_base64"),
+        ({"json": {"image_base64": 5}}, 422, "bad_json"),
+        ({"json": [1, 2, 3]}, 422, "bad_json"),
+        ({"json": {"pixels": [], "image_base64": ""}}, 422, "bad_json"),
+        ({"content": b"raw", "headers": {"content-type": "text/plain"}}, 415, "unsupported_media_type"),
+    ],
+)
+def test_bad_requests_are_4xx_json(client, kwargs, status, code):
+    response = client.post("/v1/predict", **kwargs)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+    assert response.json()["error"]["message"]
+
+
+def test_decompression_bomb_and_batch_limits(client):
+    buffer = io.BytesIO()
+    Image.new("L", (6000, 5000)).save(buffer, format="PNG")  # 30 megapixels in a few kB
+    response = client.post("/v1/predict", files={"file": ("bomb.png", buffer.getvalue())})
+    assert response.status_code == 413 and "pixel limit" in response.json()["error"]["message"]
+    encoded = base64.b64encode(block_digit(4)).decode()
+    response = client.post("/v1/predict/batch", json={"items": [{"image_base64": encoded}] * 5})
+    assert response.status_code == 413 and response.json()["error"]["code"] == "batch_too_large"
+    assert client.post("/v1/predict/batch", json={"items": []}).status_code == 422
+
+
+def test_page_and_schema_are_served(client):
+    page = client.get("/")
+    assert page.status_code == 200 and '<canvas id="pad"' in page.text
+    assert client.get("/static/app.js").status_code == 200
+    schema = client.get("/openapi.json").json()
+    assert {"/v1/predict", "/v1/predict/batch", "/v1/model", "/healthz"} <= set(schema["paths"])
+    assert client.get("/docs").status_code == 200
+    assert "access-control-allow-origin" not in client.get("/healthz", headers={"Origin": "http://x"}).headers
+
+
+def test_schemathesis_finds_no_server_errors(exported_run):
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import not_a_server_error
+
+    app = create_app(exported_run.path)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+
+    failures, calls = [], []
+    for operation in schema.get_all_operations():
+        operation = operation.ok()
+
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy())
+        def check(case):
+            response = case.call()
+            calls.append((case.path, response.status_code))
+            if response.status_code >= 500:
+                failures.append((case.method, case.path, response.status_code, response.text[:200]))
+            case.validate_response(response, checks=(not_a_server_error,))
+
+        check()
+    assert not failures
+    assert {path for path, _ in calls} == {"/healthz", "/v1/model", "/v1/predict", "/v1/predict/batch"}
+    assert sum(path.startswith("/v1/predict") for path, _ in calls) >= 40
+
+
+# ------------------------------------------------------------------------------------------------
+# digitlab predict
+
+
+def test_predict_command_formats_and_failures(exported_run, tmp_path):
+    for label in (1, 6):
+        (tmp_path / f"digit{label}.png").write_bytes(block_digit(label))
+    (tmp_path / "broken.png").write_bytes(b"not really a png")
+    command = [sys.executable, "-m", "digitlab", "predict", str(exported_run.path)]
+    table = subprocess.run([*command, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert table.returncode == 1  # one file failed
+    assert "broken.png" in table.stdout and "error: not an image" in table.stdout
+    assert "1 of 3 files could not be read" in table.stderr and "Traceback" not in table.stderr
+
+    output = tmp_path / "out.json"
+    good = subprocess.run([*command, str(tmp_path / "digit*.png"), "--format", "json", "--output", str(output)],
+                          capture_output=True, text=True, timeout=120)
+    assert good.returncode == 0, good.stderr
+    rows = json.loads(output.read_text())
+    assert [row["digit"] for row in rows] == [1, 6] and all(len(row["top3"]) == 3 for row in rows)
+    again = subprocess.run([*command, str(tmp_path / "digit1.png"), "--output", str(output)],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 1 and "already exists; pass --overwrite" in again.stderr
+    csv = subprocess.run([*command, str(tmp_path / "digit6.png"), "--format", "csv"], capture_output=True, text=True,
+                         timeout=120)
+    assert csv.stdout.splitlines()[0] == "file,digit,confidence,top3,error"
+    assert csv.stdout.splitlines()[1].split(",")[1] == "6"

@@ -1,0 +1,138 @@
+"""Real-world images -> MNIST inputs: geometry, polarity, alpha, safety limits, and fuzzing."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from PIL import Image, ImageDraw
+
+from digitlab.imaging import ImageError, NoDigitFound, decode_image, load_image_file, naive_mnist, to_mnist
+
+
+def png_bytes(image: Image.Image, format: str = "PNG", **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=format, **options)
+    return buffer.getvalue()
+
+
+def drawn_seven(size=(300, 220), ink=(20, 20, 20), paper=(245, 240, 230), width=14, offset=(40, 30)) -> Image.Image:
+    """A '7' drawn off-centre on a larger, coloured page, as a photo or canvas would hold it."""
+    image = Image.new("RGB", size, paper)
+    draw = ImageDraw.Draw(image)
+    x, y = offset
+    draw.line([(x, y), (x + 90, y)], fill=ink, width=width)
+    draw.line([(x + 90, y), (x + 35, y + 150)], fill=ink, width=width)
+    return image
+
+
+def test_mnist_arrays_pass_through_unchanged():
+    from conftest import make_learnable_arrays
+
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255  # a '1' inside the 20x20 box, white on black
+    assert np.array_equal(to_mnist(digit).image, digit)
+    images = make_learnable_arrays(train=10, test=10)["train_images"]
+    images[:, :4, :] = 0  # keep the noise off the border so they count as white-on-black MNIST-like
+    for image in images:
+        assert to_mnist(image).image.shape == (28, 28)
+
+
+def test_off_centre_drawing_becomes_an_mnist_style_digit():
+    prepared = load_image_file(png_bytes(drawn_seven()))
+    image = prepared.image
+    assert image.shape == (28, 28) and image.dtype == np.uint8
+    assert prepared.inverted  # dark ink on light paper was inverted to white on black
+    rows, columns = np.nonzero(image > 30)
+    assert rows.max() - rows.min() <= 20 and columns.max() - columns.min() <= 20  # fits the 20x20 box
+    weights = image.astype(float)
+    centre = (np.sum(weights * np.arange(28)[:, None]) / weights.sum(), np.sum(weights * np.arange(28)) / weights.sum())
+    assert abs(centre[0] - 13.5) <= 1 and abs(centre[1] - 13.5) <= 1  # centre of mass in the middle
+    assert image[0].max() == 0 and image[:, 0].max() == 0  # black border
+
+
+def test_both_polarities_and_colours_give_the_same_input():
+    dark_on_light = load_image_file(png_bytes(drawn_seven())).image.astype(int)
+    light_on_dark = load_image_file(png_bytes(drawn_seven(ink=(250, 250, 250), paper=(10, 30, 20)))).image.astype(int)
+    red_on_blue = load_image_file(png_bytes(drawn_seven(ink=(200, 30, 30), paper=(40, 60, 200)))).image.astype(int)
+    assert np.abs(dark_on_light - light_on_dark).mean() < 12
+    assert np.abs(dark_on_light - red_on_blue).mean() < 12
+
+
+def test_strokes_on_a_transparent_canvas():
+    for ink in ((0, 0, 0, 255), (255, 255, 255, 255)):
+        canvas = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
+        ImageDraw.Draw(canvas).line([(140, 40), (140, 240)], fill=ink, width=18)
+        image = load_image_file(png_bytes(canvas)).image
+        assert image.max() > 200 and image[:, :8].max() == 0
+
+
+def test_thin_pen_is_thickened_like_mnist():
+    thin = drawn_seven(size=(600, 600), width=2, offset=(200, 200))
+    image = load_image_file(png_bytes(thin)).image
+    assert (image > 128).sum() >= 25  # a 2 px pen on 600 px would vanish if only resized
+
+
+def test_exif_orientation_is_applied():
+    image = Image.new("L", (40, 20), 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees when displayed
+    decoded = decode_image(png_bytes(image, "JPEG", exif=exif.tobytes()))
+    assert decoded.size == (20, 40)
+
+
+@pytest.mark.parametrize("blank", [Image.new("RGB", (200, 200), "white"), Image.new("RGBA", (280, 280), (0, 0, 0, 0)),
+                                   Image.new("L", (28, 28), 0)])
+def test_no_ink_says_no_digit_found(blank):
+    with pytest.raises(NoDigitFound, match="no digit found"):
+        load_image_file(png_bytes(blank))
+
+
+@pytest.mark.parametrize(
+    ("data", "options", "message"),
+    [
+        (b"", {}, "empty file"),
+        (b"hello, this is not an image", {}, "not an image"),
+        (png_bytes(drawn_seven())[:300], {}, "truncated or corrupt"),
+        (png_bytes(drawn_seven()), {"max_bytes": 100}, "over the 0.0 MB limit"),
+        (png_bytes(Image.new("L", (6000, 5000))), {}, "over the 25,000,000-pixel limit"),
+        (png_bytes(Image.new("RGB", (32, 32)), "ICO"), {}, "unsupported image format ICO"),
+    ],
+)
+def test_bad_files_get_a_clear_error(data, options, message):
+    with pytest.raises(ImageError, match=message):
+        decode_image(data, **options)
+
+
+def test_naive_baseline_is_only_a_resize():
+    assert naive_mnist(drawn_seven()).shape == (28, 28)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2048))
+def test_random_bytes_never_crash_the_decoder(data):
+    try:
+        load_image_file(data)
+    except ImageError:
+        pass
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=80),
+                  elements=st.floats(0, 255)))
+def test_random_arrays_give_a_digit_or_no_digit(array):
+    try:
+        prepared = to_mnist(array)
+    except NoDigitFound:
+        return
+    assert prepared.image.shape == (28, 28) and prepared.image.dtype == np.uint8
+
+
+@given(st.one_of(st.just(np.full((5, 5), np.nan)), st.just(np.full((28, 28), -3.0)), st.just(np.zeros((2, 3, 7)))))
+def test_invalid_arrays_are_refused(array):
+    with pytest.raises(ImageError):
+        to_mnist(array)
