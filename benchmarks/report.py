@@ -59,7 +59,36 @@ def backends_table(payload: dict) -> str:
     return "\n".join(lines)
 
 
-TABLES = {"backends": ("backends.json", backends_table)}
+def realworld_table(payload: dict) -> str:
+    return "\n".join([
+        "| images | naive: convert to L + resize to 28x28 | digitlab's imaging pipeline | no digit found |",
+        "|---|---|---|---|",
+        f"| {payload['count']} re-drawn MNIST test digits (seed {payload['seed']}) | {payload['naive_accuracy']:.2%} "
+        f"| {payload['pipeline_accuracy']:.2%} | {payload['no_digit_found']} |",
+        "",
+        f"Model: `{payload['run']}`; command: `{payload['command']}` ({payload['machine']['date']}, "
+        f"{payload['machine']['cores']} cores).",
+    ])
+
+
+def loadtest_table(payload: dict) -> str:
+    lines = ["| server workers | concurrency | requests per round | requests/s | p50 | p90 | p99 | errors |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in payload["results"]:
+        lines.append(f"| {r['workers']} | {r['concurrency']} | {min(r['requests_per_round']):,}+ "
+                     f"| {r['requests_per_second']:,.0f} | {r['p50_ms']:.1f} ms | {r['p90_ms']:.1f} ms "
+                     f"| {r['p99_ms']:.1f} ms | {r['errors']} |")
+    machine = payload["machine"]
+    lines += ["", f"Model `{payload['model']}` served from ONNX; medians of 3 rounds; command: `{payload['command']}` "
+              f"({machine['date']}, {machine['cores']} cores shared by server and load generator)."]
+    return "\n".join(lines)
+
+
+TABLES = {
+    "backends": ("backends.json", backends_table),
+    "realworld": ("realworld.json", realworld_table),
+    "loadtest": ("loadtest.json", loadtest_table),
+}
 
 
 def regenerate_readme() -> None:

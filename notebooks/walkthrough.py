@@ -38,8 +38,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import digitlab
-from digitlab import keras  # Keras 3 on TensorFlow (chosen by measurement), without its C++ start-up log
-from digitlab import load_mnist, preprocess
+from digitlab import keras, load_mnist, preprocess  # keras: Keras 3 on TensorFlow, minus its C++ start-up log
 
 %matplotlib inline
 keras.utils.set_random_seed(0)  # the same numbers every time this notebook runs on this machine

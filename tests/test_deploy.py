@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from digitlab.imaging import load_image_file
 from digitlab.inference import Predictor

@@ -242,6 +242,63 @@ def command_quickstart(arguments: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------
+# digitlab tune
+
+
+def command_tune(arguments: argparse.Namespace) -> int:
+    from digitlab import tuning
+
+    if arguments.show_space:
+        print(tuning.space_text(arguments.model))
+        return EXIT_OK
+    if arguments.trials is None:
+        raise ValueError("--trials N is required (or --show-space)")
+
+    def report(trial) -> None:
+        value = "-" if trial.value is None else f"{trial.value:.4f}"
+        print(f"trial {trial.number:>3} {trial.state.name:8} value {value}  {trial.params}", flush=True)
+
+    study_name = arguments.study or f"{arguments.model}-study"
+    storage = arguments.storage or tuning.default_storage(study_name, arguments.studies_dir)
+    summary = tuning.tune(arguments.model, arguments.trials, study_name=study_name, storage=storage,
+                          workers=arguments.workers, timeout=arguments.timeout, epochs=arguments.epochs,
+                          subset=arguments.subset, seed=arguments.seed, data_dir=arguments.data_dir,
+                          report=None if arguments.json else report)
+    directory = tuning.study_directory(study_name, arguments.studies_dir)
+    written = tuning.write_study_report(summary, study_name, storage, directory)
+    run = None
+    if not arguments.no_retrain and summary["best"] is not None:
+        if not arguments.json:
+            print(f"\nRetraining the best trial (#{summary['best']['number']}) on the full training set...", flush=True)
+        run = tuning.retrain_best(summary, out=directory / "best-run", epochs=arguments.final_epochs,
+                                  data_dir=arguments.data_dir, seed=arguments.seed,
+                                  verbose=0 if arguments.json else _keras_verbosity(False))
+        summary["final_run"] = {"path": str(run.path), "test_accuracy": run.metrics["test"]["accuracy"],
+                                "macro_f1": run.metrics["test"]["macro"]["f1"]}
+    if arguments.json:
+        print(json.dumps(summary, indent=2, default=str))
+        return EXIT_OK
+    from digitlab.runs import text_table
+
+    rows = [[str(t["number"]), t["state"], "-" if t["value"] is None else f"{t['value']:.4f}",
+             "-" if t["duration_seconds"] is None else f"{t['duration_seconds']:.1f} s",
+             ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["params"].items())]
+            for t in summary["trials"]]
+    print(f"\nStudy {summary['study']} ({summary['storage']}), {summary['seconds']:.0f} s:")
+    print(text_table(["trial", "state", "val acc", "duration", "params"], rows))
+    counts = summary["counts"]
+    print(f"{counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed")
+    if summary["best"]:
+        print(f"Best: trial {summary['best']['number']}, validation accuracy {summary['best']['value']:.4f}, "
+              f"params {summary['best']['params']}")
+    print(f"Wrote {', '.join(path.name for path in written)} to {directory}")
+    if run is not None:
+        print(f"Best trial retrained on all 60,000 training images -> {run.path}: test accuracy "
+              f"{summary['final_run']['test_accuracy']:.2%}, macro F1 {summary['final_run']['macro_f1']:.4f}")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------------
 # digitlab export / predict / serve
 
 
@@ -431,6 +488,32 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     _add_data_dir(quick)
     quick.set_defaults(handler=command_quickstart)
+
+    tune = commands.add_parser(
+        "tune", help="tune hyper-parameters with Optuna (one machine or many sharing a storage)",
+        description="Search learning rate, batch size, optimizer, layers, units, activation and dropout (filters "
+        "and kernel size for the cnn) with Optuna's TPE sampler and median pruning, scoring each trial on a "
+        "validation split of the training set. The study is kept in --storage (default: SQLite in "
+        "studies/STUDY/study.db): re-running the same command continues it, and the same command on several "
+        "machines with one postgresql:// URL shares it. Then the best trial is retrained on the full training "
+        "set and evaluated once on the test set.",
+    )
+    tune.add_argument("--model", choices=MODEL_NAMES, required=True)
+    tune.add_argument("--trials", type=_positive_int, help="finished trials the study should hold")
+    tune.add_argument("--timeout", type=_float_type(0, 1e9), metavar="SECONDS", help="stop starting trials after this")
+    tune.add_argument("--study", metavar="NAME", help="study name (default: MODEL-study)")
+    tune.add_argument("--storage", metavar="URL", help="Optuna RDB URL, e.g. postgresql://user:pw@host/db")
+    tune.add_argument("--workers", type=_positive_int, default=1, help="local worker processes (default: 1)")
+    tune.add_argument("--subset", type=int, metavar="M", help="tune on M training images (faster trials)")
+    tune.add_argument("--epochs", type=_positive_int, default=3, help="epochs per trial (default: 3)")
+    tune.add_argument("--final-epochs", type=_positive_int, help="epochs to retrain the best (default: the model's)")
+    tune.add_argument("--no-retrain", action="store_true", help="do not retrain the best trial")
+    tune.add_argument("--seed", type=int, default=0, help="sampler and training seed (default: 0)")
+    tune.add_argument("--studies-dir", default="studies", help="where study directories go (default: %(default)s)")
+    tune.add_argument("--show-space", action="store_true", help="print the model's search space and exit")
+    tune.add_argument("--json", action="store_true", help="print the study summary as JSON")
+    _add_data_dir(tune)
+    tune.set_defaults(handler=command_tune)
 
     export = commands.add_parser(
         "export", help="export a run's model to ONNX (model.onnx), checked against Keras",

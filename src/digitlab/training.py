@@ -188,7 +188,8 @@ def learning_rate_for(settings: TrainingSettings, steps_per_epoch: int):
     )
 
 
-def _fresh_model(spec: ModelSpec, hyper: dict, settings: TrainingSettings, fit_count: int) -> keras.Model:
+def build_compiled_model(spec: ModelSpec, hyper: dict, settings: TrainingSettings, fit_count: int) -> keras.Model:
+    """A fresh model compiled with the settings' optimizer and learning-rate schedule."""
     model = spec.builder(**hyper)
     steps = math.ceil(fit_count / settings.batch_size)
     return compile_model(model, settings.optimizer, learning_rate_for(settings, steps))
@@ -266,7 +267,7 @@ def _train_run(run: Run, spec: ModelSpec, hyper: dict, settings: TrainingSetting
         model = run.load_model(CHECKPOINT_FILE)
         history, initial_epoch = run.history, config["epochs_done"]
     else:
-        model = _fresh_model(spec, hyper, settings, len(fit_indices))
+        model = build_compiled_model(spec, hyper, settings, len(fit_indices))
         history, initial_epoch = {}, 0
     run.update_config(parameters=int(model.count_params()))
 
@@ -307,7 +308,7 @@ def cross_validate(run: Run, spec: ModelSpec, hyper: dict, settings: TrainingSet
         if verbose:
             print(f"Fold {fold + 1}/{settings.folds}: training on {len(fit)}, validating on {len(held_out)}")
         keras.utils.set_random_seed(settings.seed + fold)
-        model = _fresh_model(spec, hyper, settings, len(fit))
+        model = build_compiled_model(spec, hyper, settings, len(fit))
         model.fit(spec.prepare(dataset.x_train[pool[fit]]), labels[fit], batch_size=settings.batch_size,
                   epochs=settings.epochs, verbose=verbose, shuffle=True)
         _, accuracy = model.evaluate(spec.prepare(dataset.x_train[pool[held_out]]), labels[held_out],

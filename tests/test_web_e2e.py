@@ -1,0 +1,144 @@
+"""The drawing page in a real headless Chromium (Debian's), driven by Playwright against a real server.
+
+It draws digits with pointer events, checks the predicted digit and the probability bars, uploads a
+PNG, and keeps screenshots in test-artifacts/ (desktop and phone-sized).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory):
+    """A CNN trained briefly on real MNIST and exported: good enough to read hand-drawn digits."""
+    from digitlab import train
+    from digitlab.export import export_onnx
+
+    run = train("cnn", subset=20000, epochs=3, out=tmp_path_factory.mktemp("runs") / "cnn", verbose=0)
+    export_onnx(run)
+    return run
+
+
+@pytest.fixture(scope="module")
+def server(mnist_run):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "digitlab", "serve", str(mnist_run.path), "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1):
+                break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"server exited: {process.stdout.read()}")
+            time.sleep(0.2)
+    else:
+        pytest.fail("server did not start within 60 s")
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does this in CI)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def stroke(page, points: list[tuple[float, float]]) -> None:
+    """One pen stroke through canvas coordinates (0-280), sent as real mouse -> pointer events."""
+    box = page.locator("#pad").bounding_box()
+    scale = box["width"] / 280
+    x0, y0 = points[0]
+    page.mouse.move(box["x"] + x0 * scale, box["y"] + y0 * scale)
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=8)
+    page.mouse.up()
+
+
+def read_result(page, previous: str = "–") -> tuple[str, list[float]]:
+    page.wait_for_function(f"document.getElementById('digit').textContent !== {previous!r}", timeout=15000)
+    digit = page.locator("#digit").text_content()
+    widths = page.eval_on_selector_all(".bar .fill", "bars => bars.map(b => parseFloat(b.style.width))")
+    return digit, widths
+
+
+def test_drawing_and_uploading_digits(server, browser, mnist_run):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1000, "height": 720})
+    page.goto(server)
+    page.wait_for_function("document.getElementById('model-info').textContent.includes('cnn')")
+
+    stroke(page, [(140, 40), (142, 240)])  # a one
+    digit, widths = read_result(page)
+    assert digit == "1"
+    assert len(widths) == 10 and abs(sum(widths) - 100) < 1.5 and max(widths) == widths[1]
+    assert page.locator(".bar.top").get_attribute("data-digit") == "1"
+    seen_has_ink = "c => c.getContext('2d').getImageData(0, 0, 112, 112).data.some(v => v > 200)"
+    assert page.eval_on_selector("#seen", seen_has_ink)
+
+    page.click("#clear")
+    assert page.locator("#digit").text_content() == "–"
+    stroke(page, [(60, 60), (220, 60), (110, 250)])  # a seven: bar, then the diagonal
+    digit, _ = read_result(page)
+    assert digit == "7"
+    page.wait_for_timeout(400)  # let the bars' width transition finish before the picture
+    page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)
+
+    from digitlab import load_mnist
+
+    _, (x_test, y_test) = load_mnist(verbose=False)
+    index = int(np.flatnonzero(y_test == 3)[0])
+    upload = ARTIFACTS / "upload-3.png"
+    Image.fromarray(255 - x_test[index]).resize((220, 220), Image.Resampling.BICUBIC).save(upload)
+    page.set_input_files("#upload", str(upload))
+    digit, _ = read_result(page, previous="7")
+    assert digit == "3"
+
+    page.set_input_files("#upload", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello"}])
+    page.wait_for_function("document.getElementById('message').textContent.length > 0", timeout=15000)
+    assert "not an image" in page.locator("#message").text_content()
+
+
+def test_phone_sized_screen(server, browser):
+    page = browser.new_page(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    page.goto(server)
+    pad = page.locator("#pad").bounding_box()
+    assert pad["width"] <= 390 and pad["x"] >= 0 and pad["x"] + pad["width"] <= 390
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+    stroke(page, [(140, 40), (142, 240)])
+    digit, _ = read_result(page)
+    assert digit == "1"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(ARTIFACTS / "web-page-phone.png"), full_page=True)
