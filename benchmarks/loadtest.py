@@ -27,7 +27,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "loadtest.json"
 LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = [[%BODY%]]
+wrk.body = [==[%BODY%]==]
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format('{"requests": %d, "seconds": %.3f, "p50_ms": %.3f, "p90_ms": %.3f, "p99_ms": %.3f, '
@@ -64,8 +64,11 @@ def _start_server(run: str, workers: int) -> tuple[subprocess.Popen, str]:
 
 def _wrk(url: str, script: Path, concurrency: int, seconds: float) -> dict:
     output = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:.0f}s", "--timeout", "5s",
-                             "-s", str(script), f"{url}/v1/predict"], capture_output=True, text=True, check=True)
-    return json.loads(output.stdout.strip().splitlines()[-1])
+                             "-s", str(script), f"{url}/v1/predict"], capture_output=True, text=True)
+    lines = output.stdout.strip().splitlines()
+    if output.returncode != 0 or not lines or not lines[-1].startswith("{"):
+        raise SystemExit(f"wrk failed: {output.stderr.strip() or output.stdout.strip()}")
+    return json.loads(lines[-1])
 
 
 def measure(run: str, requests: int, concurrency: int, workers: int, repeats: int = 3) -> dict:

@@ -62,7 +62,11 @@ def _normalised(probabilities: np.ndarray) -> np.ndarray:
 
 
 class Predictor:
-    """Classifies 28x28 uint8 MNIST-style images with a trained run."""
+    """Classifies 28x28 uint8 MNIST-style images with a trained run.
+
+    ``threads`` limits ONNX Runtime's threads: 1 suits a server answering single images (no spinning
+    idle threads); the default, all cores, suits large batches.
+    """
 
     def __init__(self, run: str | os.PathLike | Run, *, engine: str = "auto", threads: int | None = None):
         if engine not in ENGINES:
@@ -90,6 +94,9 @@ class Predictor:
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            # Idle pool threads spin-wait by default, taking CPU from the web server between requests.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._input_name = session.get_inputs()[0].name
         return session

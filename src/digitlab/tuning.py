@@ -133,14 +133,16 @@ def safe_url(url: str) -> str:
         return "<storage URL>"
 
 
-def open_storage(url: str):
+def open_storage(url: str, grace_seconds: int = GRACE_SECONDS):
+    """Optuna's RDB storage with heartbeats: a trial whose worker stopped beating for ``grace_seconds``
+    is stale, and is marked failed by the next worker that opens the study."""
     import optuna
 
     try:
         return optuna.storages.RDBStorage(
             url,
-            heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=GRACE_SECONDS,
+            heartbeat_interval=min(HEARTBEAT_SECONDS, max(1, grace_seconds // 2)),
+            grace_period=grace_seconds,
             engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
         )
     except Exception as error:  # sqlalchemy OperationalError, ArgumentError, missing driver...
@@ -148,12 +150,13 @@ def open_storage(url: str):
         raise TuningError(f"cannot use storage {safe_url(url)}: {reason}") from None
 
 
-def load_study(study_name: str, storage_url: str, model: str, seed: int | None = 0, create: bool = True):
+def load_study(study_name: str, storage_url: str, model: str, seed: int | None = 0, create: bool = True,
+               grace_seconds: int = GRACE_SECONDS):
     """The named study (created if new), checked to belong to ``model``; stale trials are marked failed."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = open_storage(storage_url)
+    storage = open_storage(storage_url, grace_seconds)
     try:
         study = optuna.create_study(
             study_name=study_name, storage=storage, direction="maximize", load_if_exists=True,
