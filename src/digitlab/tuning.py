@@ -133,21 +133,35 @@ def safe_url(url: str) -> str:
         return "<storage URL>"
 
 
-def open_storage(url: str, grace_seconds: int = GRACE_SECONDS):
+def open_storage(url: str, grace_seconds: int = GRACE_SECONDS, attempts: int = 5):
     """Optuna's RDB storage with heartbeats: a trial whose worker stopped beating for ``grace_seconds``
-    is stale, and is marked failed by the next worker that opens the study."""
+    is stale, and is marked failed by the next worker that opens the study.
+
+    Workers that start together race to create the tables of a new database; the loser sees a
+    duplicate-key error and simply tries again, by which time the tables exist.
+    """
+    import random
+
     import optuna
 
-    try:
-        return optuna.storages.RDBStorage(
-            url,
-            heartbeat_interval=min(HEARTBEAT_SECONDS, max(1, grace_seconds // 2)),
-            grace_period=grace_seconds,
-            engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
-        )
-    except Exception as error:  # sqlalchemy OperationalError, ArgumentError, missing driver...
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        raise TuningError(f"cannot use storage {safe_url(url)}: {reason}") from None
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url,
+                    heartbeat_interval=min(HEARTBEAT_SECONDS, max(1, grace_seconds // 2)),
+                    grace_period=grace_seconds,
+                    engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
+                )
+        except Exception as error:  # sqlalchemy OperationalError, IntegrityError, ArgumentError, missing driver...
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            racing = "duplicate key" in reason or "already exists" in reason
+            if racing and attempt < attempts - 1:
+                time.sleep(0.2 + random.random())
+                continue
+            raise TuningError(f"cannot use storage {safe_url(url)}: {reason}") from None
+    raise AssertionError("unreachable")
 
 
 def load_study(study_name: str, storage_url: str, model: str, seed: int | None = 0, create: bool = True,
