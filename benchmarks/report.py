@@ -84,7 +84,28 @@ def loadtest_table(payload: dict) -> str:
     return "\n".join(lines)
 
 
+def tuning_table(payload: dict) -> str:
+    counts = payload["counts"]
+    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in payload["best_params"].items())
+    return "\n".join([
+        "| | validation accuracy | test accuracy (retrained on 60k, "
+        f"{payload['final_epochs']} epochs) | time |",
+        "|---|---|---|---|",
+        f"| `mlp` defaults (128 relu units, Adam 1e-3, batch 32) | - | {payload['default_test_accuracy']:.2%} | - |",
+        f"| best of {payload['trials']} trials ({counts['COMPLETE']} complete, {counts['PRUNED']} pruned) "
+        f"| {payload['best_validation_accuracy']:.2%} | {payload['tuned_test_accuracy']:.2%} "
+        f"| search {payload['search_seconds'] / 60:.1f} min + retrain {payload['retrain_seconds']:.0f} s |",
+        "",
+        f"Best parameters: {params}.",
+        "",
+        f"Command: `{payload['command']}` ({payload['machine']['date']}, {payload['machine']['cores']} cores; "
+        f"{payload['epochs_per_trial']} epochs per trial).",
+    ])
+
+
 TABLES = {
+    "tuning": ("tuning.json", tuning_table),
     "backends": ("backends.json", backends_table),
     "realworld": ("realworld.json", realworld_table),
     "loadtest": ("loadtest.json", loadtest_table),

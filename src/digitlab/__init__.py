@@ -40,6 +40,12 @@ _LAZY = {
     "evaluate": "digitlab.evaluation",
     "Evaluation": "digitlab.evaluation",
     "open_run": "digitlab.runs",
+    "Predictor": "digitlab.inference",
+    "export_onnx": "digitlab.export",
+    "load_image_file": "digitlab.imaging",
+    "to_mnist": "digitlab.imaging",
+    "tune": "digitlab.tuning",
+    "create_app": "digitlab.serving.app",
     "leaderboard": "digitlab.runs",
     "Run": "digitlab.runs",
 }

@@ -49,14 +49,17 @@ def _keras():
     return keras
 
 
-def _hidden_layers(units: int, count: int, activation: str, dropout: float) -> list:
-    layers = _keras().layers
-    stack = []
+def _dense_classifier(name: str, inputs: list, units: int, count: int, activation: str, dropout: float,
+                      output_activation: str):
+    """``inputs``, then ``count`` hidden Dense layers (each with optional dropout), then the 10 outputs."""
+    keras = _keras()
+    hidden = []
     for _ in range(count):
-        stack.append(layers.Dense(units, activation=activation))
+        hidden.append(keras.layers.Dense(units, activation=activation))
         if dropout:
-            stack.append(layers.Dropout(dropout))
-    return stack
+            hidden.append(keras.layers.Dropout(dropout))
+    return keras.Sequential([*inputs, *hidden, keras.layers.Dense(NUM_CLASSES, activation=output_activation)],
+                            name=name)
 
 
 def build_linear(output_activation: str = "sigmoid"):
@@ -77,15 +80,8 @@ def build_mlp(
 ):
     """The lesson's improvement: hidden layer(s) between the 784 inputs and the 10 outputs."""
     keras = _keras()
-    layers = keras.layers
-    return keras.Sequential(
-        [
-            keras.Input((NUM_PIXELS,)),
-            *_hidden_layers(hidden_units, hidden_layers, activation, dropout),
-            layers.Dense(NUM_CLASSES, activation=output_activation),
-        ],
-        name="mlp",
-    )
+    return _dense_classifier("mlp", [keras.Input((NUM_PIXELS,))], hidden_units, hidden_layers, activation, dropout,
+                             output_activation)
 
 
 def build_flatten_mlp(
@@ -97,16 +93,8 @@ def build_flatten_mlp(
 ):
     """The same network, but a Flatten layer takes 28x28 images so nobody flattens by hand."""
     keras = _keras()
-    layers = keras.layers
-    return keras.Sequential(
-        [
-            keras.Input((IMAGE_SIDE, IMAGE_SIDE)),
-            layers.Flatten(),
-            *_hidden_layers(hidden_units, hidden_layers, activation, dropout),
-            layers.Dense(NUM_CLASSES, activation=output_activation),
-        ],
-        name="flatten_mlp",
-    )
+    return _dense_classifier("flatten_mlp", [keras.Input((IMAGE_SIDE, IMAGE_SIDE)), keras.layers.Flatten()],
+                             hidden_units, hidden_layers, activation, dropout, output_activation)
 
 
 def build_cnn(
