@@ -156,6 +156,7 @@ def command_train(arguments: argparse.Namespace) -> int:
             learning_rate=arguments.lr, optimizer=arguments.optimizer, schedule=arguments.schedule,
             val_split=arguments.val_split, folds=arguments.folds, seed=arguments.seed,
             early_stopping=arguments.early_stopping, keep_best=arguments.keep_best, subset=arguments.subset,
+            augment=arguments.augment,
         )
     return _report_run(run, arguments.json)
 
@@ -188,6 +189,25 @@ def command_evaluate(arguments: argparse.Namespace) -> int:
         print(json.dumps(evaluation.to_json(), indent=2))
     else:
         _print_evaluation(run, evaluation)
+    return EXIT_OK
+
+
+def command_ensemble(arguments: argparse.Namespace) -> int:
+    from digitlab.evaluation import evaluate_ensemble, summary_text
+    from digitlab.runs import expand_run_paths
+
+    paths = expand_run_paths(arguments.runs)
+    evaluation = evaluate_ensemble(paths, data_dir=arguments.data_dir)
+    payload = {"runs": [str(path) for path in paths], **evaluation.to_json()}
+    if arguments.out:
+        from digitlab.fileio import atomic_write_text
+
+        atomic_write_text(arguments.out, json.dumps(payload, indent=2) + "\n")
+    if arguments.json:
+        print(json.dumps(payload, indent=2))
+    else:
+        print(f"Ensemble of {len(paths)} runs (class probabilities averaged):")
+        print(summary_text(evaluation))
     return EXIT_OK
 
 
@@ -451,6 +471,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stop when the validation loss has not improved for PATIENCE epochs")
     train.add_argument("--keep-best", action="store_true", help="keep the weights of the best validation epoch")
     train.add_argument("--subset", type=int, metavar="N", help="train on a class-balanced subset of N images")
+    train.add_argument("--augment", type=_float_type(0, 1.0001, allow_zero=True), metavar="S",
+                       help="augmentation strength 0-1: random rotations, zooms and shifts each epoch (default 0)")
     train.add_argument("--out", metavar="DIR", help="run directory (default: runs/MODEL, runs/MODEL-2, ...)")
     train.add_argument("--overwrite", action="store_true", help="replace --out if it already exists")
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress")
@@ -474,6 +496,17 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown to FILE")
     compare.add_argument("--json", action="store_true", help="print the rows as JSON")
     compare.set_defaults(handler=command_compare)
+
+    ensemble = commands.add_parser(
+        "ensemble", help="evaluate several runs together by averaging their class probabilities",
+        description="Evaluate the ensemble of RUNs on the test set: each run's class probabilities are averaged "
+        "and the most probable digit wins. Train the members with different --seed values.",
+    )
+    ensemble.add_argument("runs", nargs="+", metavar="RUN", help="run directories, or directories holding runs")
+    ensemble.add_argument("--out", metavar="FILE", help="also write the metrics as JSON to FILE")
+    ensemble.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    _add_data_dir(ensemble)
+    ensemble.set_defaults(handler=command_ensemble)
 
     quick = commands.add_parser(
         "quickstart", help="the main job: data facts, then train and evaluate linear, mlp, flatten-mlp and cnn",

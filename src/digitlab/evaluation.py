@@ -248,3 +248,34 @@ def evaluate(run, *, split: str = "test", data_dir=None, dataset=None) -> Evalua
 
     return evaluate_run(run if isinstance(run, Run) else open_run(run), split=split, data_dir=data_dir,
                         dataset=dataset)
+
+
+# ------------------------------------------------------------------------------------------------
+# Ensembles: average the class probabilities of several runs
+
+
+def ensemble_probabilities(runs, images: np.ndarray) -> np.ndarray:
+    """The mean of each run's class probabilities (each normalised to sum to 1) on uint8 images."""
+    from digitlab.inference import Predictor
+
+    total = None
+    for run in runs:
+        probabilities = Predictor(run).predict_batch(images).probabilities
+        total = probabilities if total is None else total + probabilities
+    return total / len(runs)
+
+
+def evaluate_ensemble(run_paths, *, dataset=None, data_dir=None) -> Evaluation:
+    """Test-set metrics of the probability-averaging ensemble of ``run_paths`` (all trained on the same data)."""
+    from digitlab.data import load_dataset
+    from digitlab.runs import RunError, open_run
+
+    runs = [open_run(path) for path in run_paths]
+    if len(runs) < 2:
+        raise ValueError("an ensemble needs at least two runs")
+    fingerprints = {run.config["data"]["fingerprint"] for run in runs}
+    if len(fingerprints) > 1:
+        raise RunError("the runs were trained on different datasets; an ensemble needs one")
+    dataset = dataset or load_dataset(data_dir or runs[0].config["data"].get("data_dir"), verbose=False)
+    probabilities = ensemble_probabilities(runs, dataset.x_test)
+    return metrics_from_predictions(dataset.y_test, probabilities, split="test")

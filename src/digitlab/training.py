@@ -59,6 +59,7 @@ class TrainingSettings:
     early_stopping: int | None = None
     keep_best: bool = False
     subset: int | None = None
+    augment: float = 0.0
 
     def validate(self) -> TrainingSettings:
         def whole(name: str, value: Any, minimum: int) -> None:
@@ -78,6 +79,8 @@ class TrainingSettings:
             raise ValueError(f"learning_rate must be in (0, 10), got {self.learning_rate!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+        if not (isinstance(self.augment, int | float) and 0 <= self.augment <= 1):
+            raise ValueError(f"augment (strength) must be in [0, 1], got {self.augment!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
         if not (isinstance(self.val_split, int | float) and (self.val_split == 0 or 0 < self.val_split < 1)):
@@ -176,6 +179,19 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.run.update_config(epochs_done=epoch + 1, train_seconds=round(self.seconds, 2))
 
 
+def fit_data(spec: ModelSpec, images: np.ndarray, labels: np.ndarray, settings: TrainingSettings,
+             seed: int) -> dict[str, Any]:
+    """The training-data arguments of ``model.fit``: arrays, or augmented batches made fresh each epoch."""
+    if not settings.augment:
+        return {"x": spec.prepare(images), "y": labels, "batch_size": settings.batch_size, "shuffle": True}
+    from digitlab.augment import AugmentedBatches
+
+    batches = AugmentedBatches(spec.prepare(images).reshape(len(images), 28, 28), labels,
+                               batch_size=settings.batch_size, strength=settings.augment, seed=seed,
+                               flatten=not spec.takes_images, workers=2)
+    return {"x": batches}
+
+
 def learning_rate_for(settings: TrainingSettings, steps_per_epoch: int):
     """A constant rate, or a short linear warm-up then cosine decay to zero over the whole run."""
     if settings.schedule == "constant":
@@ -257,7 +273,7 @@ def _train_run(run: Run, spec: ModelSpec, hyper: dict, settings: TrainingSetting
     if settings.folds:
         cross_validate(run, spec, hyper, settings, dataset, verbose)
     fit_indices, val_indices = training_indices(dataset, settings)
-    x_fit, y_fit = spec.prepare(dataset.x_train[fit_indices]), dataset.y_train[fit_indices]
+    data = fit_data(spec, dataset.x_train[fit_indices], dataset.y_train[fit_indices], settings, settings.seed)
     validation = None
     if len(val_indices):
         validation = (spec.prepare(dataset.x_train[val_indices]), dataset.y_train[val_indices])
@@ -278,8 +294,8 @@ def _train_run(run: Run, spec: ModelSpec, hyper: dict, settings: TrainingSetting
             restore_best_weights=settings.keep_best, verbose=1 if verbose else 0,
         ))
     try:
-        model.fit(x_fit, y_fit, batch_size=settings.batch_size, epochs=settings.epochs, initial_epoch=initial_epoch,
-                  validation_data=validation, callbacks=callbacks, verbose=verbose, shuffle=True)
+        model.fit(**data, epochs=settings.epochs, initial_epoch=initial_epoch, validation_data=validation,
+                  callbacks=callbacks, verbose=verbose)
     except KeyboardInterrupt:
         run.update_config(status="interrupted")
         done = run.config.get("epochs_done", 0)
@@ -309,8 +325,8 @@ def cross_validate(run: Run, spec: ModelSpec, hyper: dict, settings: TrainingSet
             print(f"Fold {fold + 1}/{settings.folds}: training on {len(fit)}, validating on {len(held_out)}")
         keras.utils.set_random_seed(settings.seed + fold)
         model = build_compiled_model(spec, hyper, settings, len(fit))
-        model.fit(spec.prepare(dataset.x_train[pool[fit]]), labels[fit], batch_size=settings.batch_size,
-                  epochs=settings.epochs, verbose=verbose, shuffle=True)
+        model.fit(**fit_data(spec, dataset.x_train[pool[fit]], labels[fit], settings, settings.seed + fold),
+                  epochs=settings.epochs, verbose=verbose)
         _, accuracy = model.evaluate(spec.prepare(dataset.x_train[pool[held_out]]), labels[held_out],
                                      batch_size=1024, verbose=0)
         results["fold_accuracies"].append(float(accuracy))

@@ -81,6 +81,7 @@ SEARCH_SPACES: dict[str, tuple[Parameter, ...]] = {
         Parameter("dense_units", "int", 64, 256, log=True),
         Parameter("dropout", "float", 0.0, 0.5),
         Parameter("activation", "categorical", choices=("relu", "gelu")),
+        Parameter("augment", "float", 0.0, 1.0, target="training"),
     ),
 }
 
@@ -214,13 +215,13 @@ def objective_for(settings: TuneSettings, dataset):
 
     from digitlab._keras import keras
     from digitlab.models import get_spec
-    from digitlab.training import TrainingSettings, build_compiled_model, training_indices
+    from digitlab.training import TrainingSettings, build_compiled_model, fit_data, training_indices
 
     spec = get_spec(settings.model)
     base = TrainingSettings(epochs=settings.epochs, val_split=settings.val_split, seed=settings.seed,
                             subset=settings.subset)
     fit_indices, val_indices = training_indices(dataset, base)
-    x_fit, y_fit = spec.prepare(dataset.x_train[fit_indices]), dataset.y_train[fit_indices]
+    y_fit = dataset.y_train[fit_indices]
     x_val, y_val = spec.prepare(dataset.x_train[val_indices]), dataset.y_train[val_indices]
 
     class ReportToTrial(keras.callbacks.Callback):
@@ -243,8 +244,8 @@ def objective_for(settings: TuneSettings, dataset):
         keras.utils.set_random_seed(settings.seed + trial.number)
         model = build_compiled_model(spec, hyper, run_settings, len(fit_indices))
         reporter = ReportToTrial(trial)
-        model.fit(x_fit, y_fit, batch_size=run_settings.batch_size, epochs=run_settings.epochs,
-                  validation_data=(x_val, y_val), callbacks=[reporter], verbose=0)
+        data = fit_data(spec, dataset.x_train[fit_indices], y_fit, run_settings, settings.seed + trial.number)
+        model.fit(**data, epochs=run_settings.epochs, validation_data=(x_val, y_val), callbacks=[reporter], verbose=0)
         return reporter.best
 
     return objective
