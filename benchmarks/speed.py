@@ -1,0 +1,165 @@
+"""Training speed, side by side in one run: digitlab against plain Keras.
+
+1. Seed-model cost: the lesson's model (Dense(10, sigmoid), Adam, 20 epochs, batch 32) trained through
+   `digitlab.train` (checkpoints, history, evaluation, plots, report) against the same model in a bare
+   Keras script (load, scale, flatten, fit, evaluate). Alternating, `--repeats` times; median ratio.
+2. Time to 99.0% test accuracy: digitlab's `cnn` recipe against the Keras `mnist_convnet` example
+   (Conv32-Pool-Conv64-Pool-Dropout-Dense, Adam, batch 128, validation_split 0.1, up to 15 epochs),
+   both with the test accuracy checked every quarter epoch; the checks are not counted in the time.
+
+    python -m benchmarks.speed [--repeats 3] [--skip-seed] [--skip-time-to-99]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results" / "speed.json"
+
+
+def bare_keras_lesson() -> float:
+    """The lesson as a bare Keras script; returns its wall time from the data to the evaluation."""
+    from digitlab import keras, load_mnist
+
+    started = time.perf_counter()
+    (x_train, y_train), (x_test, y_test) = load_mnist(verbose=False)
+    x_train = (x_train / 255).reshape(len(x_train), 784)
+    x_test = (x_test / 255).reshape(len(x_test), 784)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x_train, y_train, epochs=20, batch_size=32, verbose=0)
+    model.evaluate(x_test, y_test, verbose=0)
+    return time.perf_counter() - started
+
+
+def digitlab_lesson(directory: str) -> float:
+    from digitlab import train
+
+    started = time.perf_counter()
+    train("linear", epochs=20, batch_size=32, val_split=0.0, out=Path(directory) / "linear", overwrite=True,
+          verbose=0)
+    return time.perf_counter() - started
+
+
+def seed_cost(repeats: int) -> dict:
+    bare, ours = [], []
+    with tempfile.TemporaryDirectory() as directory:
+        for _ in range(repeats):
+            bare.append(bare_keras_lesson())
+            ours.append(digitlab_lesson(directory))
+    ratios = [o / b for o, b in zip(ours, bare, strict=True)]
+    return {"bare_keras_seconds": [round(t, 2) for t in bare], "digitlab_seconds": [round(t, 2) for t in ours],
+            "median_ratio": round(statistics.median(ratios), 3)}
+
+
+def target_timer(x_test, y_test, target: float, every: int):
+    """A Keras callback that checks test accuracy every ``every`` batches, pausing the clock while it checks."""
+    from digitlab import keras
+
+    class TimeToTarget(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.elapsed, self.reached, self.batches, self.history = 0.0, None, 0, []
+
+        def on_train_begin(self, logs=None):
+            self.started = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.batches += 1
+            if self.batches % every:
+                return
+            self.elapsed += time.perf_counter() - self.started
+            accuracy = float(self.model.evaluate(x_test, y_test, batch_size=2048, verbose=0)[1])
+            self.history.append((round(self.elapsed, 2), round(accuracy, 4)))
+            if accuracy >= target:
+                self.reached = self.elapsed
+                self.model.stop_training = True
+            self.started = time.perf_counter()
+
+    return TimeToTarget()
+
+
+def time_to_target(build, x_train, y_train, x_test, y_test, *, batch_size: int, epochs: int, validation_split: float,
+                   target: float = 0.99) -> dict:
+    steps = int(len(x_train) * (1 - validation_split)) // batch_size
+    callback = target_timer(x_test, y_test, target, max(1, steps // 4))
+    model = build()
+    model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, validation_split=validation_split, verbose=0,
+              callbacks=[callback])
+    return {"seconds_to_target": None if callback.reached is None else round(callback.reached, 2),
+            "checks": callback.history}
+
+
+def reference_convnet():
+    from digitlab import keras
+
+    layers = keras.layers
+    model = keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
+                              layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(),
+                              layers.Dropout(0.5), layers.Dense(10, activation="softmax")])
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    return model
+
+
+def time_to_99(repeats: int) -> dict:
+    from digitlab import keras, load_mnist
+    from digitlab.models import get_spec
+    from digitlab.training import TrainingSettings, build_compiled_model
+
+    (x_train, y_train), (x_test, y_test) = load_mnist(verbose=False)
+    spec = get_spec("cnn")
+    settings = TrainingSettings(**{**TrainingSettings().__dict__, **spec.training_defaults}).validate()
+    images_train, images_test = spec.prepare(x_train), spec.prepare(x_test)
+    one_hot_train, one_hot_test = keras.utils.to_categorical(y_train, 10), keras.utils.to_categorical(y_test, 10)
+    rounds = []
+    for repeat in range(repeats):
+        keras.utils.set_random_seed(repeat)
+        reference = time_to_target(reference_convnet, images_train[..., None], one_hot_train, images_test[..., None],
+                                   one_hot_test, batch_size=128, epochs=15, validation_split=0.1)
+        keras.utils.set_random_seed(repeat)
+        ours = time_to_target(lambda: build_compiled_model(spec, spec.hyper_defaults, settings, len(x_train)),
+                              images_train, y_train, images_test, y_test, batch_size=settings.batch_size,
+                              epochs=settings.epochs, validation_split=0.0)
+        rounds.append({"reference": reference, "digitlab_cnn": ours})
+
+    def median(key):
+        values = [r[key]["seconds_to_target"] for r in rounds]
+        return None if None in values else statistics.median(values)
+    reference_median, ours_median = median("reference"), median("digitlab_cnn")
+    return {"rounds": rounds, "reference_median_seconds": reference_median, "digitlab_median_seconds": ours_median,
+            "speedup": None if not (reference_median and ours_median) else round(reference_median / ours_median, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-seed", action="store_true")
+    parser.add_argument("--skip-time-to-99", action="store_true")
+    arguments = parser.parse_args()
+    result = {"command": "python -m benchmarks.speed " + " ".join(
+        f"--{k.replace('_', '-')}" if v is True else f"--{k.replace('_', '-')} {v}"
+        for k, v in vars(arguments).items() if v not in (False, None)), "threads": os.cpu_count()}
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    if not arguments.skip_seed:
+        result["seed_model_cost"] = seed_cost(arguments.repeats)
+    elif "seed_model_cost" in previous:
+        result["seed_model_cost"] = previous["seed_model_cost"]
+    if not arguments.skip_time_to_99:
+        result["time_to_99"] = time_to_99(arguments.repeats)
+    elif "time_to_99" in previous:
+        result["time_to_99"] = previous["time_to_99"]
+    from benchmarks.report import machine_info, write_results
+
+    write_results(RESULTS, {**result, "machine": machine_info()})
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
