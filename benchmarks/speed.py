@@ -143,18 +143,17 @@ def main() -> None:
     parser.add_argument("--skip-seed", action="store_true")
     parser.add_argument("--skip-time-to-99", action="store_true")
     arguments = parser.parse_args()
-    result = {"command": "python -m benchmarks.speed " + " ".join(
+    command = "python -m benchmarks.speed " + " ".join(
         f"--{k.replace('_', '-')}" if v is True else f"--{k.replace('_', '-')} {v}"
-        for k, v in vars(arguments).items() if v not in (False, None)), "threads": os.cpu_count()}
-    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        for k, v in vars(arguments).items() if v not in (False, None))
+    # Each section keeps the command that measured it; a skipped section keeps its earlier measurement.
+    result = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    result.pop("command", None)
+    result["threads"] = os.cpu_count()
     if not arguments.skip_seed:
-        result["seed_model_cost"] = seed_cost(arguments.repeats)
-    elif "seed_model_cost" in previous:
-        result["seed_model_cost"] = previous["seed_model_cost"]
+        result["seed_model_cost"] = {"command": command, **seed_cost(arguments.repeats)}
     if not arguments.skip_time_to_99:
-        result["time_to_99"] = time_to_99(arguments.repeats)
-    elif "time_to_99" in previous:
-        result["time_to_99"] = previous["time_to_99"]
+        result["time_to_99"] = {"command": command, **time_to_99(arguments.repeats)}
     from benchmarks.report import machine_info, write_results
 
     write_results(RESULTS, {**result, "machine": machine_info()})
