@@ -104,7 +104,25 @@ def tuning_table(payload: dict) -> str:
     ])
 
 
+def inference_table(payload: dict) -> str:
+    lines = ["| model | multiply-adds / image | engine | batch images/s (bound) | single image median / p99 "
+             "(bound) |", "|---|---|---|---|---|"]
+    for r in payload["results"]:
+        for engine in ("keras", "onnx"):
+            if engine not in r:
+                continue
+            e = r[engine]
+            lines.append(f"| {r['model']} | {r['multiply_adds']:,} | {engine} | {e['images_per_second']:,} "
+                         f"({r['bound_images_per_second']:,}) | {e['single_median_ms']:.3f} / "
+                         f"{e['single_p99_ms']:.3f} ms ({r['bound_single_ms'] * 1000:.1f} us) |")
+    machine = payload["machine"]
+    lines += ["", f"Bound: {payload['measured_gflops']} GFLOP/s measured (float32 matmul, all cores) / "
+              f"(2 x multiply-adds). Command: `{payload['command']}` ({machine['date']}, {machine['cores']} cores)."]
+    return "\n".join(lines)
+
+
 TABLES = {
+    "inference": ("inference.json", inference_table),
     "tuning": ("tuning.json", tuning_table),
     "backends": ("backends.json", backends_table),
     "realworld": ("realworld.json", realworld_table),
