@@ -121,7 +121,21 @@ def inference_table(payload: dict) -> str:
     return "\n".join(lines)
 
 
+def accuracy_table(payload: dict) -> str:
+    lines = ["| run | command | training time | test accuracy |", "|---|---|---|---|"]
+    for member in payload["members"]:
+        lines.append(f"| {Path(member['run']).name} | `{member['command']}` | {member['train_seconds'] / 60:.1f} min "
+                     f"| {member['test_accuracy']:.2%} |")
+    ensemble = payload["ensemble"]
+    lines.append(f"| ensemble of the {len(payload['members'])} | `digitlab ensemble RUN...` | - "
+                 f"| {ensemble['test_accuracy']:.2%} ({ensemble['misclassified']} wrong) |")
+    machine = payload["machine"]
+    lines += ["", f"Command: `{payload['command']}` ({machine['date']}, {machine['cores']} cores)."]
+    return "\n".join(lines)
+
+
 TABLES = {
+    "accuracy": ("accuracy.json", accuracy_table),
     "inference": ("inference.json", inference_table),
     "tuning": ("tuning.json", tuning_table),
     "backends": ("backends.json", backends_table),

@@ -139,8 +139,9 @@ def per_class_text(evaluation: Evaluation) -> str:
 def summary_text(evaluation: Evaluation) -> str:
     first = evaluation.first_predictions
     pairs = ", ".join(f"{p['true']}->{p['predicted']} ({p['count']})" for p in evaluation.most_confused) or "none"
+    loss = "" if evaluation.loss != evaluation.loss else f"loss {evaluation.loss:.4f}, "  # NaN: no single model's loss
     return "\n".join([
-        f"{evaluation.split} set: {evaluation.count} images, loss {evaluation.loss:.4f}, "
+        f"{evaluation.split} set: {evaluation.count} images, {loss}"
         f"accuracy {evaluation.accuracy:.2%} ({evaluation.misclassified} wrong)",
         f"first 5 predictions: {first['predicted']}",
         f"first 5 true labels: {first['true']}",
