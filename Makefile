@@ -13,7 +13,7 @@ help:
 	@echo "make run    install into $(VENV) and run the main job (digitlab quickstart)"
 	@echo "make test   install the test extras into $(VENV), lint, run the tests"
 	@echo "make notebook  rebuild and execute notebooks/walkthrough.ipynb in place"
-	@echo "make bench  run the benchmarks (slow; results in benchmarks/results)"
+	@echo "make bench  run every benchmark (about an hour; results in benchmarks/results)"
 	@echo "make lock   re-resolve the pins in $(CONSTRAINTS) from pyproject.toml"
 
 $(BIN)/python:
@@ -40,7 +40,7 @@ notebook: $(VENV)/.installed-test
 	$(BIN)/python notebooks/walkthrough.py
 
 bench: $(VENV)/.installed-test
-	$(BIN)/python -m benchmarks.backends
+	$(BIN)/python -m benchmarks
 
 lock: | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[test]'

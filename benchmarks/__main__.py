@@ -1,0 +1,53 @@
+"""Run every benchmark in turn (slow: about an hour on 2 cores): `python -m benchmarks` or `make bench`.
+
+Benchmarks that need trained runs use runs/quickstart (made with `digitlab quickstart` and exported
+to ONNX first if missing). Each one writes results/*.json and refreshes the tables in README.md.
+
+    python -m benchmarks            # all
+    python -m benchmarks --list     # what would run
+    python -m benchmarks speed tuning
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+RUNS = Path("runs/quickstart")
+STEPS = {
+    "backends": ["-m", "benchmarks.backends"],
+    "speed": ["-m", "benchmarks.speed"],
+    "tuning": ["-m", "benchmarks.tuning"],
+    "accuracy": ["-m", "benchmarks.accuracy"],
+    "realworld": ["-m", "benchmarks.realworld", str(RUNS / "cnn")],
+    "inference": ["-m", "benchmarks.inference", str(RUNS)],
+    "loadtest": ["-m", "benchmarks.loadtest", str(RUNS / "cnn")],
+}
+NEEDS_RUNS = {"realworld", "inference", "loadtest"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("steps", nargs="*", metavar="STEP", help=f"only these, of: {', '.join(STEPS)} (default: all)")
+    parser.add_argument("--list", action="store_true", help="print the commands and exit")
+    arguments = parser.parse_args()
+    unknown = sorted(set(arguments.steps) - set(STEPS))
+    if unknown:
+        parser.error(f"unknown step {', '.join(unknown)}; choose from {', '.join(STEPS)}")
+    chosen = arguments.steps or list(STEPS)
+    commands = []
+    if NEEDS_RUNS & set(chosen) and not (RUNS / "cnn" / "model.onnx").exists():
+        commands.append([sys.executable, "-m", "digitlab", "quickstart", "--quiet"])
+        commands += [[sys.executable, "-m", "digitlab", "export", str(RUNS / model)]
+                     for model in ("linear", "mlp", "flatten-mlp", "cnn")]
+    commands += [[sys.executable, *STEPS[step]] for step in chosen]
+    for command in commands:
+        print("$ python", " ".join(command[1:]), flush=True)
+        if not arguments.list:
+            subprocess.run(command, check=True)
+
+
+if __name__ == "__main__":
+    main()
