@@ -18,9 +18,8 @@ import numpy as np
 from digitlab.errors import DigitlabError
 from digitlab.fileio import sha256_file
 from digitlab.models import get_spec
-from digitlab.runs import Run, open_run
+from digitlab.runs import ONNX_FILE, Run, open_run
 
-ONNX_FILE = "model.onnx"
 TOLERANCE = 1e-4
 
 

@@ -29,11 +29,24 @@ MIN_INK_FRACTION = 0.0005  # less ink than this (relative to the image) is "no d
 
 
 class ImageError(DigitlabError, ValueError):
-    """An upload that cannot be turned into a digit: empty, not an image, truncated, too large..."""
+    """An upload that cannot be turned into a digit: empty, not an image, truncated, too large...
+
+    ``code`` names the kind of problem (empty, too_large, unsupported_image, bad_image, no_digit) so that
+    callers such as the REST API can answer it without parsing the message.
+    """
+
+    code = "bad_image"
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        if code is not None:
+            self.code = code
 
 
 class NoDigitFound(ImageError):
     """The image decoded fine but holds no ink: a blank canvas is not a guess."""
+
+    code = "no_digit"
 
 
 @dataclass(frozen=True)
@@ -52,24 +65,29 @@ class Prepared:
 def decode_image(data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     """Bytes of an image file -> a decoded, EXIF-oriented Pillow image, or an ImageError saying why not."""
     if not data:
-        raise ImageError("empty file: no image data")
+        raise ImageError("empty file: no image data", "empty")
     if len(data) > max_bytes:
-        raise ImageError(f"image is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit")
+        raise ImageError(f"image is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit", "too_large")
     try:
         image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise ImageError("not an image, or an unsupported image format") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageError("not an image, or an unsupported image format", "unsupported_image") from None
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"image is over the pixel limit ({error})", "too_large") from None
+    except (OSError, ValueError) as error:
         raise ImageError(f"cannot read the image ({error})") from None
     if image.format not in ALLOWED_FORMATS:
-        raise ImageError(f"unsupported image format {image.format}; use one of {', '.join(ALLOWED_FORMATS)}")
+        raise ImageError(f"unsupported image format {image.format}; use one of {', '.join(ALLOWED_FORMATS)}",
+                         "unsupported_image")
     width, height = image.size
     if width * height > max_pixels:
-        raise ImageError(f"image is {width}x{height} pixels, over the {max_pixels:,}-pixel limit")
+        raise ImageError(f"image is {width}x{height} pixels, over the {max_pixels:,}-pixel limit", "too_large")
     try:
         image.load()
         image = ImageOps.exif_transpose(image)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"image is over the pixel limit ({error})", "too_large") from None
+    except (OSError, ValueError, SyntaxError) as error:
         raise ImageError(f"truncated or corrupt image ({error})") from None
     return image
 

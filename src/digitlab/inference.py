@@ -17,9 +17,8 @@ import numpy as np
 from digitlab.data import IMAGE_SIDE
 from digitlab.fileio import sha256_file
 from digitlab.models import get_spec
-from digitlab.runs import MODEL_FILE, Run, RunError, open_run
+from digitlab.runs import MODEL_FILE, ONNX_FILE, Run, RunError, open_run
 
-ONNX_FILE = "model.onnx"
 ENGINES = ("auto", "onnx", "keras")
 
 

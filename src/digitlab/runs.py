@@ -29,6 +29,7 @@ RUN_FORMAT = 1
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.keras"
 CHECKPOINT_FILE = "checkpoint.keras"
+ONNX_FILE = "model.onnx"
 HISTORY_FILE = "history.json"
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"

@@ -32,7 +32,7 @@ from starlette.formparsers import MultiPartParser
 
 from digitlab import __version__
 from digitlab.errors import DigitlabError
-from digitlab.imaging import MAX_IMAGE_BYTES, ImageError, NoDigitFound, load_image_file, to_mnist
+from digitlab.imaging import MAX_IMAGE_BYTES, ImageError, load_image_file, to_mnist
 from digitlab.inference import Predictor
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -51,17 +51,11 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
+_IMAGE_ERROR_STATUS = {"empty": 400, "too_large": 413, "unsupported_image": 415, "bad_image": 400, "no_digit": 422}
+
+
 def _image_error(error: ImageError) -> RequestError:
-    message = str(error)
-    if isinstance(error, NoDigitFound):
-        return RequestError(422, "no_digit", message)
-    if "limit" in message:
-        return RequestError(413, "too_large", message)
-    if "unsupported" in message or "not an image" in message:
-        return RequestError(415, "unsupported_image", message)
-    if "empty" in message:
-        return RequestError(400, "empty", message)
-    return RequestError(400, "bad_image", message)
+    return RequestError(_IMAGE_ERROR_STATUS.get(error.code, 400), error.code, str(error))
 
 
 # ------------------------------------------------------------------------------------------------
