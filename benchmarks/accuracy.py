@@ -1,39 +1,59 @@
-"""The accurate end: single augmented CNNs and their probability-averaging ensemble on the MNIST test set.
+"""The accurate end: single CNNs trained with the accurate recipe, and their probability-averaging ensemble.
 
-    python -m benchmarks.accuracy                      # train the six runs below (about 25 min), then measure
-    python -m benchmarks.accuracy --collect RUN...     # measure runs already trained with those commands
+    python -m benchmarks.accuracy [--seeds 0 1 2 3 4]   # train one run per seed (about 7 min each), measure
+    python -m benchmarks.accuracy --collect RUN...       # measure runs already trained
 
-Each run is `digitlab train --model cnn --augment 0.6 --epochs E --seed S`; the table states every run's
-command, training time, peak memory where known, and test accuracy, then `digitlab ensemble` over them.
+Each member is trained by running the `digitlab train` command shown in the table (the recipe below with
+`--seed S`) as a child process, so that its peak resident memory is its own; then `digitlab ensemble`
+averages the members' class probabilities.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "accuracy.json"
-PLAN = tuple((f"cnn-aug{epochs}-seed{seed}", epochs, seed) for epochs in (30, 15) for seed in (0, 1, 2))
+RECIPE = ("--model cnn --param convs_per_block=2 --augment 0.6 --epochs 40 --precision bfloat16")
 
 
-def describe(run_path: Path) -> dict:
+def train_member(seed: int, out: Path) -> int:
+    """Train one member with the recipe; returns its peak resident memory in megabytes."""
+    digitlab = Path(sys.executable).with_name("digitlab")
+    command = [str(digitlab), "train", *shlex.split(RECIPE), "--seed", str(seed), "--out", str(out), "--overwrite",
+               "--quiet"]
+    print("$", " ".join(command), flush=True)
+    process = subprocess.Popen(command)
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"training seed {seed} failed (exit {os.waitstatus_to_exitcode(status)})")
+    return round(usage.ru_maxrss / 1024)
+
+
+def describe(run_path: Path, peak_megabytes: int | None = None) -> dict:
     from digitlab.runs import open_run
+    from digitlab.training import train_command
 
     run = open_run(run_path)
-    training = run.config["training"]
-    return {
+    member = {
         "run": str(run_path),
-        "command": f"digitlab train --model cnn --augment {training['augment']:g} --epochs {training['epochs']} "
-                   f"--seed {training['seed']}",
+        "command": train_command(run.config),
         "train_seconds": run.config["train_seconds"],
         "test_accuracy": run.metrics["test"]["accuracy"],
     }
+    if peak_megabytes is not None:
+        member["peak_rss_megabytes"] = peak_megabytes
+    return member
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="one member per seed")
     parser.add_argument("--collect", nargs="+", metavar="RUN", help="measure these finished runs instead of training")
     parser.add_argument("--out", default="runs/accuracy", help="where to train the runs (default: %(default)s)")
     arguments = parser.parse_args()
@@ -41,17 +61,12 @@ def main() -> None:
 
     if arguments.collect:
         paths = [Path(path) for path in arguments.collect]
+        members = [describe(path) for path in paths]
         command = f"python -m benchmarks.accuracy --collect {' '.join(arguments.collect)}"
     else:
-        from digitlab import train
-
-        paths = []
-        for name, epochs, seed in PLAN:
-            run = train("cnn", augment=0.6, epochs=epochs, seed=seed, out=Path(arguments.out) / name, overwrite=True,
-                        verbose=2)
-            paths.append(run.path)
-        command = "python -m benchmarks.accuracy"
-    members = [describe(path) for path in paths]
+        paths = [Path(arguments.out) / f"cnn-seed{seed}" for seed in arguments.seeds]
+        members = [describe(path, train_member(seed, path)) for seed, path in zip(arguments.seeds, paths, strict=True)]
+        command = f"python -m benchmarks.accuracy --seeds {' '.join(map(str, arguments.seeds))}"
     ensemble = evaluate_ensemble(paths)
     payload = {
         "command": command,
@@ -59,8 +74,6 @@ def main() -> None:
         "ensemble": {"command": f"digitlab ensemble {' '.join(map(str, paths))}", "test_accuracy": ensemble.accuracy,
                      "misclassified": ensemble.misclassified},
     }
-    if not arguments.collect:  # this process did the training: its peak is the training's peak
-        payload["peak_rss_megabytes"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     from benchmarks.report import machine_info, regenerate_readme, write_results
 
     write_results(RESULTS, {**payload, "machine": machine_info()})

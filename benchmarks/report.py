@@ -122,19 +122,51 @@ def inference_table(payload: dict) -> str:
 
 
 def accuracy_table(payload: dict) -> str:
-    lines = ["| run | command | training time | test accuracy |", "|---|---|---|---|"]
+    lines = ["| run | command | training time | peak memory | test accuracy |", "|---|---|---|---|---|"]
     for member in payload["members"]:
+        peak = member.get("peak_rss_megabytes")
         lines.append(f"| {Path(member['run']).name} | `{member['command']}` | {member['train_seconds'] / 60:.1f} min "
-                     f"| {member['test_accuracy']:.2%} |")
+                     f"| {'-' if peak is None else f'{peak / 1000:.2f} GB'} | {member['test_accuracy']:.2%} |")
     ensemble = payload["ensemble"]
-    lines.append(f"| ensemble of the {len(payload['members'])} | `digitlab ensemble RUN...` | - "
+    lines.append(f"| ensemble of the {len(payload['members'])} | `digitlab ensemble RUN...` | - | - "
                  f"| {ensemble['test_accuracy']:.2%} ({ensemble['misclassified']} wrong) |")
     machine = payload["machine"]
-    lines += ["", f"Command: `{payload['command']}` ({machine['date']}, {machine['cores']} cores)."]
+    lines += ["", f"Command: `{payload['command']}` ({machine['date']}, {machine['cores']} cores; peak memory is the "
+              "resident set of the `digitlab train` process)."]
     return "\n".join(lines)
 
 
+def speed_table(payload: dict) -> str:
+    seed, target = payload["seed_model_cost"], payload["time_to_99"]
+    lines = ["| comparison (same run, alternating) | digitlab | reference | ratio |", "|---|---|---|---|",
+             f"| lesson `linear` model, 20 epochs batch 32: `digitlab.train` vs a bare Keras script "
+             f"| {_median(seed['digitlab_seconds']):.1f} s | {_median(seed['bare_keras_seconds']):.1f} s "
+             f"| {seed['median_ratio']:.2f}x the time |"]
+    for name, result in target["models"].items():
+        settings = result["settings"]
+        recipe = (f"{settings['epochs']} epochs max, batch {settings['batch_size']}, lr {settings['learning_rate']:g} "
+                  f"{settings['schedule']}, {settings['precision']}")
+        ours = "not reached" if result["median_seconds"] is None else f"{result['median_seconds']:.1f} s"
+        speedup = "-" if result["speedup"] is None else f"{result['speedup']:.1f}x faster"
+        model, _, variant = name.partition(" ")
+        lines.append(f"| time to 99.0% test accuracy: `{model}`{' ' + variant if variant else ''} ({recipe}) "
+                     f"vs Keras `mnist_convnet` "
+                     f"| {ours} | {target['reference_median_seconds']:.1f} s | {speedup} |")
+    machine = payload["machine"]
+    lines += ["", f"Medians of {len(target['rounds'])} rounds (time to 99%) and {len(seed['digitlab_seconds'])} pairs "
+              f"(lesson model). Commands: `{target['command']}`, `{seed['command']}` ({machine['date']}, "
+              f"{machine['cores']} cores)."]
+    return "\n".join(lines)
+
+
+def _median(values: list[float]) -> float:
+    import statistics
+
+    return statistics.median(values)
+
+
 TABLES = {
+    "speed": ("speed.json", speed_table),
     "accuracy": ("accuracy.json", accuracy_table),
     "inference": ("inference.json", inference_table),
     "tuning": ("tuning.json", tuning_table),

@@ -108,6 +108,8 @@ def test_evaluate_and_compare(learnable_dir, tmp_path):
         (("train", "--model", "linear", "--val-split", "1.5"), 2, "must be in (0, 1) or 0"),
         (("train", "--model", "linear", "--folds", "1"), 1, "folds must be a whole number >= 2"),
         (("train", "--model", "mlp", "--param", "neurons=5"), 1, "has no hyper-parameter neurons"),
+        (("train", "--model", "mlp", "--ensemble", "1"), 1, "an ensemble needs at least 2 members, got 1"),
+        (("train", "--model", "cnn", "--precision", "float16"), 2, "invalid choice: 'float16'"),
         (("evaluate", "/nonexistent/run"), 1, "run directory not found"),
         (("compare", "/nonexistent/run"), 1, "run directory not found"),
     ],
@@ -115,6 +117,20 @@ def test_evaluate_and_compare(learnable_dir, tmp_path):
 def test_bad_input_is_one_line_and_a_meaningful_exit_code(learnable_dir, arguments, code, message):
     assert_one_line_error(digitlab(*arguments, "--data-dir", str(learnable_dir))
                           if arguments[0] == "train" else digitlab(*arguments), code, message)
+
+
+def test_train_ensemble_trains_one_run_per_seed_and_averages_them(learnable_dir, tmp_path):
+    out = tmp_path / "ensemble"
+    result = digitlab("train", "--model", "linear", "--ensemble", "2", "--seed", "5", "--epochs", "1", "--lr", "0.01",
+                      "--data-dir", str(learnable_dir), "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["runs"] == [str(out / "seed5"), str(out / "seed6")]
+    assert [json.loads((out / name / "config.json").read_text())["training"]["seed"] for name in ("seed5", "seed6")] \
+        == [5, 6]
+    assert json.loads((out / "ensemble.json").read_text()) == payload
+    again = digitlab("ensemble", str(out / "seed5"), str(out / "seed6"), "--data-dir", str(learnable_dir), "--json")
+    assert json.loads(again.stdout)["accuracy"] == payload["accuracy"]
 
 
 def test_foreign_and_incompatible_runs_are_refused(tmp_path):

@@ -13,6 +13,7 @@ EXPECTED_PARAMETERS = {
     "mlp": (784 * 128 + 128) + (128 * 10 + 10),
     "flatten-mlp": (784 * 128 + 128) + (128 * 10 + 10),
     "cnn": (3 * 3 * 1 * 32 + 32) + (3 * 3 * 32 * 64 + 64) + (7 * 7 * 64 * 128 + 128) + (128 * 10 + 10),
+    "cnn-fast": (5 * 5 * 1 * 32 + 32) + (3 * 3 * 32 * 64 + 64) + (7 * 7 * 64 * 10 + 10),
 }
 
 
@@ -45,6 +46,19 @@ def test_mlp_hyper_parameters_shape_the_network():
     assert [layer.units for layer in dense] == [64, 64, 10]
     assert dense[0].activation.__name__ == "tanh"
     assert sum(layer.__class__.__name__ == "Dropout" for layer in model.layers) == 2
+
+
+def test_cnn_blocks_can_hold_two_convolutions():
+    def conv_widths(model):
+        return [layer.filters for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
+
+    assert conv_widths(build_model("cnn")) == [32, 64]
+    assert conv_widths(build_model("cnn", convs_per_block=2, filters=16)) == [16, 16, 32, 32]
+
+
+def test_fast_cnn_has_no_dense_head_or_dropout():
+    kinds = [layer.__class__.__name__ for layer in build_model("cnn-fast").layers]
+    assert kinds.count("Dense") == 1 and "Dropout" not in kinds
 
 
 def test_flatten_mlp_starts_with_flatten():

@@ -7,8 +7,17 @@ import json
 import numpy as np
 import pytest
 
+from digitlab.models import get_spec
 from digitlab.runs import RunError, open_run
-from digitlab.training import TrainingSettings, resolve_settings, train, training_indices
+from digitlab.training import (
+    TrainingSettings,
+    bfloat16_is_fast,
+    learning_rate_for,
+    resolve_settings,
+    train,
+    train_command,
+    training_indices,
+)
 
 
 def test_train_writes_a_complete_run(learnable_dataset, tmp_path):
@@ -101,3 +110,67 @@ def test_open_run_refuses_foreign_and_future_directories(tmp_path):
     (tmp_path / "future" / "config.json").write_text(json.dumps({"digitlab_run_format": 99, "status": "complete"}))
     with pytest.raises(RunError, match="run format 99 .* this digitlab reads format 1"):
         open_run(tmp_path / "future")
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero(learnable_dataset, tmp_path):
+    settings = TrainingSettings(epochs=4, learning_rate=0.01, schedule="cosine").validate()
+    schedule = learning_rate_for(settings, steps_per_epoch=10)
+    total, warmup = 4 * 10, 4  # warm-up is a tenth of the run
+    rates = [float(schedule(step)) for step in (0, warmup // 2, warmup, total // 2, total)]
+    assert rates[0] == 0 and rates[1] == pytest.approx(0.005) and rates[2] == pytest.approx(0.01)
+    assert 0 < rates[3] < 0.01 and rates[4] == pytest.approx(0, abs=1e-9)
+    assert learning_rate_for(TrainingSettings(learning_rate=0.01).validate(), steps_per_epoch=10) == 0.01
+
+    # In training the optimizer follows the schedule step by step: after the last step the rate is ~0.
+    run = train("linear", dataset=learnable_dataset, out=tmp_path / "run", epochs=2, batch_size=60,
+                learning_rate=0.01, schedule="cosine", verbose=0)
+    trained = run.load_model("checkpoint.keras")
+    assert int(trained.optimizer.iterations) == 2 * 9  # 540 fit images / 60
+    assert float(trained.optimizer.learning_rate) == pytest.approx(0, abs=1e-6)
+
+
+def test_bfloat16_trains_in_mixed_precision_and_saves_float32(learnable_dataset, tmp_path):
+    run = train("cnn-fast", dataset=learnable_dataset, out=tmp_path / "run", epochs=3, batch_size=32,
+                learning_rate=0.005, precision="bfloat16", hyper={"filters": 8}, verbose=0)
+    assert run.config["training"]["precision"] == "bfloat16"
+    assert run.metrics["test"]["accuracy"] > 0.9
+
+    checkpoint = run.load_model("checkpoint.keras")  # what --resume continues from: still mixed precision
+    convolutions = [layer for layer in checkpoint.layers if layer.__class__.__name__ == "Conv2D"]
+    assert {layer.compute_dtype for layer in convolutions} == {"bfloat16"}
+    assert {layer.variable_dtype for layer in convolutions} == {"float32"}
+    assert checkpoint.layers[-1].compute_dtype == "float32"  # the softmax stays float32
+
+    saved = run.load_model()  # what evaluation, export and serving use: float32, the same weights
+    assert {layer.compute_dtype for layer in saved.layers} == {"float32"}
+    for trained, kept in zip(checkpoint.get_weights(), saved.get_weights(), strict=True):
+        np.testing.assert_array_equal(trained, kept)
+    images = get_spec("cnn-fast").prepare(learnable_dataset.x_test)
+    mixed, full = checkpoint.predict(images, verbose=0), saved.predict(images, verbose=0)
+    assert np.abs(mixed - full).max() < 0.05  # bfloat16 keeps 8 bits of mantissa
+    assert np.mean(mixed.argmax(1) == full.argmax(1)) > 0.97
+
+
+def test_auto_precision_is_resolved_and_recorded():
+    resolved = resolve_settings(get_spec("cnn-fast"), {}).precision
+    assert resolved == ("bfloat16" if bfloat16_is_fast() else "float32")
+    assert resolve_settings(get_spec("cnn"), {}).precision == "float32"
+    with pytest.raises(ValueError, match="unknown precision 'float16'; choose one of: float32, bfloat16, auto"):
+        resolve_settings(get_spec("cnn"), {"precision": "float16"})
+
+
+def test_train_command_reproduces_the_settings(learnable_dataset, tmp_path):
+    import shlex
+
+    from digitlab.cli import build_parser
+
+    run = train("cnn", dataset=learnable_dataset, out=tmp_path / "run", epochs=1, batch_size=64, augment=0.5,
+                learning_rate=0.002, keep_best=True, seed=3, hyper={"filters": 4, "dense_units": 8}, verbose=0)
+    command = train_command(run.config)
+    assert command.startswith("digitlab train --model cnn --param filters=4 --param dense_units=8")
+    assert "--subset" not in command and "--optimizer" not in command  # defaults are left out
+    arguments = build_parser().parse_args(shlex.split(command)[1:])
+    assert dict(arguments.param) == {"filters": 4, "dense_units": 8}
+    assert (arguments.epochs, arguments.batch_size, arguments.lr, arguments.augment, arguments.keep_best,
+            arguments.seed) == (1, 64, 0.002, 0.5, True, 3)
+    assert f"Reproduce: `{command}`" in (run.path / "report.md").read_text()

@@ -144,21 +144,39 @@ def command_models(arguments: argparse.Namespace) -> int:
 
 
 def command_train(arguments: argparse.Namespace) -> int:
-    from digitlab.training import resume, train
+    from digitlab.training import resume, train, train_ensemble
 
     verbose = _keras_verbosity(arguments.quiet or arguments.json)
+    if arguments.resume and arguments.ensemble:
+        raise ValueError("--ensemble trains new runs; resume an ensemble's members one by one with --resume RUN")
     if arguments.resume:
-        run = resume(arguments.resume, verbose=verbose)
+        return _report_run(resume(arguments.resume, verbose=verbose), arguments.json)
+    options = dict(
+        hyper=dict(arguments.param or []), overwrite=arguments.overwrite, data_dir=arguments.data_dir,
+        verbose=verbose, epochs=arguments.epochs, batch_size=arguments.batch_size, learning_rate=arguments.lr,
+        optimizer=arguments.optimizer, schedule=arguments.schedule, val_split=arguments.val_split,
+        folds=arguments.folds, early_stopping=arguments.early_stopping, keep_best=arguments.keep_best,
+        subset=arguments.subset, augment=arguments.augment, precision=arguments.precision,
+    )
+    if not arguments.ensemble:
+        run = train(arguments.model, out=arguments.out, seed=arguments.seed, **options)
+        return _report_run(run, arguments.json)
+
+    def on_member(run) -> None:
+        if not arguments.json:
+            print(f"member {run.path}: test accuracy {run.metrics['test']['accuracy']:.2%} "
+                  f"({run.config['train_seconds']:.0f} s)", flush=True)
+
+    runs, evaluation = train_ensemble(arguments.model, arguments.ensemble, out=arguments.out,
+                                      seed=arguments.seed or 0, on_member=on_member, **options)
+    if arguments.json:
+        print(json.dumps({"runs": [str(run.path) for run in runs], **evaluation.to_json()}, indent=2))
     else:
-        run = train(
-            arguments.model, hyper=dict(arguments.param or []), out=arguments.out, overwrite=arguments.overwrite,
-            data_dir=arguments.data_dir, verbose=verbose, epochs=arguments.epochs, batch_size=arguments.batch_size,
-            learning_rate=arguments.lr, optimizer=arguments.optimizer, schedule=arguments.schedule,
-            val_split=arguments.val_split, folds=arguments.folds, seed=arguments.seed,
-            early_stopping=arguments.early_stopping, keep_best=arguments.keep_best, subset=arguments.subset,
-            augment=arguments.augment,
-        )
-    return _report_run(run, arguments.json)
+        from digitlab.evaluation import summary_text
+
+        print(f"\nEnsemble of {len(runs)} runs (class probabilities averaged), in {runs[0].path.parent}:")
+        print(summary_text(evaluation))
+    return EXIT_OK
 
 
 def _report_run(run, as_json: bool) -> int:
@@ -442,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--json", action="store_true", help="print as JSON")
     models.set_defaults(handler=command_models)
 
-    from digitlab.models import MODEL_NAMES, OPTIMIZERS
+    from digitlab.models import MODEL_NAMES, OPTIMIZERS, PRECISIONS
 
     train = commands.add_parser(
         "train", help="train a model into a run directory, then evaluate it on the test set",
@@ -473,7 +491,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--subset", type=int, metavar="N", help="train on a class-balanced subset of N images")
     train.add_argument("--augment", type=_float_type(0, 1.0001, allow_zero=True), metavar="S",
                        help="augmentation strength 0-1: random rotations, zooms and shifts each epoch (default 0)")
-    train.add_argument("--out", metavar="DIR", help="run directory (default: runs/MODEL, runs/MODEL-2, ...)")
+    train.add_argument("--precision", choices=PRECISIONS,
+                       help="bfloat16: mixed precision, about 2x faster on CPUs with AMX or AVX-512 BF16; auto: "
+                       "bfloat16 where the CPU has it (default: float32; cnn-fast: auto). The saved model is float32")
+    train.add_argument("--ensemble", type=_positive_int, metavar="K",
+                       help="train K runs with seeds SEED..SEED+K-1 into DIR/seedN and evaluate the ensemble that "
+                       "averages their probabilities (written to DIR/ensemble.json)")
+    train.add_argument("--out", metavar="DIR", help="run directory (default: runs/MODEL, runs/MODEL-2, ...; "
+                       "with --ensemble: runs/MODEL-ensemble)")
     train.add_argument("--overwrite", action="store_true", help="replace --out if it already exists")
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     train.add_argument("--json", action="store_true", help="print the run's config and metrics as JSON")

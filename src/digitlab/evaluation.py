@@ -210,9 +210,10 @@ def write_report(run) -> None:
     """report.md: settings, curves, the test metrics and plots, cross-validation if any."""
     from digitlab.fileio import atomic_write_text
     from digitlab.runs import CONFUSION_PNG, CURVES_PNG, MISCLASSIFIED_PNG, REPORT_FILE
+    from digitlab.training import train_command
 
     config, metrics = run.config, run.metrics
-    lines = [f"# {config['model']} ({run.name})", ""]
+    lines = [f"# {config['model']} ({run.name})", "", f"Reproduce: `{train_command(config)}`", ""]
     lines += [
         "| setting | value |", "|---|---|",
         *(f"| {key} | {value} |" for key, value in {**config["hyper"], **config["training"]}.items()),

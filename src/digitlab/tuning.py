@@ -78,10 +78,16 @@ SEARCH_SPACES: dict[str, tuple[Parameter, ...]] = {
         *_TRAINING,
         Parameter("filters", "categorical", choices=(16, 24, 32, 48)),
         Parameter("kernel_size", "categorical", choices=(3, 5)),
+        Parameter("convs_per_block", "categorical", choices=(1, 2)),
         Parameter("dense_units", "int", 64, 256, log=True),
         Parameter("dropout", "float", 0.0, 0.5),
         Parameter("activation", "categorical", choices=("relu", "gelu")),
         Parameter("augment", "float", 0.0, 1.0, target="training"),
+    ),
+    "cnn-fast": (
+        *_TRAINING,
+        Parameter("filters", "categorical", choices=(16, 24, 32, 48)),
+        Parameter("first_kernel_size", "categorical", choices=(3, 5, 7)),
     ),
 }
 
