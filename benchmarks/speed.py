@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "speed.json"
+FIGURE = RESULTS.with_name("time-to-99.png")
 
 
 def bare_keras_lesson() -> float:
@@ -154,6 +155,26 @@ def time_to_99(repeats: int) -> dict:
     return {"rounds": rounds, "reference_median_seconds": reference, "models": models}
 
 
+def plot_time_to_99(result: dict, path: Path) -> None:
+    """Test accuracy against training time, first round, one line per contender, the 99% line dashed."""
+    from matplotlib.figure import Figure
+
+    from digitlab.plots import save_figure
+
+    figure = Figure(figsize=(7, 4))
+    axes = figure.subplots()
+    for name, measured in result["rounds"][0].items():
+        seconds, accuracies = zip(*measured["checks"], strict=True)
+        label = "Keras mnist_convnet (reference)" if name == "reference" else f"digitlab {name}"
+        axes.plot(seconds, [100 * a for a in accuracies], marker="o", markersize=3, label=label)
+    axes.axhline(99.0, color="grey", linestyle="--", linewidth=1)
+    axes.set(xlabel="training time (s), checks excluded", ylabel="test accuracy (%)", ylim=(97, 99.5),
+             title="Time to 99% test accuracy (round 1)")
+    axes.legend(loc="lower right")
+    axes.grid(alpha=0.3)
+    save_figure(figure, path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
@@ -171,9 +192,11 @@ def main() -> None:
         result["seed_model_cost"] = {"command": command, **seed_cost(arguments.repeats)}
     if not arguments.skip_time_to_99:
         result["time_to_99"] = {"command": command, **time_to_99(arguments.repeats)}
-    from benchmarks.report import machine_info, write_results
+        plot_time_to_99(result["time_to_99"], FIGURE)
+    from benchmarks.report import machine_info, regenerate_readme, write_results
 
     write_results(RESULTS, {**result, "machine": machine_info()})
+    regenerate_readme()
     print(json.dumps(result, indent=2))
 
 

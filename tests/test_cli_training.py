@@ -133,6 +133,16 @@ def test_train_ensemble_trains_one_run_per_seed_and_averages_them(learnable_dir,
     assert json.loads(again.stdout)["accuracy"] == payload["accuracy"]
 
 
+@pytest.mark.parametrize("arguments", [("models",), ("tune", "--model", "mlp", "--show-space")])
+def test_a_reader_that_goes_away_is_not_a_traceback(arguments):
+    reader, writer = os.pipe()
+    os.close(reader)  # like `digitlab models | head -0`: nobody reads
+    result = subprocess.run([sys.executable, "-m", "digitlab", *arguments], stdout=writer, stderr=subprocess.PIPE,
+                            text=True, timeout=60)
+    os.close(writer)
+    assert result.returncode == 141 and result.stderr == ""
+
+
 def test_foreign_and_incompatible_runs_are_refused(tmp_path):
     (tmp_path / "photos").mkdir()
     assert_one_line_error(digitlab("evaluate", str(tmp_path / "photos")), 1, "not a digitlab run directory")

@@ -14,6 +14,7 @@ from digitlab.training import (
     bfloat16_is_fast,
     learning_rate_for,
     resolve_settings,
+    resume,
     train,
     train_command,
     training_indices,
@@ -149,6 +150,12 @@ def test_bfloat16_trains_in_mixed_precision_and_saves_float32(learnable_dataset,
     mixed, full = checkpoint.predict(images, verbose=0), saved.predict(images, verbose=0)
     assert np.abs(mixed - full).max() < 0.05  # bfloat16 keeps 8 bits of mantissa
     assert np.mean(mixed.argmax(1) == full.argmax(1)) > 0.97
+
+    # A resumed run continues from the mixed-precision checkpoint and again saves a float32 model.
+    run.update_config(status="interrupted", epochs_done=2)
+    resumed = resume(run.path, dataset=learnable_dataset, verbose=0)
+    assert resumed.status == "complete" and resumed.config["epochs_done"] == 3
+    assert {layer.compute_dtype for layer in resumed.load_model().layers} == {"float32"}
 
 
 def test_auto_precision_is_resolved_and_recorded():

@@ -100,8 +100,9 @@ def search_space(model: str) -> tuple[Parameter, ...]:
 
 def space_text(model: str) -> str:
     lines = [f"Search space for {model} (scored on a validation split of the training set):"]
+    width = max(16, *(len(parameter.name) + 1 for parameter in search_space(model)))
     for parameter in search_space(model):
-        lines.append(f"  {parameter.name:16} {parameter.target:9} {parameter.describe()}")
+        lines.append(f"  {parameter.name:{width}} {parameter.target:9} {parameter.describe()}")
     return "\n".join(lines)
 
 
