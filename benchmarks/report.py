@@ -20,8 +20,10 @@ def machine_info() -> dict:
                 break
     except OSError:
         pass
+    from digitlab.runs import package_versions
+
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform(), "date": time.strftime("%Y-%m-%d")}
+            "platform": platform.platform(), "date": time.strftime("%Y-%m-%d"), "versions": package_versions()}
 
 
 def write_results(path: Path, payload: dict) -> None:

@@ -44,7 +44,8 @@ def package_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {"python": platform.python_version()}
-    for package in ("digitlab", "keras", "tensorflow", "tensorflow-cpu", "jax", "torch", "numpy", "scikit-learn"):
+    for package in ("digitlab", "keras", "tensorflow", "tensorflow-cpu", "jax", "torch", "numpy", "scikit-learn",
+                    "onnxruntime"):
         try:
             versions[package] = version(package)
         except PackageNotFoundError:
