@@ -5,7 +5,8 @@
 
 Each member is trained by running the `digitlab train` command shown in the table (the recipe below with
 `--seed S`) as a child process, so that its peak resident memory is its own; then `digitlab ensemble`
-averages the members' class probabilities.
+averages the members' class probabilities, without and with test-time augmentation (`--tta`: each image
+and its four 1-pixel shifts), for every member alone and for all of them.
 """
 
 from __future__ import annotations
@@ -35,20 +36,27 @@ def train_member(seed: int, out: Path) -> int:
     return round(usage.ru_maxrss / 1024)
 
 
-def describe(run_path: Path, peak_megabytes: int | None = None) -> dict:
+def describe(run_path: Path, peak_megabytes: int | None) -> dict:
+    from digitlab.evaluation import evaluate_ensemble
     from digitlab.runs import open_run
     from digitlab.training import train_command
 
     run = open_run(run_path)
-    member = {
+    return {
         "run": str(run_path),
         "command": train_command(run.config),
         "train_seconds": run.config["train_seconds"],
+        "peak_rss_megabytes": peak_megabytes,
         "test_accuracy": run.metrics["test"]["accuracy"],
+        "test_accuracy_tta": evaluate_ensemble([run_path], tta=True).accuracy,
     }
-    if peak_megabytes is not None:
-        member["peak_rss_megabytes"] = peak_megabytes
-    return member
+
+
+def measured_peaks() -> dict[str, int]:
+    """Peak memory per run from the last results file: --collect re-measures accuracy, not training."""
+    if not RESULTS.exists():
+        return {}
+    return {member["run"]: member.get("peak_rss_megabytes") for member in json.loads(RESULTS.read_text())["members"]}
 
 
 def main() -> None:
@@ -61,19 +69,20 @@ def main() -> None:
 
     if arguments.collect:
         paths = [Path(path) for path in arguments.collect]
-        members = [describe(path) for path in paths]
+        peaks = measured_peaks()
+        members = [describe(path, peaks.get(str(path))) for path in paths]
         command = f"python -m benchmarks.accuracy --collect {' '.join(arguments.collect)}"
     else:
         paths = [Path(arguments.out) / f"cnn-seed{seed}" for seed in arguments.seeds]
         members = [describe(path, train_member(seed, path)) for seed, path in zip(arguments.seeds, paths, strict=True)]
         command = f"python -m benchmarks.accuracy --seeds {' '.join(map(str, arguments.seeds))}"
-    ensemble = evaluate_ensemble(paths)
-    payload = {
-        "command": command,
-        "members": members,
-        "ensemble": {"command": f"digitlab ensemble {' '.join(map(str, paths))}", "test_accuracy": ensemble.accuracy,
-                     "misclassified": ensemble.misclassified},
-    }
+    ensembles = {}
+    for tta in (False, True):
+        ensemble = evaluate_ensemble(paths, tta=tta)
+        ensembles["ensemble_tta" if tta else "ensemble"] = {
+            "command": f"digitlab ensemble {' '.join(map(str, paths))}{' --tta' if tta else ''}",
+            "test_accuracy": ensemble.accuracy, "misclassified": ensemble.misclassified}
+    payload = {"command": command, "members": members, **ensembles}
     from benchmarks.report import machine_info, regenerate_readme, write_results
 
     write_results(RESULTS, {**payload, "machine": machine_info()})

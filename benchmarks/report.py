@@ -124,14 +124,17 @@ def inference_table(payload: dict) -> str:
 
 
 def accuracy_table(payload: dict) -> str:
-    lines = ["| run | command | training time | peak memory | test accuracy |", "|---|---|---|---|---|"]
+    lines = ["| run | command | training time | peak memory | test accuracy | with `--tta` |",
+             "|---|---|---|---|---|---|"]
     for member in payload["members"]:
         peak = member.get("peak_rss_megabytes")
         lines.append(f"| {Path(member['run']).name} | `{member['command']}` | {member['train_seconds'] / 60:.1f} min "
-                     f"| {'-' if peak is None else f'{peak / 1000:.2f} GB'} | {member['test_accuracy']:.2%} |")
-    ensemble = payload["ensemble"]
-    lines.append(f"| ensemble of the {len(payload['members'])} | `digitlab ensemble RUN...` | - | - "
-                 f"| {ensemble['test_accuracy']:.2%} ({ensemble['misclassified']} wrong) |")
+                     f"| {'-' if peak is None else f'{peak / 1000:.2f} GB'} | {member['test_accuracy']:.2%} "
+                     f"| {member['test_accuracy_tta']:.2%} |")
+    plain, tta = payload["ensemble"], payload["ensemble_tta"]
+    lines.append(f"| ensemble of the {len(payload['members'])} | `digitlab ensemble RUN... [--tta]` | - | - "
+                 f"| {plain['test_accuracy']:.2%} ({plain['misclassified']} wrong) "
+                 f"| {tta['test_accuracy']:.2%} ({tta['misclassified']} wrong) |")
     machine = payload["machine"]
     lines += ["", f"Command: `{payload['command']}` ({machine['date']}, {machine['cores']} cores; peak memory is the "
               "resident set of the `digitlab train` process)."]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from digitlab.augment import AugmentedBatches, augment_images
+from digitlab.augment import AugmentedBatches, augment_images, shift_images, shifted_views
 from digitlab.evaluation import ensemble_probabilities, evaluate_ensemble
 from digitlab.inference import Predictor
 from digitlab.training import train
@@ -68,5 +68,28 @@ def test_ensemble_averages_the_members_probabilities(learnable_dataset, tmp_path
     np.testing.assert_allclose(averaged, (members[0] + members[1]) / 2, atol=1e-7)
     evaluation = evaluate_ensemble([run.path for run in runs], dataset=learnable_dataset)
     assert evaluation.accuracy == pytest.approx(np.mean(averaged.argmax(axis=1) == learnable_dataset.y_test))
-    with pytest.raises(ValueError, match="at least two runs"):
+    with pytest.raises(ValueError, match="at least two runs \\(or one with test-time augmentation\\)"):
         evaluate_ensemble([runs[0].path], dataset=learnable_dataset)
+
+
+@pytest.mark.parametrize(("rows", "columns"), [(1, 0), (-1, 0), (0, 1), (0, -1), (2, -3)])
+def test_shift_moves_the_digit_and_fills_with_background(rows, columns):
+    images = (digits(3) * 255).astype(np.uint8)
+    moved = shift_images(images, rows, columns)
+    assert moved.shape == images.shape and moved.dtype == images.dtype
+    np.testing.assert_array_equal(moved, np.roll(images, (rows, columns), axis=(1, 2)))  # the margins are empty
+    edge = np.zeros_like(images)
+    edge[:, :, 0] = 200  # ink on the left border: a right shift must not wrap it round to the other side
+    assert shift_images(edge, 0, 1)[:, :, 0].max() == 0 and shift_images(edge, 0, 1)[:, :, 1].min() == 200
+    assert shift_images(edge, 0, -1).max() == 0
+
+
+def test_test_time_augmentation_averages_the_views_of_each_run(learnable_dataset, tmp_path):
+    run = train("linear", dataset=learnable_dataset, out=tmp_path / "one", epochs=1, learning_rate=0.01, verbose=0)
+    images = learnable_dataset.x_test
+    views = shifted_views(images)
+    assert len(views) == 5 and views[0] is images
+    expected = np.mean([Predictor(run).predict_batch(view).probabilities for view in views], axis=0)
+    np.testing.assert_allclose(ensemble_probabilities([run], images, tta=True), expected, atol=1e-7)
+    evaluation = evaluate_ensemble([run.path], dataset=learnable_dataset, tta=True)  # one run is enough with TTA
+    assert evaluation.accuracy == pytest.approx(np.mean(expected.argmax(axis=1) == learnable_dataset.y_test))

@@ -3,7 +3,8 @@
 Handwriting varies in slant, size and position; showing the model slightly moved copies of each digit
 teaches it that these do not change the label. Augmentation happens outside the model (so exported
 models and inference are unaffected), on the CPU in a Keras ``PyDataset`` that prepares the next batch
-while the backend trains on the current one.
+while the backend trains on the current one. ``shifted_views`` serves test-time augmentation: the
+views of each test image whose predictions are averaged.
 """
 
 from __future__ import annotations
@@ -43,6 +44,28 @@ def augment_images(images: np.ndarray, rng: np.random.Generator, strength: float
         output[index] = ndimage.affine_transform(images[index], matrix, offset=offset, order=1, mode="constant",
                                                  cval=0.0)
     return output
+
+
+TEST_TIME_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))  # (rows, columns): the image and 1-px moves
+
+
+def shift_images(images: np.ndarray, rows: int, columns: int) -> np.ndarray:
+    """(n, 28, 28) images moved down by ``rows`` and right by ``columns`` pixels, background filling the gap."""
+    shifted = np.zeros_like(images)
+    height, width = images.shape[1:]
+    shifted[:, max(rows, 0):height + min(rows, 0), max(columns, 0):width + min(columns, 0)] = \
+        images[:, max(-rows, 0):height + min(-rows, 0), max(-columns, 0):width + min(-columns, 0)]
+    return shifted
+
+
+def shifted_views(images: np.ndarray) -> list[np.ndarray]:
+    """The views whose predictions test-time augmentation averages: each image and its 1-pixel shifts.
+
+    A digit moved by a pixel is the same digit; averaging over such views smooths out a model's
+    sensitivity to exact position, the one variation MNIST's centring leaves.
+    """
+    return [images if (rows, columns) == (0, 0) else shift_images(images, rows, columns)
+            for rows, columns in TEST_TIME_SHIFTS]
 
 
 class AugmentedBatches(keras.utils.PyDataset):

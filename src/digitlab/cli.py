@@ -171,7 +171,7 @@ def command_train(arguments: argparse.Namespace) -> int:
     runs, evaluation = train_ensemble(arguments.model, arguments.ensemble, out=arguments.out,
                                       seed=arguments.seed or 0, on_member=on_member, **options)
     if arguments.json:
-        print(json.dumps({"runs": [str(run.path) for run in runs], **evaluation.to_json()}, indent=2))
+        print(json.dumps({"runs": [str(run.path) for run in runs], "tta": False, **evaluation.to_json()}, indent=2))
     else:
         from digitlab.evaluation import summary_text
 
@@ -216,8 +216,8 @@ def command_ensemble(arguments: argparse.Namespace) -> int:
     from digitlab.runs import expand_run_paths
 
     paths = expand_run_paths(arguments.runs)
-    evaluation = evaluate_ensemble(paths, data_dir=arguments.data_dir)
-    payload = {"runs": [str(path) for path in paths], **evaluation.to_json()}
+    evaluation = evaluate_ensemble(paths, data_dir=arguments.data_dir, tta=arguments.tta)
+    payload = {"runs": [str(path) for path in paths], "tta": arguments.tta, **evaluation.to_json()}
     if arguments.out:
         from digitlab.fileio import atomic_write_text
 
@@ -225,7 +225,8 @@ def command_ensemble(arguments: argparse.Namespace) -> int:
     if arguments.json:
         print(json.dumps(payload, indent=2))
     else:
-        print(f"Ensemble of {len(paths)} runs (class probabilities averaged):")
+        views = " over each image and its four 1-pixel shifts" if arguments.tta else ""
+        print(f"Ensemble of {len(paths)} run{'s' if len(paths) > 1 else ''} (class probabilities averaged{views}):")
         print(summary_text(evaluation))
     return EXIT_OK
 
@@ -529,6 +530,9 @@ def build_parser() -> argparse.ArgumentParser:
         "and the most probable digit wins. Train the members with different --seed values.",
     )
     ensemble.add_argument("runs", nargs="+", metavar="RUN", help="run directories, or directories holding runs")
+    ensemble.add_argument("--tta", action="store_true",
+                          help="test-time augmentation: also average over 1-pixel shifts of every image (5 views); "
+                          "one RUN is then enough")
     ensemble.add_argument("--out", metavar="FILE", help="also write the metrics as JSON to FILE")
     ensemble.add_argument("--json", action="store_true", help="print the metrics as JSON")
     _add_data_dir(ensemble)

@@ -256,28 +256,40 @@ def evaluate(run, *, split: str = "test", data_dir=None, dataset=None) -> Evalua
 # Ensembles: average the class probabilities of several runs
 
 
-def ensemble_probabilities(runs, images: np.ndarray) -> np.ndarray:
-    """The mean of each run's class probabilities (each normalised to sum to 1) on uint8 images."""
+def ensemble_probabilities(runs, images: np.ndarray, *, tta: bool = False) -> np.ndarray:
+    """The mean of each run's class probabilities (each normalised to sum to 1) on uint8 images; with
+    ``tta``, of each run's probabilities on every test-time view (see augment.shifted_views)."""
     from digitlab.inference import Predictor
 
+    views = [images]
+    if tta:
+        from digitlab.augment import shifted_views
+
+        views = shifted_views(images)
     total = None
     for run in runs:
-        probabilities = Predictor(run).predict_batch(images).probabilities
-        total = probabilities if total is None else total + probabilities
-    return total / len(runs)
+        predictor = Predictor(run)
+        for view in views:
+            probabilities = predictor.predict_batch(view).probabilities
+            total = probabilities if total is None else total + probabilities
+    return total / (len(runs) * len(views))
 
 
-def evaluate_ensemble(run_paths, *, dataset=None, data_dir=None) -> Evaluation:
-    """Test-set metrics of the probability-averaging ensemble of ``run_paths`` (all trained on the same data)."""
+def evaluate_ensemble(run_paths, *, dataset=None, data_dir=None, tta: bool = False) -> Evaluation:
+    """Test-set metrics of the probability-averaging ensemble of ``run_paths`` (all trained on the same data).
+
+    With ``tta`` (test-time augmentation) every run also sees 1-pixel shifts of each image; one run is
+    then enough, since its shifted views are the ensemble.
+    """
     from digitlab.data import load_dataset
     from digitlab.runs import RunError, open_run
 
     runs = [open_run(path) for path in run_paths]
-    if len(runs) < 2:
-        raise ValueError("an ensemble needs at least two runs")
+    if len(runs) < (1 if tta else 2):
+        raise ValueError("an ensemble needs at least two runs (or one with test-time augmentation)")
     fingerprints = {run.config["data"]["fingerprint"] for run in runs}
     if len(fingerprints) > 1:
         raise RunError("the runs were trained on different datasets; an ensemble needs one")
     dataset = dataset or load_dataset(data_dir or runs[0].config["data"].get("data_dir"), verbose=False)
-    probabilities = ensemble_probabilities(runs, dataset.x_test)
+    probabilities = ensemble_probabilities(runs, dataset.x_test, tta=tta)
     return metrics_from_predictions(dataset.y_test, probabilities, split="test")

@@ -346,7 +346,7 @@ def train_ensemble(
         if on_member:
             on_member(run)
     evaluation = evaluate_ensemble([run.path for run in runs], dataset=dataset)
-    payload = {"runs": [str(run.path) for run in runs], **evaluation.to_json()}
+    payload = {"runs": [str(run.path) for run in runs], "tta": False, **evaluation.to_json()}
     atomic_write_text(directory / ENSEMBLE_FILE, json.dumps(payload, indent=2) + "\n")
     return runs, evaluation
 
