@@ -67,24 +67,41 @@ def test_sqlite_study_resumes_and_retrains_the_best(learnable_dir, tmp_path):
     assert run.config["training"]["learning_rate"] == pytest.approx(second["best"]["params"]["learning_rate"])
 
 
+def _trial_states(database: Path) -> list[str]:
+    """The study's trial states, read without writing: no table creation, no stale-trial sweep, so the
+    test cannot race the worker it watches."""
+    import optuna
+    from sqlalchemy.exc import OperationalError
+
+    if not database.exists():
+        return []
+    try:
+        storage = optuna.storages.RDBStorage(f"sqlite:///{database}", skip_table_creation=True)
+        study = optuna.load_study(study_name="mlp-study", storage=storage)
+    except (KeyError, OperationalError):  # the worker has not created the tables or the study yet
+        return []
+    return [trial.state.name for trial in study.get_trials(deepcopy=False)]
+
+
 def test_killed_worker_loses_only_its_running_trial(learnable_dir, tmp_path):
-    process = subprocess.Popen([sys.executable, "-m", "digitlab", "tune", "--model", "mlp", "--trials", "500",
-                                "--epochs", "30", "--data-dir", str(learnable_dir), "--studies-dir", str(tmp_path),
-                                "--no-retrain"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    storage = f"sqlite:///{tmp_path / 'mlp-study' / 'study.db'}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    with (tmp_path / "worker.log").open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "digitlab", "tune", "--model", "mlp", "--trials", "500",
+                                    "--epochs", "30", "--data-dir", str(learnable_dir), "--studies-dir",
+                                    str(tmp_path), "--no-retrain"], stdout=log, stderr=subprocess.STDOUT)
+    database = tmp_path / "mlp-study" / "study.db"
+    storage = f"sqlite:///{database}"
+    deadline, states = time.monotonic() + 180, []
+    while time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.5)
-        try:
-            study = tuning.load_study("mlp-study", storage, "mlp", create=False)
-        except tuning.TuningError:
-            continue
-        states = [trial.state.name for trial in study.get_trials(deepcopy=False)]
+        states = _trial_states(database)
         if states.count("COMPLETE") + states.count("PRUNED") >= 1 and states[-1] == "RUNNING":
             break
     else:
         process.kill()
-        pytest.fail("no trial finished within 120 s")
+        process.wait(timeout=30)
+        output = (tmp_path / "worker.log").read_text()[-3000:]
+        pytest.fail(f"no trial finished while the worker ran (exit {process.returncode}); trials {states}; "
+                    f"worker output:\n{output}")
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     time.sleep(3)
