@@ -31,7 +31,8 @@ def write_results(path: Path, payload: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# Tables in benchmarks/README.md, regenerated from results/*.json between marker comments.
+# Tables in benchmarks/README.md and the summary in README.md, regenerated from results/*.json
+# between marker comments.
 
 README = Path(__file__).resolve().parent / "README.md"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -158,8 +159,9 @@ def speed_table(payload: dict) -> str:
                      f"vs Keras `mnist_convnet` "
                      f"| {ours} | {target['reference_median_seconds']:.1f} s | {speedup} |")
     machine = payload["machine"]
+    commands = ", ".join(f"`{command}`" for command in dict.fromkeys([target["command"], seed["command"]]))
     lines += ["", f"Medians of {len(target['rounds'])} rounds (time to 99%) and {len(seed['digitlab_seconds'])} pairs "
-              f"(lesson model). Commands: `{target['command']}`, `{seed['command']}` ({machine['date']}, "
+              f"(lesson model). Command{'s' if ',' in commands else ''}: {commands} ({machine['date']}, "
               f"{machine['cores']} cores)."]
     return "\n".join(lines)
 
@@ -179,19 +181,95 @@ TABLES = {
     "realworld": ("realworld.json", realworld_table),
     "loadtest": ("loadtest.json", loadtest_table),
 }
+PROJECT_README = README.parent.parent / "README.md"
+
+
+def summary_table(results: dict[str, dict]) -> str:
+    """The project README's one-line-per-benchmark table, from whichever results files exist, so that
+    re-running a benchmark cannot leave the front page quoting old numbers."""
+    rows = []
+    if "backends" in results:
+        by_name = {r["backend"]: r for r in results["backends"]["results"]}
+        names = sorted(by_name)
+        rows.append((f"Keras backend, `mnist_convnet` s/epoch ({' / '.join(names)})",
+                     " / ".join(f"{by_name[n]['convnet_seconds_per_epoch']:.1f}" for n in names)
+                     + f": {min(names, key=lambda n: by_name[n]['convnet_seconds_per_epoch'])} fastest",
+                     "python -m benchmarks.backends"))
+    if "tuning" in results:
+        t = results["tuning"]
+        rows.append((f"{t['trials']}-trial Optuna study of the mlp",
+                     f"{t['search_seconds'] / 60:.1f} min; test {t['tuned_test_accuracy']:.2%} tuned vs "
+                     f"{t['default_test_accuracy']:.2%} defaults", "python -m benchmarks.tuning"))
+    if "realworld" in results:
+        r = results["realworld"]
+        rows.append(("re-drawn \"real-world\" test digits, cnn",
+                     f"{r['pipeline_accuracy']:.2%} through `digitlab.imaging` vs {r['naive_accuracy']:.2%} plain "
+                     "resize", "python -m benchmarks.realworld RUN"))
+    if "loadtest" in results:
+        best = max(results["loadtest"]["results"], key=lambda r: r["requests_per_second"])
+        rows.append((f"REST API under load, cnn (ONNX), concurrency {best['concurrency']}, {best['workers']} workers",
+                     f"{best['requests_per_second']:,.0f} req/s, p50 {best['p50_ms']:.1f} ms, p99 {best['p99_ms']:.1f} "
+                     f"ms, {best['errors']} errors", "python -m benchmarks.loadtest RUN"))
+    if "accuracy" in results:
+        a = results["accuracy"]
+        members = a["members"]
+        minutes = [m["train_seconds"] / 60 for m in members]
+        peak = max((m.get("peak_rss_megabytes") or 0) for m in members) / 1000
+        rows.append((f"accurate CNN, {len(members)} seeds (`{members[0]['command'].removeprefix('digitlab train ')}`)",
+                     " / ".join(f"{m['test_accuracy']:.2%}" for m in members)
+                     + f" test accuracy, {min(minutes):.1f}-{max(minutes):.1f} min and up to {peak:.2f} GB peak each",
+                     "python -m benchmarks.accuracy"))
+        rows.append((f"the same {len(members)} as an ensemble; with test-time augmentation (`--tta`)",
+                     f"{a['ensemble']['test_accuracy']:.2%}; {a['ensemble_tta']['test_accuracy']:.2%}",
+                     "python -m benchmarks.accuracy"))
+    if "speed" in results:
+        seed, target = results["speed"]["seed_model_cost"], results["speed"]["time_to_99"]
+        fast = target["models"]["cnn-fast"]
+        rows.append(("lesson model through digitlab vs a bare Keras script", f"{seed['median_ratio']:.2f}x the time",
+                     "python -m benchmarks.speed"))
+        if fast["median_seconds"] is not None:
+            rows.append(("time to 99.0% test accuracy, `cnn-fast` vs Keras `mnist_convnet`",
+                         f"{fast['median_seconds']:.1f} s vs {target['reference_median_seconds']:.1f} s (medians of "
+                         f"{len(target['rounds'])} alternating rounds): {fast['speedup']:.1f}x faster",
+                         "python -m benchmarks.speed"))
+    if "inference" in results:
+        cnn = next((r for r in results["inference"]["results"] if r["model"] == "cnn" and "onnx" in r), None)
+        if cnn:
+            rows.append(("cnn inference, ONNX Runtime",
+                         f"{cnn['onnx']['images_per_second']:,} images/s (bound {cnn['bound_images_per_second']:,}), "
+                         f"{cnn['onnx']['single_median_ms']:.3f} ms per single image",
+                         "python -m benchmarks.inference RUNS"))
+    lines = ["| what | result | command |", "|---|---|---|"]
+    lines += [f"| {what} | {result} | `{command}` |" for what, result, command in rows]
+    return "\n".join(lines)
+
+
+def _fill(text: str, name: str, body: str) -> str:
+    """``text`` with what lies between the ``name`` marker comments replaced by ``body``."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start not in text:
+        return text
+    before, rest = text.split(start, 1)
+    return f"{before}{start}\n{body}\n{end}{rest.split(end, 1)[1]}"
+
+
+def rendered_readmes() -> dict[Path, str]:
+    """benchmarks/README.md and the project README as the results files say they should read."""
+    results = {name: json.loads((RESULTS_DIR / file_name).read_text())
+               for name, (file_name, _) in TABLES.items() if (RESULTS_DIR / file_name).exists()}
+    text = README.read_text()
+    for name, payload in results.items():
+        text = _fill(text, name, TABLES[name][1](payload))
+    rendered = {README: text}
+    if PROJECT_README.exists():
+        rendered[PROJECT_README] = _fill(PROJECT_README.read_text(), "summary", summary_table(results))
+    return rendered
 
 
 def regenerate_readme() -> None:
-    text = README.read_text()
-    for name, (file_name, render) in TABLES.items():
-        path = RESULTS_DIR / file_name
-        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-        if not path.exists() or start not in text:
-            continue
-        before, rest = text.split(start, 1)
-        after = rest.split(end, 1)[1]
-        text = f"{before}{start}\n{render(json.loads(path.read_text()))}\n{end}{after}"
-    atomic_write_text(README, text)
+    """Refresh every table in benchmarks/README.md and the summary in the project README."""
+    for path, text in rendered_readmes().items():
+        atomic_write_text(path, text)
 
 
 if __name__ == "__main__":
