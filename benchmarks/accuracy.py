@@ -36,7 +36,7 @@ def train_member(seed: int, out: Path) -> int:
     return round(usage.ru_maxrss / 1024)
 
 
-def describe(run_path: Path, peak_megabytes: int | None) -> dict:
+def describe(run_path: Path, peak_megabytes: int | None, dataset) -> dict:
     from digitlab.evaluation import evaluate_ensemble
     from digitlab.runs import open_run
     from digitlab.training import train_command
@@ -48,7 +48,7 @@ def describe(run_path: Path, peak_megabytes: int | None) -> dict:
         "train_seconds": run.config["train_seconds"],
         "peak_rss_megabytes": peak_megabytes,
         "test_accuracy": run.metrics["test"]["accuracy"],
-        "test_accuracy_tta": evaluate_ensemble([run_path], tta=True).accuracy,
+        "test_accuracy_tta": evaluate_ensemble([run_path], dataset=dataset, tta=True).accuracy,
     }
 
 
@@ -65,20 +65,23 @@ def main() -> None:
     parser.add_argument("--collect", nargs="+", metavar="RUN", help="measure these finished runs instead of training")
     parser.add_argument("--out", default="runs/accuracy", help="where to train the runs (default: %(default)s)")
     arguments = parser.parse_args()
+    from digitlab.data import load_dataset
     from digitlab.evaluation import evaluate_ensemble
 
+    dataset = load_dataset(verbose=False)  # once, for every member's and the ensemble's test-set pass
     if arguments.collect:
         paths = [Path(path) for path in arguments.collect]
         peaks = measured_peaks()
-        members = [describe(path, peaks.get(str(path))) for path in paths]
+        members = [describe(path, peaks.get(str(path)), dataset) for path in paths]
         command = f"python -m benchmarks.accuracy --collect {' '.join(arguments.collect)}"
     else:
         paths = [Path(arguments.out) / f"cnn-seed{seed}" for seed in arguments.seeds]
-        members = [describe(path, train_member(seed, path)) for seed, path in zip(arguments.seeds, paths, strict=True)]
+        members = [describe(path, train_member(seed, path), dataset)
+                   for seed, path in zip(arguments.seeds, paths, strict=True)]
         command = f"python -m benchmarks.accuracy --seeds {' '.join(map(str, arguments.seeds))}"
     ensembles = {}
     for tta in (False, True):
-        ensemble = evaluate_ensemble(paths, tta=tta)
+        ensemble = evaluate_ensemble(paths, dataset=dataset, tta=tta)
         ensembles["ensemble_tta" if tta else "ensemble"] = {
             "command": f"digitlab ensemble {' '.join(map(str, paths))}{' --tta' if tta else ''}",
             "test_accuracy": ensemble.accuracy, "misclassified": ensemble.misclassified}

@@ -170,11 +170,11 @@ def command_train(arguments: argparse.Namespace) -> int:
 
     runs, evaluation = train_ensemble(arguments.model, arguments.ensemble, out=arguments.out,
                                       seed=arguments.seed or 0, on_member=on_member, **options)
-    if arguments.json:
-        print(json.dumps({"runs": [str(run.path) for run in runs], "tta": False, **evaluation.to_json()}, indent=2))
-    else:
-        from digitlab.evaluation import summary_text
+    from digitlab.evaluation import ensemble_json, summary_text
 
+    if arguments.json:
+        print(json.dumps(ensemble_json([run.path for run in runs], evaluation, tta=False), indent=2))
+    else:
         print(f"\nEnsemble of {len(runs)} runs (class probabilities averaged), in {runs[0].path.parent}:")
         print(summary_text(evaluation))
     return EXIT_OK
@@ -212,12 +212,12 @@ def command_evaluate(arguments: argparse.Namespace) -> int:
 
 
 def command_ensemble(arguments: argparse.Namespace) -> int:
-    from digitlab.evaluation import evaluate_ensemble, summary_text
+    from digitlab.evaluation import ensemble_json, evaluate_ensemble, summary_text
     from digitlab.runs import expand_run_paths
 
     paths = expand_run_paths(arguments.runs)
     evaluation = evaluate_ensemble(paths, data_dir=arguments.data_dir, tta=arguments.tta)
-    payload = {"runs": [str(path) for path in paths], "tta": arguments.tta, **evaluation.to_json()}
+    payload = ensemble_json(paths, evaluation, tta=arguments.tta)
     if arguments.out:
         from digitlab.fileio import atomic_write_text
 

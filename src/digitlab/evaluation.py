@@ -275,6 +275,11 @@ def ensemble_probabilities(runs, images: np.ndarray, *, tta: bool = False) -> np
     return total / (len(runs) * len(views))
 
 
+def ensemble_json(run_paths, evaluation: Evaluation, *, tta: bool) -> dict:
+    """What ``digitlab ensemble --json`` prints and ensemble.json holds: the members, TTA, the metrics."""
+    return {"runs": [str(path) for path in run_paths], "tta": tta, **evaluation.to_json()}
+
+
 def evaluate_ensemble(run_paths, *, dataset=None, data_dir=None, tta: bool = False) -> Evaluation:
     """Test-set metrics of the probability-averaging ensemble of ``run_paths`` (all trained on the same data).
 

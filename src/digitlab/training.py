@@ -331,7 +331,7 @@ def train_ensemble(
     Returns (runs, ensemble evaluation); the evaluation is also written to ``out/ensemble.json``.
     Other keyword arguments are those of :func:`train`.
     """
-    from digitlab.evaluation import evaluate_ensemble
+    from digitlab.evaluation import ensemble_json, evaluate_ensemble
     from digitlab.fileio import atomic_write_text
 
     if not isinstance(members, int) or isinstance(members, bool) or members < 2:
@@ -345,8 +345,9 @@ def train_ensemble(
         runs.append(run)
         if on_member:
             on_member(run)
-    evaluation = evaluate_ensemble([run.path for run in runs], dataset=dataset)
-    payload = {"runs": [str(run.path) for run in runs], "tta": False, **evaluation.to_json()}
+    paths = [run.path for run in runs]
+    evaluation = evaluate_ensemble(paths, dataset=dataset)
+    payload = ensemble_json(paths, evaluation, tta=False)
     atomic_write_text(directory / ENSEMBLE_FILE, json.dumps(payload, indent=2) + "\n")
     return runs, evaluation
 
