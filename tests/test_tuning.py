@@ -68,19 +68,44 @@ def test_sqlite_study_resumes_and_retrains_the_best(learnable_dir, tmp_path):
 
 
 def _trial_states(database: Path) -> list[str]:
-    """The study's trial states, read without writing: no table creation, no stale-trial sweep, so the
-    test cannot race the worker it watches."""
+    """The study's trial states, without the stale-trial sweep or attribute writes of load_study, so the
+    test does not change the study of the worker it watches."""
     import optuna
-    from sqlalchemy.exc import OperationalError
 
     if not database.exists():
         return []
     try:
-        storage = optuna.storages.RDBStorage(f"sqlite:///{database}", skip_table_creation=True)
-        study = optuna.load_study(study_name="mlp-study", storage=storage)
-    except (KeyError, OperationalError):  # the worker has not created the tables or the study yet
+        study = optuna.load_study(study_name="mlp-study", storage=tuning.open_storage(f"sqlite:///{database}"))
+    except KeyError:  # the worker has not created the study yet
         return []
     return [trial.state.name for trial in study.get_trials(deepcopy=False)]
+
+
+def _open_when(url: str, start: float, results) -> None:
+    while time.time() < start:  # all openers go at once
+        pass
+    try:
+        tuning.open_storage(url)
+        results.put("ok")
+    except tuning.TuningError as error:
+        results.put(str(error))
+
+
+def test_workers_opening_a_new_study_together_all_succeed(tmp_path):
+    """They race to create the tables and stamp the schema version; the losers retry instead of failing."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for attempt in range(4):  # before the fix, about one round in four lost a worker
+        url = f"sqlite:///{tmp_path / f'study{attempt}.db'}"
+        results, start = context.Queue(), time.time() + 1.0
+        openers = [context.Process(target=_open_when, args=(url, start, results)) for _ in range(6)]
+        for opener in openers:
+            opener.start()
+        outcomes = [results.get(timeout=60) for _ in openers]
+        for opener in openers:
+            opener.join(timeout=30)
+        assert outcomes == ["ok"] * len(openers)
 
 
 def test_killed_worker_loses_only_its_running_trial(learnable_dir, tmp_path):

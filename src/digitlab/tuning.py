@@ -145,12 +145,14 @@ def open_storage(url: str, grace_seconds: int = GRACE_SECONDS, attempts: int = 5
     """Optuna's RDB storage with heartbeats: a trial whose worker stopped beating for ``grace_seconds``
     is stale, and is marked failed by the next worker that opens the study.
 
-    Workers that start together race to create the tables of a new database; the loser sees a
-    duplicate-key error and simply tries again, by which time the tables exist.
+    Workers that start together race to create the tables of a new database and to stamp its schema
+    version; the loser sees a duplicate key (an IntegrityError: "duplicate key" on PostgreSQL, "UNIQUE
+    constraint failed" on SQLite) or a table that already exists, and simply tries again.
     """
     import random
 
     import optuna
+    from sqlalchemy.exc import IntegrityError
 
     for attempt in range(attempts):
         try:
@@ -164,7 +166,7 @@ def open_storage(url: str, grace_seconds: int = GRACE_SECONDS, attempts: int = 5
                 )
         except Exception as error:  # sqlalchemy OperationalError, IntegrityError, ArgumentError, missing driver...
             reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-            racing = "duplicate key" in reason or "already exists" in reason
+            racing = isinstance(error, IntegrityError) or "already exists" in reason
             if racing and attempt < attempts - 1:
                 time.sleep(0.2 + random.random())
                 continue
