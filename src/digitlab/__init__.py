@@ -17,6 +17,7 @@ from importlib import import_module
 from digitlab.data import (
     MNISTData,
     describe,
+    inspect_dataset,
     load_dataset,
     load_mnist,
     preprocess,
@@ -24,7 +25,7 @@ from digitlab.data import (
     to_images,
     write_idx,
 )
-from digitlab.errors import DataFormatError, DataUnavailableError, DigitlabError
+from digitlab.errors import DataFormatError, DataUnavailableError, DigitlabError, InvalidArgument
 
 __version__ = "0.1.0"
 
@@ -33,23 +34,25 @@ _LAZY = {
     "keras": "digitlab._keras",
     "build_model": "digitlab.models",
     "MODELS": "digitlab.models",
-    "train": "digitlab.training",
-    "resume": "digitlab.training",
-    "train_ensemble": "digitlab.training",
-    "quickstart": "digitlab.training",
-    "TrainingSettings": "digitlab.training",
+    "train": "digitlab.pipeline",
+    "resume": "digitlab.pipeline",
+    "train_ensemble": "digitlab.pipeline",
+    "quickstart": "digitlab.pipeline",
+    "TrainingSettings": "digitlab.training.settings",
     "evaluate": "digitlab.evaluation",
     "Evaluation": "digitlab.evaluation",
     "evaluate_ensemble": "digitlab.evaluation",
     "open_run": "digitlab.runs",
-    "Predictor": "digitlab.inference",
-    "export_onnx": "digitlab.export",
-    "load_image_file": "digitlab.imaging",
-    "to_mnist": "digitlab.imaging",
-    "tune": "digitlab.tuning",
-    "create_app": "digitlab.serving.app",
     "leaderboard": "digitlab.runs",
     "Run": "digitlab.runs",
+    "Predictor": "digitlab.reading.inference",
+    "load_image_file": "digitlab.reading.imaging",
+    "to_mnist": "digitlab.reading.imaging",
+    "predict_paths": "digitlab.reading.files",
+    "export_onnx": "digitlab.export",
+    "tune": "digitlab.tuning",
+    "create_app": "digitlab.serving.app",
+    "ServeConfig": "digitlab.serving.config",
 }
 
 
@@ -63,8 +66,10 @@ __all__ = [
     "DataFormatError",
     "DataUnavailableError",
     "DigitlabError",
+    "InvalidArgument",
     "MNISTData",
     "describe",
+    "inspect_dataset",
     "load_dataset",
     "load_mnist",
     "preprocess",

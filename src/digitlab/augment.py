@@ -16,6 +16,7 @@ from scipy import ndimage
 
 from digitlab._keras import keras
 from digitlab.data import IMAGE_SIDE
+from digitlab.errors import InvalidArgument
 
 MAX_ROTATION_DEGREES = 12.0  # at strength 1
 MAX_ZOOM = 0.12
@@ -30,7 +31,7 @@ def augment_images(images: np.ndarray, rng: np.random.Generator, strength: float
     if strength <= 0:
         return images
     if not 0 < strength <= 1:
-        raise ValueError(f"augmentation strength must be in [0, 1], got {strength}")
+        raise InvalidArgument(f"augmentation strength must be in [0, 1], got {strength}")
     count = len(images)
     angles = np.deg2rad(rng.uniform(-1, 1, count) * MAX_ROTATION_DEGREES * strength)
     zooms = 1.0 + rng.uniform(-1, 1, count) * MAX_ZOOM * strength
@@ -75,7 +76,7 @@ class AugmentedBatches(keras.utils.PyDataset):
                  flatten: bool, **options):
         super().__init__(**options)
         if images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
-            raise ValueError(f"expected (n, 28, 28) float images, got {images.shape}")
+            raise InvalidArgument(f"expected (n, 28, 28) float images, got {images.shape}")
         self.images, self.labels = images, labels
         self.batch_size, self.strength, self.flatten = batch_size, strength, flatten
         self.seed, self.epoch = seed, 0

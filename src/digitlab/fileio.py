@@ -10,20 +10,24 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 
-def _default_file_mode() -> int:
-    """The mode open() would give a new file (0o666 less the umask); mkstemp alone gives 0o600."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+def _create_temporary(directory: Path, name: str) -> tuple[int, str]:
+    """A new, exclusively created file beside the target, with the permissions open() would give it.
 
-
-_FILE_MODE = _default_file_mode()
+    Created with mode 0o666 so that the kernel applies the process umask itself (mkstemp would give
+    0o600, and reading the umask means changing it, a process-wide side effect).
+    """
+    while True:
+        temp_name = str(directory / f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temp_name
+        except FileExistsError:
+            continue
 
 
 @contextlib.contextmanager
@@ -31,9 +35,8 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """Open a binary file for writing that appears at ``path`` only if the block succeeds."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    handle, temp_name = _create_temporary(target.parent, target.name)
     try:
-        os.chmod(temp_name, _FILE_MODE)
         with os.fdopen(handle, "wb") as stream:
             yield stream
             stream.flush()

@@ -14,6 +14,7 @@ import os
 import numpy as np
 from matplotlib.figure import Figure
 
+from digitlab.errors import InvalidArgument
 from digitlab.fileio import atomic_write_bytes
 
 
@@ -34,7 +35,7 @@ def digit_grid(
     """A grid of 28x28 digits, each with its own title (a label, or "3->5 (97%)")."""
     count = len(images)
     if count == 0:
-        raise ValueError("nothing to plot: no images given")
+        raise InvalidArgument("nothing to plot: no images given")
     columns = max(1, min(columns, count))
     rows = math.ceil(count / columns)
     figure = Figure(figsize=(columns * 1.1, rows * 1.25 + (0.4 if suptitle else 0)))

@@ -24,6 +24,7 @@ from typing import Any
 
 from digitlab.errors import DigitlabError
 from digitlab.fileio import atomic_write_text
+from digitlab.tables import markdown_table
 
 RUN_FORMAT = 1
 CONFIG_FILE = "config.json"
@@ -34,6 +35,7 @@ HISTORY_FILE = "history.json"
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"
 CURVES_PNG, CONFUSION_PNG, MISCLASSIFIED_PNG = "curves.png", "confusion.png", "misclassified.png"
+SPLITS = ("test", "train", "val")  # what a run can be evaluated on; metrics.json holds one entry per split
 
 
 class RunError(DigitlabError):
@@ -184,8 +186,8 @@ def expand_run_paths(paths: list[str | os.PathLike]) -> list[Path]:
     return expanded
 
 
-def leaderboard(paths: list[str | os.PathLike]) -> list[dict[str, Any]]:
-    """One row per complete run, best test accuracy first."""
+def leaderboard(paths: list[str | os.PathLike], *, markdown: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """One row per complete run, best test accuracy first; with ``markdown``, also written there as a table."""
     rows = []
     for path in paths:
         run = open_run(path)
@@ -199,7 +201,10 @@ def leaderboard(paths: list[str | os.PathLike]) -> list[dict[str, Any]]:
             "test_accuracy": test.get("accuracy"),
             "macro_f1": test.get("macro", {}).get("f1"),
         })
-    return sorted(rows, key=lambda row: -(row["test_accuracy"] or 0))
+    rows.sort(key=lambda row: -(row["test_accuracy"] or 0))
+    if markdown is not None:
+        atomic_write_text(markdown, markdown_table(*leaderboard_cells(rows)))
+    return rows
 
 
 LEADERBOARD_COLUMNS = (
@@ -220,17 +225,3 @@ def leaderboard_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[
         for row in rows
     ]
     return header, body
-
-
-def markdown_table(header: list[str], body: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in body]
-    return "\n".join(lines) + "\n"
-
-
-def text_table(header: list[str], body: list[list[str]]) -> str:
-    widths = [max(len(cell) for cell in column) for column in zip(header, *body, strict=True)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
-             for cells in [header, *body]]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)

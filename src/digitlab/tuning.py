@@ -9,18 +9,23 @@ killed worker's running trial as failed, so a study is never left with a trial t
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import multiprocessing
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from digitlab.errors import DigitlabError
+from digitlab.errors import DigitlabError, InvalidArgument
+from digitlab.models import Parameter, get_spec
+from digitlab.training.settings import TrainingSettings, setting_rules
 
 DEFAULT_STUDIES_DIRECTORY = Path("studies")
+MIN_TUNING_SUBSET = 100
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 30
 
@@ -30,72 +35,17 @@ class TuningError(DigitlabError):
 
 
 # ------------------------------------------------------------------------------------------------
-# Search spaces, in one place
+# Search spaces: the training dimensions every model shares, then the model's own (in its module)
 
-
-@dataclass(frozen=True)
-class Parameter:
-    """One dimension of a search space; ``target`` says whether it is a model or a training setting."""
-
-    name: str
-    kind: str  # "float", "int" or "categorical"
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    choices: tuple = ()
-    target: str = "hyper"
-
-    def suggest(self, trial) -> Any:
-        if self.kind == "float":
-            return trial.suggest_float(self.name, self.low, self.high, log=self.log)
-        if self.kind == "int":
-            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
-        return trial.suggest_categorical(self.name, list(self.choices))
-
-    def describe(self) -> str:
-        if self.kind == "categorical":
-            return f"one of {', '.join(map(str, self.choices))}"
-        scale = "log scale" if self.log else "uniform"
-        return f"{self.kind} in [{self.low:g}, {self.high:g}], {scale}"
-
-
-_TRAINING = (
+TRAINING_SPACE = (
     Parameter("learning_rate", "float", 1e-4, 1e-2, log=True, target="training"),
     Parameter("batch_size", "categorical", choices=(32, 64, 128, 256), target="training"),
-    Parameter("optimizer", "categorical", choices=("adam", "sgd", "rmsprop"), target="training"),
+    Parameter("optimizer", "categorical", choices=setting_rules()["optimizer"].choices, target="training"),
 )
-_DENSE = (
-    Parameter("hidden_layers", "int", 1, 3),
-    Parameter("hidden_units", "int", 32, 512, log=True),
-    Parameter("activation", "categorical", choices=("relu", "gelu", "tanh", "sigmoid")),
-    Parameter("dropout", "float", 0.0, 0.5),
-)
-SEARCH_SPACES: dict[str, tuple[Parameter, ...]] = {
-    "linear": (*_TRAINING, Parameter("output_activation", "categorical", choices=("sigmoid", "softmax"))),
-    "mlp": (*_TRAINING, *_DENSE),
-    "flatten-mlp": (*_TRAINING, *_DENSE),
-    "cnn": (
-        *_TRAINING,
-        Parameter("filters", "categorical", choices=(16, 24, 32, 48)),
-        Parameter("kernel_size", "categorical", choices=(3, 5)),
-        Parameter("convs_per_block", "categorical", choices=(1, 2)),
-        Parameter("dense_units", "int", 64, 256, log=True),
-        Parameter("dropout", "float", 0.0, 0.5),
-        Parameter("activation", "categorical", choices=("relu", "gelu")),
-        Parameter("augment", "float", 0.0, 1.0, target="training"),
-    ),
-    "cnn-fast": (
-        *_TRAINING,
-        Parameter("filters", "categorical", choices=(16, 24, 32, 48)),
-        Parameter("first_kernel_size", "categorical", choices=(3, 5, 7)),
-    ),
-}
 
 
 def search_space(model: str) -> tuple[Parameter, ...]:
-    if model not in SEARCH_SPACES:
-        raise TuningError(f"no search space for model {model!r}; choose one of: {', '.join(SEARCH_SPACES)}")
-    return SEARCH_SPACES[model]
+    return (*TRAINING_SPACE, *get_spec(model).search_space)
 
 
 def space_text(model: str) -> str:
@@ -223,13 +173,14 @@ def objective_for(settings: TuneSettings, dataset):
     import optuna
 
     from digitlab._keras import keras
-    from digitlab.models import get_spec
-    from digitlab.training import TrainingSettings, build_compiled_model, fit_data, training_indices
+    from digitlab.training.fit import build_compiled_model, fit_data
+    from digitlab.training.splits import training_indices
 
     spec = get_spec(settings.model)
     base = TrainingSettings(epochs=settings.epochs, val_split=settings.val_split, seed=settings.seed,
                             subset=settings.subset)
-    fit_indices, val_indices = training_indices(dataset, base)
+    fit_indices, val_indices = training_indices(dataset.y_train, subset=settings.subset,
+                                                val_split=settings.val_split, seed=settings.seed)
     y_fit = dataset.y_train[fit_indices]
     x_val, y_val = spec.prepare(dataset.x_train[val_indices]), dataset.y_train[val_indices]
 
@@ -249,7 +200,7 @@ def objective_for(settings: TuneSettings, dataset):
 
     def objective(trial) -> float:
         hyper, training = split_params(settings.model, {p.name: p.suggest(trial) for p in search_space(settings.model)})
-        run_settings = TrainingSettings(**{**base.__dict__, **training}).validate()
+        run_settings = dataclasses.replace(base, **training).resolved()
         keras.utils.set_random_seed(settings.seed + trial.number)
         model = build_compiled_model(spec, hyper, run_settings, len(fit_indices))
         reporter = ReportToTrial(trial)
@@ -305,17 +256,26 @@ def tune(
     seed: int = 0,
     data_dir: str | None = None,
     root: str | os.PathLike | None = None,
-    report=None,
+    retrain: bool = False,
+    final_epochs: int | None = None,
+    report: Callable[[Any], None] | None = None,
+    say: Callable[[str], None] | None = None,
+    verbose: int | str = 0,
 ) -> dict[str, Any]:
-    """Run (or continue) a study with ``workers`` local processes; returns a summary of the study."""
+    """Run (or continue) a study with ``workers`` local processes, then write its report (trials.csv,
+    best.json, plots) into the study directory under ``root`` and, with ``retrain``, retrain the best
+    trial on the full training set into ``STUDY/best-run``. Returns a summary of the study.
+
+    ``report`` is called with each finished trial of this process, ``say`` with a line before each slow step.
+    """
     if trials < 1:
-        raise TuningError(f"--trials must be at least 1, got {trials}")
+        raise InvalidArgument(f"--trials must be at least 1, got {trials}")
     if workers < 1:
-        raise TuningError(f"--workers must be at least 1, got {workers}")
+        raise InvalidArgument(f"--workers must be at least 1, got {workers}")
     if epochs < 1:
-        raise TuningError(f"--epochs must be at least 1, got {epochs}")
-    if subset is not None and subset < 100:
-        raise TuningError(f"--subset must be at least 100 images, got {subset}")
+        raise InvalidArgument(f"--epochs must be at least 1, got {epochs}")
+    if subset is not None and subset < MIN_TUNING_SUBSET:
+        raise InvalidArgument(f"--subset must be at least {MIN_TUNING_SUBSET} images, got {subset}")
     search_space(model)
     study_name = study_name or f"{model}-study"
     storage = storage or default_storage(study_name, root)
@@ -333,6 +293,16 @@ def tune(
     summary = study_summary(study_name, storage, model)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     summary["trials_by_worker"] = numbers
+    directory = study_directory(study_name, root)
+    summary["directory"] = str(directory)
+    summary["written"] = [str(path) for path in write_study_report(summary, study_name, storage, directory)]
+    if retrain and summary["best"] is not None:
+        if say:
+            say(f"Retraining the best trial (#{summary['best']['number']}) on the full training set...")
+        run = retrain_best(summary, out=directory / "best-run", epochs=final_epochs, data_dir=data_dir, seed=seed,
+                           verbose=verbose)
+        summary["final_run"] = {"path": str(run.path), "test_accuracy": run.metrics["test"]["accuracy"],
+                                "macro_f1": run.metrics["test"]["macro"]["f1"]}
     return summary
 
 
@@ -415,7 +385,7 @@ def write_study_report(summary: dict[str, Any], study_name: str, storage: str, d
 def retrain_best(summary: dict[str, Any], *, out: str | os.PathLike, epochs: int | None = None,
                  data_dir: str | None = None, seed: int = 0, verbose: int | str = 0):
     """The best trial's settings trained on the full training set and evaluated once on the test set."""
-    from digitlab.training import train
+    from digitlab.pipeline import train
 
     if summary["best"] is None:
         raise TuningError(f"study {summary['study']!r} has no completed trial to retrain")

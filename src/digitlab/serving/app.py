@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,11 @@ from starlette.formparsers import MultiPartParser
 
 from digitlab import __version__
 from digitlab.errors import DigitlabError
-from digitlab.imaging import MAX_IMAGE_BYTES, ImageError, load_image_file, to_mnist
-from digitlab.inference import Predictor
+from digitlab.reading.imaging import ImageError, decode_image, to_mnist
+from digitlab.reading.inference import Predictor
+from digitlab.serving.config import MAX_BATCH, ServeConfig
 
 STATIC = Path(__file__).resolve().parent / "static"
-MAX_BATCH = 64
 
 
 class RequestError(Exception):
@@ -92,7 +92,22 @@ def _pixels_to_image(pixels: Any) -> np.ndarray:
     return array
 
 
-def _decode_item(item: Any, max_bytes: int) -> np.ndarray:
+class InMemoryMultiPartParser(MultiPartParser):
+    """Starlette's parser, keeping uploads in memory instead of spooling them to disk; the body it parses
+    has already been capped at the request's byte budget, so memory stays bounded."""
+
+    spool_max_size = sys.maxsize
+
+
+def _prepare_upload(data: bytes, config: ServeConfig) -> np.ndarray:
+    """An uploaded image file -> the 28x28 input, within the configured byte and pixel limits."""
+    try:
+        return to_mnist(decode_image(data, max_bytes=config.max_bytes, max_pixels=config.max_pixels)).image
+    except ImageError as error:
+        raise _image_error(error) from None
+
+
+def _decode_item(item: Any, config: ServeConfig) -> np.ndarray:
     """One JSON item ({"pixels": ...} or {"image_base64": ...}) -> the 28x28 uint8 input."""
     if not isinstance(item, dict) or len({"pixels", "image_base64"} & set(item)) != 1:
         raise RequestError(422, "bad_json", 'expected an object with exactly one of "pixels" or "image_base64"')
@@ -104,27 +119,29 @@ def _decode_item(item: Any, max_bytes: int) -> np.ndarray:
             raise RequestError(422, "bad_json", "image_base64 must be a string")
         if encoded.startswith("data:"):
             encoded = encoded.partition(",")[2]
-        if len(encoded) > max_bytes * 4 // 3 + 4:
-            raise RequestError(413, "too_large", f"image is over the {max_bytes / 1e6:.1f} MB limit")
+        if len(encoded) > config.max_bytes * 4 // 3 + 4:
+            raise RequestError(413, "too_large", f"image is over the {config.max_bytes / 1e6:.1f} MB limit")
         try:
             data = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
             raise RequestError(422, "bad_base64", "image_base64 is not valid base64") from None
-        return load_image_file(data).image
+        return _prepare_upload(data, config)
     except ImageError as error:
         raise _image_error(error) from None
 
 
-async def _images_from_request(request: Request, max_bytes: int, *, batch: bool, max_batch: int) -> list[np.ndarray]:
+async def _images_from_request(request: Request, config: ServeConfig, *, batch: bool) -> list[np.ndarray]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    limit = max_bytes * (max_batch if batch else 1) + 64 * 1024
+    max_batch = config.max_batch
+    limit = config.max_bytes * (max_batch if batch else 1) + 64 * 1024
     if content_type == "multipart/form-data":
         body = await _read_body(request, limit)  # capped here, so the parser never sees more than the limit
 
         async def stream():
             yield body
 
-        parser = MultiPartParser(request.headers, stream(), max_files=max_batch if batch else 1, max_fields=16)
+        parser = InMemoryMultiPartParser(request.headers, stream(), max_files=max_batch if batch else 1,
+                                         max_fields=16)
         try:
             form = await parser.parse()
         except Exception as error:  # malformed multipart, too many files or fields
@@ -133,14 +150,7 @@ async def _images_from_request(request: Request, max_bytes: int, *, batch: bool,
         uploads = [value for key, value in form.multi_items() if key in ("file", "files") and hasattr(value, "read")]
         if not uploads:
             raise RequestError(422, "no_file", 'multipart body has no file field named "file" (or "files")')
-        images = []
-        for upload in uploads:
-            data = await upload.read()
-            try:
-                images.append(load_image_file(data).image)
-            except ImageError as error:
-                raise _image_error(error) from None
-        return images
+        return [_prepare_upload(await upload.read(), config) for upload in uploads]
     if content_type == "application/json":
         body = await _read_body(request, limit)
         if not body:
@@ -150,13 +160,13 @@ async def _images_from_request(request: Request, max_bytes: int, *, batch: bool,
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise RequestError(400, "bad_json", "request body is not valid JSON") from None
         if not batch:
-            return [_decode_item(payload, max_bytes)]
+            return [_decode_item(payload, config)]
         items = payload.get("items") if isinstance(payload, dict) else None
         if not isinstance(items, list) or not items:
             raise RequestError(422, "bad_json", 'expected {"items": [...]} with at least one item')
         if len(items) > max_batch:
             raise RequestError(413, "batch_too_large", f"batch of {len(items)} is over the limit of {max_batch}")
-        return [_decode_item(item, max_bytes) for item in items]
+        return [_decode_item(item, config) for item in items]
     raise RequestError(415, "unsupported_media_type",
                        "send multipart/form-data with a file, or application/json with pixels or image_base64")
 
@@ -227,12 +237,9 @@ _ERRORS = {status: {"description": description, "content": {"application/json": 
                                 (422, "invalid content, or no digit found"))}
 
 
-def create_app(run: str | os.PathLike, *, max_bytes: int = MAX_IMAGE_BYTES, max_batch: int = MAX_BATCH,
-               cors_origins: list[str] | None = None, engine: str = "auto", threads: int = 1) -> FastAPI:
-    """The app for one run; the model is loaded once, here, with ``threads`` inference threads per worker."""
-    MultiPartParser.spool_max_size = max_bytes + 1  # keep uploads in memory: never spooled to disk
-
-    predictor = Predictor(run, engine=engine, threads=threads)
+def create_app(config: ServeConfig) -> FastAPI:
+    """The app for one run; the model is loaded once, here, with ``config.threads`` inference threads."""
+    predictor = Predictor(config.run, engine=config.engine, threads=config.threads)
     metrics = predictor.run.metrics.get("test", {})
     model_info = {
         "run": predictor.run.name,
@@ -244,14 +251,14 @@ def create_app(run: str | os.PathLike, *, max_bytes: int = MAX_IMAGE_BYTES, max_
         "input": predictor.input_spec,
         "accepts": ["multipart/form-data (field 'file')", "application/json {pixels: 28x28 0-255}",
                     "application/json {image_base64}"],
-        "limits": {"max_bytes": max_bytes, "max_batch": max_batch},
+        "limits": {"max_bytes": config.max_bytes, "max_pixels": config.max_pixels, "max_batch": config.max_batch},
         "digitlab": __version__,
     }
 
     app = FastAPI(title="digitlab", version=__version__,
                   description="Handwritten-digit recognition: send an image, get the digit and its probabilities.")
-    if cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST"])
+    if config.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"])
 
     @app.exception_handler(RequestError)
     async def request_error(_: Request, error: RequestError):
@@ -284,13 +291,13 @@ def create_app(run: str | os.PathLike, *, max_bytes: int = MAX_IMAGE_BYTES, max_
     @app.post("/v1/predict", summary="Classify one image", openapi_extra=_PREDICT_BODY | _INCLUDE_INPUT,
               responses=_ERRORS, response_model=PredictionOut)
     async def predict(request: Request) -> Response:
-        images = await _images_from_request(request, max_bytes, batch=False, max_batch=max_batch)
+        images = await _images_from_request(request, config, batch=False)
         return _json(_prediction_json(predictor, images, _include_input(request))[0])
 
     @app.post("/v1/predict/batch", summary="Classify several images", openapi_extra=_BATCH_BODY | _INCLUDE_INPUT,
               responses=_ERRORS, response_model=BatchOut)
     async def predict_batch(request: Request) -> Response:
-        images = await _images_from_request(request, max_bytes, batch=True, max_batch=max_batch)
+        images = await _images_from_request(request, config, batch=True)
         return _json({"predictions": _prediction_json(predictor, images, _include_input(request))})
 
     @app.get("/", include_in_schema=False)
@@ -299,9 +306,3 @@ def create_app(run: str | os.PathLike, *, max_bytes: int = MAX_IMAGE_BYTES, max_
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
-
-
-def app_from_environment() -> FastAPI:
-    """The factory uvicorn calls in each worker process (``digitlab serve`` sets the variables)."""
-    origins = [origin for origin in os.environ.get("DIGITLAB_SERVE_CORS", "").split(",") if origin]
-    return create_app(os.environ["DIGITLAB_SERVE_RUN"], cors_origins=origins or None)

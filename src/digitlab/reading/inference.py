@@ -1,4 +1,4 @@
-"""Predictor: load a run once, then classify single images or batches.
+"""The Predictor: load a run once, then classify 28x28 MNIST-style inputs, single or batched.
 
 ONNX Runtime is used when the run has a verified ``model.onnx`` (fast to load, ~0.1 ms per image,
 and it needs neither Keras nor TensorFlow); otherwise the run's ``model.keras`` through Keras.
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from digitlab.data import IMAGE_SIDE
+from digitlab.errors import InvalidArgument
 from digitlab.fileio import sha256_file
 from digitlab.models import get_spec
 from digitlab.runs import MODEL_FILE, ONNX_FILE, Run, RunError, open_run
@@ -69,7 +69,7 @@ class Predictor:
 
     def __init__(self, run: str | os.PathLike | Run, *, engine: str = "auto", threads: int | None = None):
         if engine not in ENGINES:
-            raise ValueError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+            raise InvalidArgument(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
         self.run = run if isinstance(run, Run) else open_run(run)
         self.spec = get_spec(self.run.config["model"])
         onnx_path = self.run.file(ONNX_FILE)
@@ -106,12 +106,12 @@ class Predictor:
                 "polarity": "white digit on black, as MNIST"}
 
     def predict_batch(self, images: np.ndarray) -> BatchPrediction:
-        """uint8 images (n, 28, 28), already MNIST-style (see digitlab.imaging), -> probabilities."""
+        """uint8 images (n, 28, 28), already MNIST-style (see digitlab.reading.imaging), -> probabilities."""
         images = np.asarray(images)
         if images.ndim == 2:
             images = images[None]
         if images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
-            raise ValueError(f"expected images of shape (n, 28, 28), got {images.shape}")
+            raise InvalidArgument(f"expected images of shape (n, 28, 28), got {images.shape}")
         inputs = self.spec.prepare(images)
         if self.engine == "onnx":
             scores = self._session.run(None, {self._input_name: inputs})[0]
@@ -122,54 +122,3 @@ class Predictor:
     def predict(self, image: np.ndarray) -> Prediction:
         """One 28x28 image."""
         return self.predict_batch(np.asarray(image)[None] if np.ndim(image) == 2 else image)[0]
-
-
-# ------------------------------------------------------------------------------------------------
-# Files: what `digitlab predict` reads
-
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
-
-
-def collect_image_paths(arguments: list[str]) -> list[str]:
-    """Files as given, directories expanded to their image files, unexpanded globs expanded (sorted)."""
-    import glob
-
-    paths: list[str] = []
-    for argument in arguments:
-        if os.path.isdir(argument):
-            paths += sorted(str(p) for p in Path(argument).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        elif any(character in argument for character in "*?[") and not os.path.exists(argument):
-            paths += sorted(glob.glob(argument, recursive=True)) or [argument]
-        else:
-            paths.append(argument)
-    return paths
-
-
-@dataclass(frozen=True)
-class FileResult:
-    path: str
-    prediction: Prediction | None = None
-    error: str | None = None
-
-
-def predict_files(predictor: Predictor, paths: list[str]) -> list[FileResult]:
-    """Each file read, prepared and classified on its own: one bad file does not stop the rest."""
-    from digitlab.imaging import MAX_IMAGE_BYTES, ImageError, load_image_file
-
-    prepared, results = [], []
-    for path in paths:
-        try:
-            if os.path.getsize(path) > MAX_IMAGE_BYTES:
-                raise ImageError(f"file is over the {MAX_IMAGE_BYTES / 1e6:.1f} MB limit")
-            with open(path, "rb") as stream:
-                prepared.append((len(results), load_image_file(stream.read()).image))
-            results.append(FileResult(path))
-        except (OSError, ImageError) as error:
-            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-            results.append(FileResult(path, error=reason))
-    if prepared:
-        batch = predictor.predict_batch(np.stack([image for _, image in prepared]))
-        for row, (index, _) in enumerate(prepared):
-            results[index] = FileResult(results[index].path, prediction=batch[row])
-    return results

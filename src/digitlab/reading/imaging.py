@@ -207,6 +207,18 @@ def _looks_like_mnist(gray: np.ndarray) -> bool:
     return len(rows) > 0 and np.ptp(rows) < DIGIT_BOX + 4 and np.ptp(columns) < DIGIT_BOX + 4
 
 
+def _as_0_255(array: np.ndarray) -> np.ndarray:
+    """Pixels as float32 on the 0..255 scale. Float images whose values all lie in [0, 1] (the usual
+    float convention, grayscale or colour alike) are scaled up; anything else is taken as it is."""
+    pixels = array.astype(np.float32)
+    if array.dtype.kind == "f" and pixels.size and np.isfinite(pixels).all() and pixels.min() >= 0 \
+            and pixels.max() <= 1.0:
+        pixels *= 255.0
+    if pixels.size == 0 or not np.isfinite(pixels).all() or pixels.min() < 0 or pixels.max() > 255:
+        raise ImageError("pixel values must be finite numbers in 0..255 (or 0..1 for float images)")
+    return pixels
+
+
 def to_mnist(image: Image.Image | np.ndarray) -> Prepared:
     """Any digit image (Pillow image or 2-D/3-D array) -> the 28x28 uint8 MNIST-style input.
 
@@ -214,22 +226,18 @@ def to_mnist(image: Image.Image | np.ndarray) -> Prepared:
     """
     if isinstance(image, np.ndarray):
         array = np.asarray(image)
-        if array.ndim == 3 and array.shape[2] in (1, 3, 4):
-            array = array.astype(np.uint8) if array.dtype != np.uint8 else array
-            image = Image.fromarray(array if array.shape[2] != 1 else array[:, :, 0])
-        elif array.ndim == 2:
-            gray = array.astype(np.float32)
-            if array.dtype.kind == "f" and gray.size and gray.max() <= 1.0:
-                gray *= 255.0
-            image = None
-        else:
+        if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
             raise ImageError(f"expected a 2-D grayscale or HxWx(1|3|4) image array, got shape {array.shape}")
+        array = _as_0_255(array)
+        if array.ndim == 3:
+            image = Image.fromarray(np.round(array).astype(np.uint8) if array.shape[2] != 1
+                                    else np.round(array[:, :, 0]).astype(np.uint8))
+        else:
+            gray, image = array, None
     if image is not None:
         rgb = _flatten_to_rgb(image)
         gray = rgb[..., 0] if image.mode in ("L", "LA", "1") else None
     else:
-        if gray.size == 0 or not np.isfinite(gray).all() or gray.min() < 0 or gray.max() > 255:
-            raise ImageError("pixel values must be finite numbers in 0..255")
         rgb = np.repeat(gray[..., None], 3, axis=2)
     source_size = (rgb.shape[1], rgb.shape[0])
     if gray is not None and _looks_like_mnist(gray):

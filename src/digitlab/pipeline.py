@@ -1,0 +1,176 @@
+"""Train, then evaluate: the one place the two are composed, for a run, a resumed run, an ensemble of
+seeds, and the lesson's quickstart.
+
+training/ knows how to fit a model into a run directory and evaluation.py how to judge a run; neither
+imports the other. A run is marked ``complete`` only here, after both have finished.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from digitlab.data import MNISTData, load_dataset
+from digitlab.errors import InvalidArgument
+from digitlab.evaluation import Evaluation, evaluate_ensemble, evaluate_run
+from digitlab.models import get_spec, validate_hyper
+from digitlab.runs import Run, RunError, create_run, leaderboard, next_free_path, open_run, package_versions
+from digitlab.training.settings import TrainingSettings, setting_rules, settings_for
+
+DEFAULT_RUNS_DIRECTORY = Path("runs")
+ENSEMBLE_FILE = "ensemble.json"
+LEADERBOARD_FILE = "leaderboard.md"
+
+
+def train(
+    model: str = "linear",
+    *,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
+    optimizer: str | None = None,
+    schedule: str | None = None,
+    val_split: float | None = None,
+    folds: int | None = None,
+    seed: int | None = None,
+    early_stopping: int | None = None,
+    keep_best: bool | None = None,
+    subset: int | None = None,
+    augment: float | None = None,
+    precision: str | None = None,
+    hyper: dict[str, Any] | None = None,
+    out: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    data_dir: str | os.PathLike | None = None,
+    dataset: MNISTData | None = None,
+    verbose: str | int = "auto",
+) -> Run:
+    """Train ``model`` into a new run directory and evaluate it on the test set; returns the Run.
+
+    The training settings are those of :class:`TrainingSettings` (see ``digitlab train --help``);
+    None means the model's default. ``hyper`` holds the model's hyper-parameters (``digitlab models``).
+    """
+    arguments = locals()
+    overrides = {name: arguments[name] for name in setting_rules()}
+    spec = get_spec(model)
+    hyper = validate_hyper(model, hyper or {})
+    settings = settings_for(spec.training_defaults, overrides)
+    dataset = dataset or load_dataset(data_dir)
+    path = Path(out) if out else next_free_path(DEFAULT_RUNS_DIRECTORY / model)
+    run = create_run(path, {
+        "model": model,
+        "hyper": hyper,
+        "training": asdict(settings),
+        "data": {"source": dataset.source, "fingerprint": dataset.fingerprint,
+                 "data_dir": str(data_dir) if data_dir else None},
+        "versions": package_versions(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "epochs_done": 0,
+        "train_seconds": 0.0,
+    }, overwrite=overwrite)
+    return _fit_and_evaluate(run, settings, dataset, verbose)
+
+
+def resume(path: str | os.PathLike, *, dataset: MNISTData | None = None, verbose: str | int = "auto") -> Run:
+    """Continue an interrupted run from its last checkpoint, with the settings it was started with."""
+    run = open_run(path, require_complete=False)
+    if run.status == "complete":
+        raise RunError(f"{run.path}: the run is already complete; nothing to resume")
+    config = run.config
+    settings = TrainingSettings(**config["training"]).validated()
+    dataset = dataset or load_dataset(config["data"].get("data_dir"))
+    if dataset.fingerprint != config["data"]["fingerprint"]:
+        raise RunError(f"{run.path}: the data differs from the data this run was started on")
+    run.update_config(status="running")
+    return _fit_and_evaluate(run, settings, dataset, verbose)
+
+
+def _fit_and_evaluate(run: Run, settings: TrainingSettings, dataset: MNISTData, verbose: str | int) -> Run:
+    from digitlab.training.fit import fit_run
+
+    config = run.config
+    model = fit_run(run, get_spec(config["model"]), config["hyper"], settings, dataset, verbose)
+    evaluate_run(run, dataset=dataset, split="test", model=model)
+    run.update_config(status="complete", finished=datetime.now(UTC).isoformat(timespec="seconds"))
+    return run
+
+
+def train_ensemble(
+    model: str,
+    members: int,
+    *,
+    out: str | os.PathLike | None = None,
+    seed: int = 0,
+    dataset: MNISTData | None = None,
+    data_dir: str | os.PathLike | None = None,
+    on_member: Callable[[Run], None] | None = None,
+    **options: Any,
+) -> tuple[list[Run], Evaluation]:
+    """Train ``members`` runs of ``model`` that differ only in their seed (seed, seed+1, ...) into
+    ``out/seedN``, then evaluate the ensemble that averages their class probabilities on the test set.
+
+    Returns (runs, ensemble evaluation); the evaluation is also written to ``out/ensemble.json``.
+    Other keyword arguments are those of :func:`train`.
+    """
+    if not isinstance(members, int) or isinstance(members, bool) or members < 2:
+        raise InvalidArgument(f"an ensemble needs at least 2 members, got {members!r}")
+    unknown = sorted(set(options) - set(inspect.signature(train).parameters))
+    if unknown:
+        raise InvalidArgument(f"train_ensemble got unknown option {', '.join(unknown)}")
+    directory = Path(out) if out else next_free_path(DEFAULT_RUNS_DIRECTORY / f"{model}-ensemble")
+    dataset = dataset or load_dataset(data_dir)
+    runs = []
+    for member_seed in range(seed, seed + members):
+        run = train(model, out=directory / f"seed{member_seed}", seed=member_seed, dataset=dataset,
+                    data_dir=data_dir, **options)
+        runs.append(run)
+        if on_member:
+            on_member(run)
+    evaluation = evaluate_ensemble([run.path for run in runs], dataset=dataset, out=directory / ENSEMBLE_FILE)
+    return runs, evaluation
+
+
+# ------------------------------------------------------------------------------------------------
+# The main job: the whole lesson, one model after another
+
+
+QUICKSTART_MODELS = ("linear", "mlp", "flatten-mlp", "cnn")
+
+
+def quickstart(
+    out: str | os.PathLike = DEFAULT_RUNS_DIRECTORY / "quickstart",
+    *,
+    data_dir: str | os.PathLike | None = None,
+    dataset: MNISTData | None = None,
+    models: tuple[str, ...] | None = None,
+    epochs: int | None = None,
+    subset: int | None = None,
+    verbose: str | int = "auto",
+    on_data: Callable[[MNISTData], None] | None = None,
+    on_start: Callable[[str, TrainingSettings], None] | None = None,
+    on_done: Callable[[Run], None] | None = None,
+) -> list[Run]:
+    """Train and evaluate the lesson's models in turn under ``out/`` (replacing earlier quickstart runs),
+    then write ``out/leaderboard.md``. The callbacks see the dataset, each model's settings before it
+    trains, and each finished run."""
+    dataset = dataset or load_dataset(data_dir)
+    if on_data:
+        on_data(dataset)
+    runs = []
+    for name in QUICKSTART_MODELS:
+        if models and name not in models:
+            continue
+        if on_start:
+            on_start(name, settings_for(get_spec(name).training_defaults, {"epochs": epochs, "subset": subset}))
+        run = train(name, out=Path(out) / name, overwrite=True, dataset=dataset, data_dir=data_dir, verbose=verbose,
+                    epochs=epochs, subset=subset)
+        runs.append(run)
+        if on_done:
+            on_done(run)
+    leaderboard([run.path for run in runs], markdown=Path(out) / LEADERBOARD_FILE)
+    return runs

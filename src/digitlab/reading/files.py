@@ -1,0 +1,132 @@
+"""``digitlab predict`` on files: collect image paths, read and classify each (one bad file does not
+stop the rest), and render the answers as a table, CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digitlab.errors import DigitlabError, InvalidArgument
+from digitlab.fileio import atomic_write_text
+from digitlab.reading.imaging import MAX_IMAGE_BYTES, ImageError, load_image_file
+from digitlab.reading.inference import Prediction, Predictor
+from digitlab.tables import text_table
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+FORMATS = ("table", "csv", "json")
+
+
+def collect_image_paths(arguments: list[str]) -> list[str]:
+    """Files as given, directories expanded to their image files, unexpanded globs expanded (sorted)."""
+    import glob
+
+    paths: list[str] = []
+    for argument in arguments:
+        if os.path.isdir(argument):
+            paths += sorted(str(p) for p in Path(argument).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif any(character in argument for character in "*?[") and not os.path.exists(argument):
+            paths += sorted(glob.glob(argument, recursive=True)) or [argument]
+        else:
+            paths.append(argument)
+    return paths
+
+
+@dataclass(frozen=True)
+class FileResult:
+    path: str
+    prediction: Prediction | None = None
+    error: str | None = None
+
+
+def predict_files(predictor: Predictor, paths: list[str]) -> list[FileResult]:
+    """Each file read, prepared and classified on its own: one bad file does not stop the rest."""
+    prepared, results = [], []
+    for path in paths:
+        try:
+            if os.path.getsize(path) > MAX_IMAGE_BYTES:
+                raise ImageError(f"file is over the {MAX_IMAGE_BYTES / 1e6:.1f} MB limit")
+            with open(path, "rb") as stream:
+                prepared.append((len(results), load_image_file(stream.read()).image))
+            results.append(FileResult(path))
+        except (OSError, ImageError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            results.append(FileResult(path, error=reason))
+    if prepared:
+        batch = predictor.predict_batch(np.stack([image for _, image in prepared]))
+        for row, (index, _) in enumerate(prepared):
+            results[index] = FileResult(results[index].path, prediction=batch[row])
+    return results
+
+
+def result_rows(results: list[FileResult]) -> list[dict]:
+    """One JSON-ready row per file: the digit, confidence, top 3 and all probabilities, or the error."""
+    rows = []
+    for result in results:
+        prediction = result.prediction
+        if prediction is None:
+            rows.append({"file": result.path, "digit": None, "confidence": None, "top3": None,
+                         "probabilities": None, "error": result.error})
+        else:
+            rows.append({"file": result.path, "digit": prediction.digit, "confidence": round(prediction.confidence, 4),
+                         "top3": [[digit, round(p, 4)] for digit, p in prediction.top(3)],
+                         "probabilities": [round(p, 6) for p in prediction.probabilities], "error": None})
+    return rows
+
+
+def render_rows(rows: list[dict], output_format: str) -> str:
+    """The rows as a text table, CSV (file, digit, confidence, top3, error) or JSON."""
+    if output_format == "json":
+        return json.dumps(rows, indent=2) + "\n"
+    if output_format == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["file", "digit", "confidence", "top3", "error"])
+        for row in rows:
+            top3 = " ".join(f"{d}:{p:.3f}" for d, p in row["top3"]) if row["top3"] else ""
+            writer.writerow([row["file"], "" if row["digit"] is None else row["digit"],
+                             "" if row["confidence"] is None else row["confidence"], top3, row["error"] or ""])
+        return buffer.getvalue()
+    if output_format != "table":
+        raise InvalidArgument(f"unknown format {output_format!r}; choose one of: {', '.join(FORMATS)}")
+    body = [[row["file"], "-" if row["digit"] is None else str(row["digit"]),
+             "-" if row["confidence"] is None else f"{row['confidence']:.1%}",
+             ", ".join(f"{d} ({p:.0%})" for d, p in row["top3"]) if row["top3"] else f"error: {row['error']}"]
+            for row in rows]
+    return text_table(["file", "digit", "confidence", "top 3"], body) + "\n"
+
+
+@dataclass(frozen=True)
+class PredictionReport:
+    """What ``digitlab predict`` produced: the rendered text (already written when an output was given)."""
+
+    text: str
+    rows: list[dict]
+    output: str | None
+
+    @property
+    def failed(self) -> int:
+        return sum(row["error"] is not None for row in self.rows)
+
+
+def predict_paths(run, paths: list[str], *, engine: str = "auto", output_format: str = "table",
+                  output: str | os.PathLike | None = None, overwrite: bool = False) -> PredictionReport:
+    """Classify the image files in ``paths`` (files, directories, globs) and render the answers;
+    with ``output``, write them there (atomically; an existing file only with ``overwrite``)."""
+    if output_format not in FORMATS:
+        raise InvalidArgument(f"unknown format {output_format!r}; choose one of: {', '.join(FORMATS)}")
+    if output and Path(output).exists() and not overwrite:
+        raise DigitlabError(f"{output} already exists; pass --overwrite to replace it")
+    files = collect_image_paths(paths)
+    if not files:
+        raise DigitlabError("no image files found in the given paths")
+    rows = result_rows(predict_files(Predictor(run, engine=engine), files))
+    text = render_rows(rows, output_format)
+    if output:
+        atomic_write_text(output, text)
+    return PredictionReport(text, rows, None if output is None else str(output))

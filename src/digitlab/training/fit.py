@@ -1,0 +1,221 @@
+"""The fit loop: one ``model.fit`` wired to a run directory, with seeds, precision, checkpoints and resume.
+
+The loop is Keras' own. What digitlab adds is around it: the split (training set only), k-fold
+cross-validation, seeding with deterministic ops for reproducibility, mixed precision, and a checkpoint
+after every epoch so that Ctrl-C or a kill loses at most the running epoch. Nothing it switches on
+(precision policy, op determinism) outlives the call.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from digitlab._keras import keras
+from digitlab.data import MNISTData
+from digitlab.errors import Interrupted
+from digitlab.models import ModelSpec
+from digitlab.runs import CHECKPOINT_FILE, MODEL_FILE, Run, write_json
+from digitlab.training.settings import OPTIMIZERS, TrainingSettings
+from digitlab.training.splits import checked_split, split_record, stratified_subset
+
+
+class TrainingInterrupted(Interrupted):
+    """Ctrl-C during training; the run keeps its last checkpoint and can be resumed."""
+
+
+@contextmanager
+def precision_policy(precision: str) -> Iterator[None]:
+    """Layers built inside compute in ``precision`` (bfloat16: mixed, the weights stay float32)."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+@contextmanager
+def reproducible(seed: int) -> Iterator[None]:
+    """Python, NumPy and backend seeds, and deterministic TensorFlow ops while inside: same seed, same
+    metrics. Op determinism is switched back off on the way out if it was off before."""
+    random.seed(seed)
+    keras.utils.set_random_seed(seed)
+    if keras.backend.backend() != "tensorflow":
+        yield
+        return
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config  # the switch back off is not public API
+
+    was_enabled = tf_config.is_op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was_enabled:
+            tf_config.disable_op_determinism()
+
+
+def save_model_atomically(model: keras.Model, path: Path) -> None:
+    """Keras writes the .keras zip in place; write it beside the target and rename it over."""
+    temporary = path.with_name(f".{path.stem}.tmp-{os.getpid()}.keras")
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """After every epoch: checkpoint.keras, then history.json and the epoch count in config.json."""
+
+    def __init__(self, run: Run, history: dict[str, list[float]], seconds_before: float):
+        super().__init__()
+        self.run, self.history, self.seconds = run, history, seconds_before
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds += time.perf_counter() - self.started
+        for key, value in (logs or {}).items():
+            if key != "learning_rate":
+                self.history.setdefault(key, []).append(float(value))
+        save_model_atomically(self.model, self.run.file(CHECKPOINT_FILE))
+        write_json(self.run.file("history.json"), self.history)
+        self.run.update_config(epochs_done=epoch + 1, train_seconds=round(self.seconds, 2))
+
+
+def fit_data(spec: ModelSpec, images: np.ndarray, labels: np.ndarray, settings: TrainingSettings,
+             seed: int) -> dict[str, Any]:
+    """The training-data arguments of ``model.fit``: arrays, or augmented batches made fresh each epoch."""
+    if not settings.augment:
+        return {"x": spec.prepare(images), "y": labels, "batch_size": settings.batch_size, "shuffle": True}
+    from digitlab.augment import AugmentedBatches
+
+    batches = AugmentedBatches(spec.prepare(images).reshape(len(images), 28, 28), labels,
+                               batch_size=settings.batch_size, strength=settings.augment, seed=seed,
+                               flatten=not spec.takes_images, workers=2)
+    return {"x": batches}
+
+
+def learning_rate_for(settings: TrainingSettings, steps_per_epoch: int):
+    """A constant rate, or a short linear warm-up then cosine decay to zero over the whole run."""
+    if settings.schedule == "constant":
+        return settings.learning_rate
+    total = settings.epochs * steps_per_epoch
+    warmup = max(1, total // 10)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0, decay_steps=total - warmup, warmup_target=settings.learning_rate,
+        warmup_steps=warmup,
+    )
+
+
+def compile_model(model: keras.Model, optimizer: str = "adam", learning_rate=1e-3) -> keras.Model:
+    """Compile as the lesson does: sparse categorical cross-entropy and accuracy."""
+    model.compile(optimizer=OPTIMIZERS[optimizer](keras, learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def float32_model(spec: ModelSpec, hyper: dict, model: keras.Model) -> keras.Model:
+    """The trained weights in a float32 twin of ``model``: what is saved, evaluated and exported, so that
+    inference (ONNX Runtime's CPU kernels included) never depends on bfloat16 support."""
+    if all(layer.compute_dtype == "float32" for layer in model.layers):
+        return model
+    with precision_policy("float32"):
+        twin = spec.builder(**hyper)
+    twin.set_weights(model.get_weights())
+    compile_model(twin)  # compiled like every saved model, so that it loads ready to evaluate,
+    twin.optimizer.build(twin.trainable_variables)  # with optimizer slots, or loading it warns of a mismatch
+    return twin
+
+
+def build_compiled_model(spec: ModelSpec, hyper: dict, settings: TrainingSettings, fit_count: int) -> keras.Model:
+    """A fresh model compiled with the settings' optimizer, learning-rate schedule and precision."""
+    with precision_policy(settings.precision):
+        model = spec.builder(**hyper)
+    steps = math.ceil(fit_count / settings.batch_size)
+    return compile_model(model, settings.optimizer, learning_rate_for(settings, steps))
+
+
+def fit_run(run: Run, spec: ModelSpec, hyper: dict, settings: TrainingSettings, dataset: MNISTData,
+            verbose: str | int) -> keras.Model:
+    """Train (or continue training) the run's model to its last epoch; saves and returns the float32 model."""
+    with reproducible(settings.seed):
+        if settings.folds:
+            cross_validate(run, spec, hyper, settings, dataset, verbose)
+        fit_indices, val_indices = checked_split(dataset.y_train, asdict(settings), run.config.get("split"),
+                                                 str(run.path))
+        run.update_config(split=split_record(fit_indices, val_indices, subset=settings.subset,
+                                             val_split=settings.val_split, seed=settings.seed))
+        data = fit_data(spec, dataset.x_train[fit_indices], dataset.y_train[fit_indices], settings, settings.seed)
+        validation = None
+        if len(val_indices):
+            validation = (spec.prepare(dataset.x_train[val_indices]), dataset.y_train[val_indices])
+
+        config = run.config
+        if run.file(CHECKPOINT_FILE).exists() and config.get("epochs_done", 0) > 0:
+            model = run.load_model(CHECKPOINT_FILE)
+            history, initial_epoch = run.history, config["epochs_done"]
+        else:
+            model = build_compiled_model(spec, hyper, settings, len(fit_indices))
+            history, initial_epoch = {}, 0
+        run.update_config(parameters=int(model.count_params()))
+
+        callbacks: list[keras.callbacks.Callback] = [RunCheckpoint(run, history, config.get("train_seconds", 0.0))]
+        if settings.early_stopping or settings.keep_best:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=settings.early_stopping or settings.epochs,
+                restore_best_weights=settings.keep_best, verbose=1 if verbose else 0,
+            ))
+        try:
+            model.fit(**data, epochs=settings.epochs, initial_epoch=initial_epoch, validation_data=validation,
+                      callbacks=callbacks, verbose=verbose)
+        except KeyboardInterrupt:
+            run.update_config(status="interrupted")
+            done = run.config.get("epochs_done", 0)
+            raise TrainingInterrupted(
+                f"training interrupted after {done} of {settings.epochs} epochs; the last checkpoint is in "
+                f"{run.path}. Continue with: digitlab train --resume {run.path}"
+            ) from None
+    model = float32_model(spec, hyper, model)
+    save_model_atomically(model, run.file(MODEL_FILE))
+    return model
+
+
+def cross_validate(run: Run, spec: ModelSpec, hyper: dict, settings: TrainingSettings, dataset: MNISTData,
+                   verbose: str | int) -> dict[str, Any]:
+    """K stratified folds of the training set: train on k-1, score on the held-out one; progress is saved."""
+    from sklearn.model_selection import StratifiedKFold
+
+    pool = stratified_subset(dataset.y_train, settings.subset, settings.seed)
+    labels = dataset.y_train[pool]
+    results = run.metrics.get("cross_validation", {"fold_accuracies": []})
+    folds = StratifiedKFold(n_splits=settings.folds, shuffle=True, random_state=settings.seed)
+    for fold, (fit, held_out) in enumerate(folds.split(pool, labels)):
+        if fold < len(results["fold_accuracies"]):
+            continue  # done before an interruption
+        if verbose:
+            print(f"Fold {fold + 1}/{settings.folds}: training on {len(fit)}, validating on {len(held_out)}")
+        keras.utils.set_random_seed(settings.seed + fold)
+        model = build_compiled_model(spec, hyper, settings, len(fit))
+        model.fit(**fit_data(spec, dataset.x_train[pool[fit]], labels[fit], settings, settings.seed + fold),
+                  epochs=settings.epochs, verbose=verbose)
+        _, accuracy = model.evaluate(spec.prepare(dataset.x_train[pool[held_out]]), labels[held_out],
+                                     batch_size=1024, verbose=0)
+        results["fold_accuracies"].append(float(accuracy))
+        results |= {"folds": settings.folds, "mean": float(np.mean(results["fold_accuracies"])),
+                    "std": float(np.std(results["fold_accuracies"]))}
+        run.update_metrics(cross_validation=results)
+    keras.utils.set_random_seed(settings.seed)
+    return results

@@ -1,0 +1,202 @@
+"""Training settings, declared once: each field's type, default, allowed values and help live here.
+
+The ``train`` command's flags are generated from these declarations, tuning takes its choices from
+them, and a run's reproducing command is written back from them, so a new setting is one field here
+(plus what it does in fit.py). The defaults for epochs, batch size and learning rate are overridden by
+each model's ``training_defaults``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from digitlab.errors import InvalidArgument
+
+
+def _adam(keras, learning_rate):
+    return keras.optimizers.Adam(learning_rate)
+
+
+def _sgd(keras, learning_rate):
+    return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
+
+
+def _rmsprop(keras, learning_rate):
+    return keras.optimizers.RMSprop(learning_rate)
+
+
+# name -> factory(keras, learning_rate): Adam as in the lesson; SGD with Nesterov momentum 0.9; RMSprop.
+OPTIMIZERS: dict[str, Callable[[Any, Any], Any]] = {"adam": _adam, "sgd": _sgd, "rmsprop": _rmsprop}
+SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("float32", "bfloat16", "auto")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one setting accepts, and how it is offered on the command line."""
+
+    kind: type
+    help: str
+    choices: tuple = ()
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # True: the bound itself is not allowed
+    high_open: bool = False
+    or_zero: bool = False  # 0 is allowed besides the range (e.g. val_split: 0 = none)
+    flag: str | None = None  # when the option is not --the-field-name
+    metavar: str | None = None
+    exclusive_with: str | None = None  # another setting that cannot be given together with this one
+
+    def range_text(self) -> str:
+        if self.high is None:
+            return f">= {self.low:g}" if not self.low_open else f"> {self.low:g}"
+        text = f"{'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        return text + (" or 0" if self.or_zero else "")
+
+    def check(self, name: str, value: Any) -> Any:
+        """``value`` if this setting allows it (None always: "not given"), else an InvalidArgument."""
+        if value is None:
+            return value
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise InvalidArgument(f"{name} must be true or false, got {value!r}")
+            return value
+        if self.choices:
+            if value not in self.choices:
+                raise InvalidArgument(f"unknown {name} {value!r}; choose one of: {', '.join(map(str, self.choices))}")
+            return value
+        whole = self.kind is int
+        if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
+            raise InvalidArgument(f"{name} must be a {'whole number' if whole else 'number'} "
+                                  f"{self.range_text()}, got {value!r}")
+        if self.or_zero and value == 0:
+            return value
+        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        if too_low or too_high:
+            raise InvalidArgument(f"{name} must be {'a whole number ' if whole else ''}{self.range_text()}"
+                                  f", got {value!r}")
+        return value
+
+    def parse(self, name: str, text: str) -> Any:
+        """A command-line string -> the checked value (ValueError/InvalidArgument explain a bad one)."""
+        try:
+            value = self.kind(text)
+        except ValueError:
+            raise InvalidArgument(f"expected a {'whole number' if self.kind is int else 'number'}, "
+                                  f"got {text!r}") from None
+        return self.check(name, value)
+
+
+def setting(default: Any, rule: Rule) -> Any:
+    return field(default=default, metadata={"rule": rule})
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How to train. Frozen: resolving ``auto`` or folds gives a new copy (see :meth:`resolved`)."""
+
+    epochs: int = setting(20, Rule(int, "epochs (default: the model's)", low=1))
+    batch_size: int = setting(32, Rule(int, "batch size (default: the model's)", low=1))
+    learning_rate: float = setting(1e-3, Rule(float, "learning rate (default: the model's)", low=0, high=10,
+                                              low_open=True, high_open=True, flag="--lr"))
+    optimizer: str = setting("adam", Rule(str, "optimizer (default: adam)", choices=tuple(OPTIMIZERS)))
+    schedule: str = setting("constant", Rule(str, "learning-rate schedule: constant, or a short warm-up then "
+                                             "cosine decay to zero (default: the model's)", choices=SCHEDULES))
+    val_split: float = setting(0.1, Rule(float, "fraction of the training set held out for validation "
+                                         "(default 0.1; 0 = none)", low=0, high=1, low_open=True, high_open=True,
+                                         or_zero=True, exclusive_with="folds"))
+    folds: int | None = setting(None, Rule(int, "k-fold cross-validation (K >= 2) before training the final model "
+                                           "on all data", low=2, metavar="K"))
+    seed: int = setting(0, Rule(int, "random seed (default 0): the same seed gives the same metrics", low=0))
+    early_stopping: int | None = setting(None, Rule(int, "stop when the validation loss has not improved for "
+                                                    "PATIENCE epochs", low=1, metavar="PATIENCE"))
+    keep_best: bool = setting(False, Rule(bool, "keep the weights of the best validation epoch"))
+    subset: int | None = setting(None, Rule(int, "train on a class-balanced subset of N images", low=20,
+                                            metavar="N"))
+    augment: float = setting(0.0, Rule(float, "augmentation strength 0-1: random rotations, zooms and shifts each "
+                                       "epoch (default 0)", low=0, high=1, metavar="S"))
+    precision: str = setting("float32", Rule(str, "bfloat16: mixed precision, about 2x faster on CPUs with AMX or "
+                                             "AVX-512 BF16; auto: bfloat16 where the CPU has it (default: float32; "
+                                             "cnn-fast: auto). The saved model is float32", choices=PRECISIONS))
+
+    def validated(self) -> TrainingSettings:
+        """Itself, if every field and every combination is allowed; else an InvalidArgument."""
+        for name, rule in setting_rules().items():
+            value = getattr(self, name)
+            if value is None and name not in OPTIONAL_SETTINGS:
+                raise InvalidArgument(f"{name} needs a value")
+            rule.check(name, value)
+        if (self.early_stopping or self.keep_best) and not self.val_split and not self.folds:
+            raise InvalidArgument("early stopping and keep-best watch the validation loss: they need a val_split > 0")
+        if self.folds and (self.early_stopping or self.keep_best):
+            raise InvalidArgument("early stopping and keep-best need a validation split, which --folds replaces")
+        return self
+
+    def resolved(self) -> TrainingSettings:
+        """A validated copy with ``auto`` precision decided for this CPU and, with folds, no validation
+        split (the folds are the validation; the final model uses all the data). ``self`` is unchanged."""
+        self.validated()
+        precision = self.precision
+        if precision == "auto":
+            precision = "bfloat16" if bfloat16_is_fast() else "float32"
+        return dataclasses.replace(self, precision=precision, val_split=0.0 if self.folds else self.val_split)
+
+
+def setting_rules() -> dict[str, Rule]:
+    """Every training setting's name and rule, in declaration order."""
+    return {item.name: item.metadata["rule"] for item in fields(TrainingSettings)}
+
+
+OPTIONAL_SETTINGS = frozenset(item.name for item in fields(TrainingSettings) if item.default is None)
+
+
+def option_name(name: str) -> str:
+    """The command-line option of a setting: ``--lr`` for learning_rate, else --the-field-name."""
+    return setting_rules()[name].flag or "--" + name.replace("_", "-")
+
+
+def bfloat16_is_fast() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AMX or AVX-512 BF16). There, mixed precision
+    trains convolutions about twice as fast; elsewhere bfloat16 is emulated and slower than float32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
+def settings_for(training_defaults: dict[str, Any], overrides: dict[str, Any]) -> TrainingSettings:
+    """A model's training defaults, then the caller's non-None overrides, resolved and validated."""
+    known = setting_rules()
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise InvalidArgument(f"unknown training setting {', '.join(unknown)}; known: {', '.join(known)}")
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return TrainingSettings(**{**training_defaults, **given}).resolved()
+
+
+def train_command(config: dict[str, Any]) -> str:
+    """The ``digitlab train`` command line that reproduces a run: only what differs from the defaults."""
+    from digitlab.models import get_spec
+
+    spec = get_spec(config["model"])
+    parts = ["digitlab train", f"--model {config['model']}"]
+    parts += [f"--param {key}={value}" for key, value in config["hyper"].items()
+              if spec.hyper_defaults.get(key) != value]
+    defaults = dataclasses.asdict(settings_for(spec.training_defaults, {}))
+    rules = setting_rules()
+    for key, value in config["training"].items():
+        if key not in defaults or defaults[key] == value or value is None:
+            continue
+        partner = rules[key].exclusive_with
+        if partner and config["training"].get(partner):
+            continue  # implied by its partner (val_split 0 under --folds), and not allowed beside it
+        option = option_name(key)
+        parts.append(option if value is True else f"{option} {value:g}" if isinstance(value, float)
+                     else f"{option} {value}")
+    return " ".join(parts)
