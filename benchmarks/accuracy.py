@@ -39,7 +39,7 @@ def train_member(seed: int, out: Path) -> int:
 def describe(run_path: Path, peak_megabytes: int | None, dataset) -> dict:
     from digitlab.evaluation import evaluate_ensemble
     from digitlab.runs import open_run
-    from digitlab.training import train_command
+    from digitlab.training.settings import train_command
 
     run = open_run(run_path)
     return {

@@ -118,7 +118,8 @@ def time_to_99(repeats: int) -> dict:
     """Alternating rounds: the reference, then each digitlab model with its own training defaults (all 60k)."""
     from digitlab import keras, load_mnist
     from digitlab.models import get_spec
-    from digitlab.training import build_compiled_model, resolve_settings
+    from digitlab.training.fit import build_compiled_model
+    from digitlab.training.settings import settings_for
 
     (x_train, y_train), (x_test, y_test) = load_mnist(verbose=False)
     images_train, images_test = get_spec("cnn").prepare(x_train), get_spec("cnn").prepare(x_test)
@@ -131,7 +132,7 @@ def time_to_99(repeats: int) -> dict:
                                                 validation_split=0.1)}
         for name, (model, overrides) in TIMED.items():
             spec = get_spec(model)
-            settings = resolve_settings(spec, {**overrides, "val_split": 0.0, "seed": repeat})
+            settings = settings_for(spec.training_defaults, {**overrides, "val_split": 0.0, "seed": repeat})
             keras.utils.set_random_seed(repeat)
             measured[name] = time_to_target(
                 lambda spec=spec, settings=settings: build_compiled_model(spec, spec.hyper_defaults, settings,

@@ -81,7 +81,7 @@ def exported_run(tmp_path_factory):
     """A small trained and ONNX-exported run (linear on the learnable synthetic digits)."""
     from digitlab.data import load_idx_directory
     from digitlab.export import export_onnx
-    from digitlab.training import train
+    from digitlab.pipeline import train
 
     directory = write_dataset(tmp_path_factory.mktemp("data") / "learnable", make_learnable_arrays())
     dataset = load_idx_directory(directory)

@@ -8,8 +8,8 @@ from scipy import ndimage
 
 from digitlab.augment import AugmentedBatches, augment_images, shift_images, shifted_views
 from digitlab.evaluation import ensemble_probabilities, evaluate_ensemble
-from digitlab.inference import Predictor
-from digitlab.training import train
+from digitlab.reading.inference import Predictor
+from digitlab.pipeline import train
 
 
 def digits(count: int = 16) -> np.ndarray:

@@ -13,10 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from digitlab.imaging import load_image_file
-from digitlab.inference import Predictor
+from digitlab.reading.imaging import load_image_file
+from digitlab.reading.inference import Predictor
 from digitlab.runs import RunError
 from digitlab.serving.app import create_app
+from digitlab.serving.config import ServeConfig
 
 
 def block_digit(label: int, size: int = 28, dark_on_light: bool = False) -> bytes:
@@ -36,7 +37,7 @@ def block_digit(label: int, size: int = 28, dark_on_light: bool = False) -> byte
 
 @pytest.fixture(scope="module")
 def client(exported_run):
-    return TestClient(create_app(exported_run.path, max_bytes=200_000, max_batch=4))
+    return TestClient(create_app(ServeConfig(exported_run.path, max_bytes=200_000, max_batch=4)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -167,7 +168,7 @@ def test_schemathesis_finds_no_server_errors(exported_run):
     from hypothesis import HealthCheck, given, settings
     from schemathesis.checks import not_a_server_error
 
-    app = create_app(exported_run.path)
+    app = create_app(ServeConfig(exported_run.path))
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
     failures, calls = [], []

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageDraw
 
-from digitlab.imaging import ImageError, NoDigitFound, decode_image, load_image_file, naive_mnist, to_mnist
+from digitlab.reading.imaging import ImageError, NoDigitFound, decode_image, load_image_file, naive_mnist, to_mnist
 
 
 def png_bytes(image: Image.Image, format: str = "PNG", **options) -> bytes:

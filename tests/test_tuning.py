@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from digitlab import tuning
-from digitlab.models import MODEL_NAMES
+from digitlab.models import MODELS
 
 
 def digitlab(*arguments: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -26,7 +26,7 @@ def digitlab(*arguments: str, timeout: float = 600) -> subprocess.CompletedProce
 
 
 def test_every_model_has_a_search_space():
-    for model in MODEL_NAMES:
+    for model in MODELS:
         names = [parameter.name for parameter in tuning.search_space(model)]
         assert {"learning_rate", "batch_size", "optimizer"} <= set(names)
     dense = {parameter.name for parameter in tuning.search_space("mlp")}

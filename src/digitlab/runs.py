@@ -187,9 +187,10 @@ def expand_run_paths(paths: list[str | os.PathLike]) -> list[Path]:
 
 
 def leaderboard(paths: list[str | os.PathLike], *, markdown: str | os.PathLike | None = None) -> list[dict[str, Any]]:
-    """One row per complete run, best test accuracy first; with ``markdown``, also written there as a table."""
+    """One row per complete run (a directory of runs stands for its runs), best test accuracy first; with
+    ``markdown``, also written there as a table."""
     rows = []
-    for path in paths:
+    for path in expand_run_paths(paths):
         run = open_run(path)
         config, test = run.config, run.metrics.get("test", {})
         rows.append({

@@ -25,7 +25,7 @@ from digitlab.data import MNISTData
 from digitlab.errors import Interrupted
 from digitlab.models import ModelSpec
 from digitlab.runs import CHECKPOINT_FILE, MODEL_FILE, Run, write_json
-from digitlab.training.settings import OPTIMIZERS, TrainingSettings
+from digitlab.training.settings import OPTIMIZERS, TrainingSettings, setting_rules
 from digitlab.training.splits import checked_split, split_record, stratified_subset
 
 
@@ -122,6 +122,7 @@ def learning_rate_for(settings: TrainingSettings, steps_per_epoch: int):
 
 def compile_model(model: keras.Model, optimizer: str = "adam", learning_rate=1e-3) -> keras.Model:
     """Compile as the lesson does: sparse categorical cross-entropy and accuracy."""
+    setting_rules()["optimizer"].check("optimizer", optimizer)
     model.compile(optimizer=OPTIMIZERS[optimizer](keras, learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     return model

@@ -54,7 +54,7 @@ class Rule:
     def range_text(self) -> str:
         if self.high is None:
             return f">= {self.low:g}" if not self.low_open else f"> {self.low:g}"
-        text = f"{'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        text = f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
         return text + (" or 0" if self.or_zero else "")
 
     def check(self, name: str, value: Any) -> Any:
