@@ -13,6 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from digitlab.export import export_onnx
+from digitlab.models import get_spec
 from digitlab.reading.imaging import load_image_file
 from digitlab.reading.inference import Predictor
 from digitlab.runs import RunError
@@ -44,10 +46,34 @@ def client(exported_run):
 # Export and Predictor
 
 
-def test_export_records_a_verified_onnx_file(exported_run):
+def test_export_records_a_verified_onnx_file(exported_run, learnable_dataset):
+    """Checked here independently of the export's own check: the file's hash, and ONNX Runtime's outputs
+    against Keras' on images the export never saw."""
+    import onnxruntime
+
+    from digitlab.fileio import sha256_file
+
     onnx = exported_run.config["onnx"]
-    assert (exported_run.path / "model.onnx").exists()
-    assert onnx["max_abs_difference"] <= 1e-4 and onnx["checked_images"] == 200
+    path = exported_run.path / "model.onnx"
+    assert onnx["sha256"] == sha256_file(path) and onnx["checked_images"] == 200
+    images = get_spec("linear").prepare(learnable_dataset.x_train[:100])
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    from_onnx = session.run(None, {session.get_inputs()[0].name: images})[0]
+    from_keras = np.asarray(exported_run.load_model()(images))
+    np.testing.assert_allclose(from_onnx, from_keras, atol=1e-5)
+
+
+def test_export_that_does_not_reproduce_keras_is_not_kept(exported_run, tmp_path, learnable_dataset):
+    import shutil
+
+    from digitlab.export import ExportError
+
+    copy = tmp_path / "run"
+    shutil.copytree(exported_run.path, copy)
+    (copy / "model.onnx").unlink()
+    with pytest.raises(ExportError, match="differ from Keras"):
+        export_onnx(copy, check_images=learnable_dataset.x_test, tolerance=-1.0)  # no difference passes
+    assert not (copy / "model.onnx").exists() and not list(copy.glob(".model*.onnx"))
 
 
 def test_onnx_and_keras_predictors_agree(exported_run, learnable_dataset):
@@ -56,9 +82,12 @@ def test_onnx_and_keras_predictors_agree(exported_run, learnable_dataset):
     assert onnx.engine == "onnx" and keras.engine == "keras"
     np.testing.assert_allclose(onnx.predict_batch(images).probabilities, keras.predict_batch(images).probabilities,
                                atol=1e-5)
+    batch = onnx.predict_batch(images)
+    assert np.mean(batch.digits == learnable_dataset.y_test[:50]) > 0.9  # the blocks are easy to tell apart
     single = onnx.predict(images[0])
-    assert 0 <= single.digit <= 9 and abs(sum(single.probabilities) - 1) < 1e-6
+    assert single == batch[0] and abs(sum(single.probabilities) - 1) < 1e-6
     assert single.top(3)[0] == (single.digit, single.confidence)
+    assert [digit for digit, _ in single.top(3)] == list(np.argsort(batch.probabilities[0])[::-1][:3])
 
 
 def test_tampered_onnx_file_is_refused(exported_run, tmp_path):

@@ -109,7 +109,27 @@ def test_bad_files_get_a_clear_error(data, options, message):
 
 
 def test_naive_baseline_is_only_a_resize():
-    assert naive_mnist(drawn_seven()).shape == (28, 28)
+    """The benchmark's baseline keeps the page's polarity and position: dark ink stays dark on light paper,
+    exactly what Pillow's grayscale resize gives, and unlike to_mnist's white-on-black, centred digit."""
+    seven = drawn_seven()
+    naive = naive_mnist(seven)
+    expected = np.asarray(seven.convert("L").resize((28, 28)), dtype=np.uint8)
+    np.testing.assert_array_equal(naive, expected)
+    assert naive[0, 0] > 200 and naive[27, 27] > 200  # the paper stays light
+    prepared = to_mnist(seven).image
+    assert prepared[0, 0] == 0 and prepared[27, 27] == 0  # to_mnist makes the background black
+    assert not np.array_equal(naive, prepared)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_float_images_in_0_1_are_scaled_like_uint8(channels):
+    """A float image in [0, 1] (grayscale, RGB or RGBA) means the same as the uint8 image x*255."""
+    pixels = np.asarray(drawn_seven().convert("RGBA" if channels == 4 else "RGB" if channels == 3 else "L"))
+    as_uint8 = pixels if channels > 1 else pixels[..., None]
+    as_float = as_uint8.astype(np.float32) / 255.0
+    expected = to_mnist(as_uint8).image
+    np.testing.assert_array_equal(to_mnist(as_float).image, expected)
+    assert expected.max() == 255  # a digit was found, not a black image
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -157,9 +157,24 @@ def test_bfloat16_trains_in_mixed_precision_and_saves_float32(learnable_dataset,
     assert {layer.compute_dtype for layer in resumed.load_model().layers} == {"float32"}
 
 
-def test_auto_precision_is_resolved_and_recorded():
-    resolved = settings_for(get_spec("cnn-fast").training_defaults, {}).precision
-    assert resolved == ("bfloat16" if bfloat16_is_fast() else "float32")
+def test_bfloat16_is_fast_reads_the_cpu_flags():
+    xeon = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+    epyc = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16\n"
+    old = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\nbugs\t\t: amx_bf16_in_a_bug_name\n"
+    assert bfloat16_is_fast(xeon) and bfloat16_is_fast(epyc)
+    assert not bfloat16_is_fast(old) and not bfloat16_is_fast("")
+
+
+@pytest.mark.parametrize(("fast", "expected"), [(True, "bfloat16"), (False, "float32")])
+def test_auto_precision_is_resolved_in_a_copy(monkeypatch, fast, expected):
+    import digitlab.training.settings as settings_module
+
+    monkeypatch.setattr(settings_module, "bfloat16_is_fast", lambda: fast)
+    given = TrainingSettings(precision="auto", folds=3)
+    resolved = given.resolved()
+    assert (resolved.precision, resolved.val_split) == (expected, 0.0)
+    assert (given.precision, given.val_split) == ("auto", 0.1)  # the caller's settings are left as they were
+    assert settings_for(get_spec("cnn-fast").training_defaults, {}).precision == expected
     assert settings_for(get_spec("cnn").training_defaults, {}).precision == "float32"
     with pytest.raises(ValueError, match="unknown precision 'float16'; choose one of: float32, bfloat16, auto"):
         settings_for(get_spec("cnn").training_defaults, {"precision": "float16"})

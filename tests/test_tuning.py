@@ -143,7 +143,7 @@ def test_killed_worker_loses_only_its_running_trial(learnable_dir, tmp_path):
     [
         (("tune", "--model", "mlp", "--trials", "0"), 2, "must be at least 1"),
         (("tune", "--model", "resnet", "--trials", "3"), 2, "invalid choice"),
-        (("tune", "--model", "mlp"), 1, "--trials N is required"),
+        (("tune", "--model", "mlp"), 2, "--trials N is required"),
         (("tune", "--model", "mlp", "--trials", "2", "--storage", "postgresql://ann:hunter2@127.0.0.1:1/optuna"),
          1, "cannot use storage postgresql://ann:***@127.0.0.1:1/optuna"),
         (("tune", "--model", "mlp", "--trials", "2", "--storage", "nonsense://x"), 1, "cannot use storage"),

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from digitlab import __version__
 from digitlab.errors import DigitlabError, Interrupted, InvalidArgument
+from digitlab.fileio import discard_stdout
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 70, 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader went away
@@ -612,7 +613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("digitlab: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader went away (digitlab ... | head): stop quietly, as a SIGPIPE would
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush cannot fail
+        discard_stdout()  # so the exit-time flush cannot fail again
         return EXIT_BROKEN_PIPE
     except Exception as error:  # a bug: say so in one line, not as if the input were bad
         if _debugging(arguments):

@@ -1,4 +1,4 @@
-"""Atomic writes and hashing, shared by the data cache, run directories and plots.
+"""File helpers: atomic writes and hashing, shared by the data cache, run directories and plots.
 
 Every file digitlab writes goes through :func:`atomic_write`: the data lands in a temporary
 file in the same directory, is flushed to disk, and only then renamed over the target. A crash
@@ -66,6 +66,16 @@ def _fsync_directory(directory: Path) -> None:
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
+
+
+def discard_stdout() -> None:
+    """Point standard output at the null device: after the reader of a pipe went away, the interpreter's
+    exit-time flush would otherwise fail a second time (the Python docs' recipe for SIGPIPE)."""
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def sha256_bytes(data: bytes | bytearray | memoryview) -> str:

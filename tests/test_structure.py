@@ -1,0 +1,213 @@
+"""The house rules the code keeps: no import cycles, a CLI that only parses and prints, one declaration
+of the training settings, no process-wide side effects, and exit codes that say what went wrong."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import digitlab
+from digitlab.training.settings import TrainingSettings, setting_rules
+
+PACKAGE = Path(digitlab.__file__).parent
+
+
+def module_imports() -> dict[str, set[str]]:
+    """digitlab module -> the digitlab modules it imports anywhere (inside functions too)."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        modules[".".join(parts).removesuffix(".__init__")] = path
+
+    def resolve(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                targets |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+        graph[name] = {resolved for target in targets if (resolved := resolve(target))
+                       and resolved not in (name, "digitlab")}
+    return graph
+
+
+def test_no_import_cycles():
+    graph = module_imports()
+    visiting, done, cycles = [], set(), []
+
+    def visit(module: str) -> None:
+        visiting.append(module)
+        for imported in graph[module]:
+            if imported in visiting:
+                cycles.append(visiting[visiting.index(imported):] + [imported])
+            elif imported not in done:
+                visit(imported)
+        visiting.pop()
+        done.add(module)
+
+    for module in graph:
+        if module not in done:
+            visit(module)
+    assert not cycles, cycles
+    assert "digitlab.evaluation" not in graph["digitlab.training.fit"]
+    assert "digitlab.training.fit" not in graph["digitlab.evaluation"]
+
+
+def test_every_module_opens_with_a_docstring():
+    for path in PACKAGE.rglob("*.py"):
+        if path.name != "__main__.py":
+            assert ast.get_docstring(ast.parse(path.read_text())), path
+
+
+def test_cli_writes_no_files_and_types_no_choice_lists():
+    tree = ast.parse((PACKAGE / "cli.py").read_text())
+    writers = {"open", "atomic_write", "atomic_write_text", "atomic_write_bytes", "write_text", "write_bytes",
+               "savefig", "write_idx"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+            assert name not in writers, f"cli.py line {node.lineno} calls {name}"
+            for keyword in node.keywords:
+                if keyword.arg == "choices":
+                    assert not isinstance(keyword.value, ast.Tuple | ast.List | ast.Set), \
+                        f"cli.py line {node.lineno} types a choice list"
+
+
+def test_train_takes_each_setting_as_an_explicit_keyword():
+    from digitlab.pipeline import train
+
+    parameters = inspect.signature(train).parameters
+    for name in setting_rules():
+        assert parameters[name].kind is inspect.Parameter.KEYWORD_ONLY and parameters[name].default is None, name
+    assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+
+def test_train_flags_are_generated_from_the_declaration():
+    from digitlab.cli import build_parser
+
+    commands = next(action for action in build_parser()._actions if action.dest == "command")
+    train = commands.choices["train"]
+    options = {action.dest: action for action in train._actions}
+    for name, rule in setting_rules().items():
+        assert options[name].help == rule.help
+        if rule.choices:
+            assert tuple(options[name].choices) == rule.choices
+    tuning_optimizers = next(p.choices for p in digitlab.tuning.TRAINING_SPACE if p.name == "optimizer")
+    assert tuning_optimizers == setting_rules()["optimizer"].choices
+
+
+def test_settings_are_frozen_and_resolving_leaves_them_unchanged():
+    settings = TrainingSettings(folds=4)
+    with pytest.raises(AttributeError):
+        settings.val_split = 0.0  # type: ignore[misc]
+    assert settings.resolved().val_split == 0.0 and settings.val_split == 0.1
+
+
+def test_nothing_process_wide_is_left_changed(learnable_dataset, tmp_path, monkeypatch):
+    """No umask changes (atomic writes still give the umask's permissions), no patched Starlette class,
+    and TensorFlow's op determinism switched back off after training."""
+    from starlette.formparsers import MultiPartParser
+    from tensorflow.python.framework import config as tf_config
+
+    from digitlab.fileio import atomic_write_text
+    from digitlab.pipeline import train
+    from digitlab.serving.app import create_app
+    from digitlab.serving.config import ServeConfig
+
+    previous = os.umask(0o027)
+    try:
+        def no_umask(*_):
+            raise AssertionError("os.umask called")
+
+        monkeypatch.setattr(os, "umask", no_umask)
+        atomic_write_text(tmp_path / "file.txt", "x")
+        assert (tmp_path / "file.txt").stat().st_mode & 0o777 == 0o640
+    finally:
+        monkeypatch.undo()
+        os.umask(previous)
+
+    spool = MultiPartParser.spool_max_size
+    assert not tf_config.is_op_determinism_enabled()
+    run = train("linear", dataset=learnable_dataset, out=tmp_path / "run", epochs=1, verbose=0)
+    assert not tf_config.is_op_determinism_enabled()
+    create_app(ServeConfig(run.path))
+    assert MultiPartParser.spool_max_size == spool
+
+
+def test_a_run_stores_its_split_and_evaluation_checks_it(learnable_dataset, tmp_path):
+    from digitlab.evaluation import evaluate
+    from digitlab.pipeline import train
+    from digitlab.runs import RunError
+
+    run = train("linear", dataset=learnable_dataset, out=tmp_path / "run", epochs=1, val_split=0.2, verbose=0)
+    split = run.config["split"]
+    assert (split["fit_count"], split["validation_count"], split["seed"]) == (480, 120, 0)
+    assert evaluate(run, split="val", dataset=learnable_dataset).count == 120
+
+    run.update_config(split={**split, "validation_sha256": "0" * 64})  # as if the shuffling had changed
+    with pytest.raises(RunError, match="differs from the one recorded at training time"):
+        evaluate(run, split="val", dataset=learnable_dataset)
+    assert evaluate(run, split="test", dataset=learnable_dataset).count == 200  # the test set needs no split
+
+
+def test_an_internal_error_is_not_called_bad_input(monkeypatch, capsys):
+    from digitlab import cli
+
+    def broken(_arguments):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(cli, "command_models", broken)
+    assert cli.main(["models"]) == cli.EXIT_INTERNAL == 70
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "internal error: ValueError: a bug" in error and "--debug" in error
+    assert "Traceback" not in error
+
+    assert cli.main(["--debug", "models"]) == 70
+    assert "Traceback" in capsys.readouterr().err
+    monkeypatch.setenv("DIGITLAB_DEBUG", "1")
+    assert cli.main(["models"]) == 70
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_serve_takes_its_options_as_flags(exported_run, tmp_path):
+    """Two worker processes, each building the app from the config given on the command line."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("DIGITLAB_SERVE")}
+    server = subprocess.Popen([sys.executable, "-m", "digitlab", "serve", str(exported_run.path), "--port", str(port),
+                               "--workers", "2", "--engine", "keras", "--max-batch", "3", "--max-bytes", "1000",
+                               "--max-pixels", "5000"], env=environment, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, model = time.monotonic() + 90, None
+        while time.monotonic() < deadline and model is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/model", timeout=2) as response:
+                    model = json.loads(response.read())
+            except OSError:
+                assert server.poll() is None, server.stderr.read()
+                time.sleep(0.3)
+        assert model is not None, "the server did not answer"
+        assert model["engine"] == "keras"
+        assert model["limits"] == {"max_bytes": 1000, "max_pixels": 5000, "max_batch": 3}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
