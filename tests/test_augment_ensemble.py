@@ -8,8 +8,8 @@ from scipy import ndimage
 
 from digitlab.augment import AugmentedBatches, augment_images, shift_images, shifted_views
 from digitlab.evaluation import ensemble_probabilities, evaluate_ensemble
-from digitlab.reading.inference import Predictor
 from digitlab.pipeline import train
+from digitlab.reading.inference import Predictor
 
 
 def digits(count: int = 16) -> np.ndarray:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from digitlab.models import get_spec
-from digitlab.runs import RunError, open_run
 from digitlab.pipeline import resume, train
+from digitlab.runs import RunError, open_run
 from digitlab.training.fit import learning_rate_for
 from digitlab.training.settings import (
     TrainingSettings,
