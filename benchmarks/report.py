@@ -203,7 +203,7 @@ def summary_table(results: dict[str, dict]) -> str:
     if "realworld" in results:
         r = results["realworld"]
         rows.append(("re-drawn \"real-world\" test digits, cnn",
-                     f"{r['pipeline_accuracy']:.2%} through `digitlab.imaging` vs {r['naive_accuracy']:.2%} plain "
+                     f"{r['pipeline_accuracy']:.2%} through `digitlab.reading.imaging` vs {r['naive_accuracy']:.2%} plain "
                      "resize", "python -m benchmarks.realworld RUN"))
     if "loadtest" in results:
         best = max(results["loadtest"]["results"], key=lambda r: r["requests_per_second"])
