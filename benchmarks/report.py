@@ -203,8 +203,8 @@ def summary_table(results: dict[str, dict]) -> str:
     if "realworld" in results:
         r = results["realworld"]
         rows.append(("re-drawn \"real-world\" test digits, cnn",
-                     f"{r['pipeline_accuracy']:.2%} through `digitlab.reading.imaging` vs {r['naive_accuracy']:.2%} plain "
-                     "resize", "python -m benchmarks.realworld RUN"))
+                     f"{r['pipeline_accuracy']:.2%} through `digitlab.reading.imaging` vs "
+                     f"{r['naive_accuracy']:.2%} plain resize", "python -m benchmarks.realworld RUN"))
     if "loadtest" in results:
         best = max(results["loadtest"]["results"], key=lambda r: r["requests_per_second"])
         rows.append((f"REST API under load, cnn (ONNX), concurrency {best['concurrency']}, {best['workers']} workers",
