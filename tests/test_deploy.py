@@ -106,7 +106,10 @@ def test_tampered_onnx_file_is_refused(exported_run, tmp_path):
 
 
 def test_health_and_model(client):
-    assert client.get("/healthz").json() == {"status": "ok", "engine": "onnx"}
+    health = client.get("/healthz").json()
+    assert (health["status"], health["engine"]) == ("ok", "onnx")
+    work = health["image_work"]
+    assert work["in_progress"] == 0 and work["capacity"] == work["threads"] + 64
     info = client.get("/v1/model").json()
     assert info["model"] == "linear" and info["input"]["shape"] == [28, 28]
     assert 0.5 < info["test_accuracy"] <= 1

@@ -156,3 +156,28 @@ def test_random_arrays_give_a_digit_or_no_digit(array):
 def test_invalid_arrays_are_refused(array):
     with pytest.raises(ImageError):
         to_mnist(array)
+
+
+def test_a_large_photo_is_decoded_small_and_read_like_a_small_one():
+    """A 12-megapixel JPEG is decoded in draft mode (a fraction of its pixels) and gives about the same
+    28x28 as the same page photographed small: working at the resolution the answer needs changes nothing."""
+    small = drawn_seven()
+    big = small.resize((small.width * 14, small.height * 14), Image.Resampling.BICUBIC)  # 4200 x 3080
+    decoded = decode_image(png_bytes(big, "JPEG", quality=90))
+    assert decoded.info["source_size"] == big.size
+    assert max(decoded.size) <= big.width // 4  # decoded at 1/4 scale or less
+    from_big, from_small = to_mnist(decoded), to_mnist(small)
+    assert from_big.source_size == big.size and from_big.inverted
+    difference = np.abs(from_big.image.astype(float) - from_small.image.astype(float))
+    assert difference.mean() < 12, difference.mean()  # grey levels out of 255
+
+
+def test_a_large_blank_photo_has_no_digit():
+    page = Image.new("RGB", (3000, 2000), (240, 236, 228))
+    with pytest.raises(NoDigitFound):
+        to_mnist(decode_image(png_bytes(page, "JPEG", quality=85)))
+
+
+def test_an_opaque_rgba_canvas_reads_like_its_rgb_copy():
+    seven = drawn_seven(size=(280, 280), ink=(0, 0, 0), paper=(255, 255, 255), width=18)
+    np.testing.assert_array_equal(to_mnist(seven.convert("RGBA")).image, to_mnist(seven).image)

@@ -378,8 +378,12 @@ def command_serve(arguments: argparse.Namespace) -> int:
     from digitlab.serving.server import serve
 
     config = ServeConfig(run=Path(arguments.run).resolve(), engine=arguments.engine, threads=arguments.threads,
+                         image_threads=arguments.image_threads or ServeConfig.default_image_threads(),
+                         max_queue=arguments.max_queue, time_limit=arguments.time_limit,
                          max_bytes=arguments.max_bytes, max_pixels=arguments.max_pixels,
-                         max_batch=arguments.max_batch, cors_origins=tuple(arguments.cors_origin or ()))
+                         max_request_bytes=arguments.max_request_bytes, max_request_pixels=arguments.max_request_pixels,
+                         max_batch=arguments.max_batch, batching=not arguments.no_batching,
+                         cors_origins=tuple(arguments.cors_origin or ()))
     options = ServerOptions(host=arguments.host, port=arguments.port, workers=arguments.workers,
                             log_level=arguments.log_level, access_log=arguments.access_log)
     serve(config, options, on_ready=lambda: print(
@@ -398,7 +402,14 @@ def build_parser() -> argparse.ArgumentParser:
     from digitlab.reading.imaging import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
     from digitlab.reading.inference import ENGINES
     from digitlab.runs import SPLITS
-    from digitlab.serving.config import LOG_LEVELS, MAX_BATCH
+    from digitlab.serving.config import (
+        LOG_LEVELS,
+        MAX_BATCH,
+        MAX_QUEUE,
+        MAX_REQUEST_BYTES,
+        MAX_REQUEST_PIXELS,
+        TIME_LIMIT_SECONDS,
+    )
     from digitlab.tuning import MIN_TUNING_SUBSET
 
     parser = argparse.ArgumentParser(
@@ -562,13 +573,28 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
                        help="auto: ONNX Runtime when the run was exported, else Keras (default: %(default)s)")
     serve.add_argument("--threads", type=_whole(1), default=1,
-                       help="inference threads per worker (default: %(default)s)")
+                       help="ONNX Runtime threads per model call (default: %(default)s)")
+    serve.add_argument("--image-threads", type=_whole(1), metavar="N",
+                       help="threads per worker that decode and prepare uploads (default: one per core)")
+    serve.add_argument("--max-queue", type=_whole(0), default=MAX_QUEUE, metavar="N",
+                       help="image tasks that may wait for a thread; beyond them requests get 503 with "
+                       "Retry-After (default: %(default)s)")
+    serve.add_argument("--time-limit", type=_positive_float, default=TIME_LIMIT_SECONDS, metavar="SECONDS",
+                       help="longest one request's image work may take (default: %(default)s)")
+    serve.add_argument("--no-batching", action="store_true",
+                       help="one model call per request, instead of sharing a call among requests that arrive "
+                       "together (for comparison)")
     serve.add_argument("--max-bytes", type=_whole(1), default=MAX_IMAGE_BYTES, metavar="N",
                        help="largest image file accepted, in bytes (default: %(default)s)")
     serve.add_argument("--max-pixels", type=_whole(1), default=MAX_IMAGE_PIXELS, metavar="N",
                        help="largest image accepted, in decoded pixels (default: %(default)s)")
     serve.add_argument("--max-batch", type=_whole(1), default=MAX_BATCH, metavar="N",
                        help="most images in one batch request (default: %(default)s)")
+    serve.add_argument("--max-request-bytes", type=_whole(1), default=MAX_REQUEST_BYTES, metavar="N",
+                       help="largest request body, batch included, in bytes (default: %(default)s)")
+    serve.add_argument("--max-request-pixels", type=_whole(1), default=MAX_REQUEST_PIXELS, metavar="N",
+                       help="most pixels the images of one request may declare, batch included "
+                       "(default: %(default)s)")
     serve.add_argument("--cors-origin", action="append", metavar="ORIGIN",
                        help="allow browser calls from ORIGIN (repeatable); no CORS unless given")
     serve.add_argument("--log-level", default="warning", choices=LOG_LEVELS, help="(default: %(default)s)")

@@ -7,15 +7,19 @@
     GET  /healthz            liveness
     GET  /                   the drawing page (static files, no build step)
 
-Every bad request is a 4xx JSON error {"error": {"code", "message"}}, never a 500. Uploads are read
-into memory with a size cap and never touch the disk.
+Every bad request is a 4xx JSON error {"error": {"code", "message"}}, never a 500; a server too busy
+to take more image work answers 503 with Retry-After. Uploads are read into memory within the request's
+byte budget and never touch the disk. The event loop only parses: decoding, imaging and the model run
+on threads (see work.py), so one phone photo never holds up the small requests around it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,9 +36,12 @@ from starlette.formparsers import MultiPartParser
 
 from digitlab import __version__
 from digitlab.errors import DigitlabError
-from digitlab.reading.imaging import ImageError, decode_image, to_mnist
-from digitlab.reading.inference import Predictor
+from digitlab.reading.imaging import ImageError, decode_image, mnist_ready, open_image, to_mnist
+from digitlab.reading.inference import BatchPrediction, Predictor
 from digitlab.serving.config import MAX_BATCH, ServeConfig
+from digitlab.serving.work import Batcher, Overloaded, WorkPool
+
+LOOP_JSON_BYTES = 64 * 1024  # JSON bodies larger than this are parsed on the pool, not the event loop
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -51,7 +58,8 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-_IMAGE_ERROR_STATUS = {"empty": 400, "too_large": 413, "unsupported_image": 415, "bad_image": 400, "no_digit": 422}
+_IMAGE_ERROR_STATUS = {"empty": 400, "too_large": 413, "unsupported_image": 415, "bad_image": 400, "no_digit": 422,
+                       "bad_base64": 422}
 
 
 def _image_error(error: ImageError) -> RequestError:
@@ -99,49 +107,63 @@ class InMemoryMultiPartParser(MultiPartParser):
     spool_max_size = sys.maxsize
 
 
-def _prepare_upload(data: bytes, config: ServeConfig) -> np.ndarray:
-    """An uploaded image file -> the 28x28 input, within the configured byte and pixel limits."""
-    try:
-        return to_mnist(decode_image(data, max_bytes=config.max_bytes, max_pixels=config.max_pixels)).image
-    except ImageError as error:
-        raise _image_error(error) from None
+# An item of a request, as parsed on the event loop: a 28x28 input ready for the model, or work for the
+# pool (pixels that need imaging, an image file's bytes, or base64 text of one).
+Item = np.ndarray | bytes | str
 
 
-def _decode_item(item: Any, config: ServeConfig) -> np.ndarray:
-    """One JSON item ({"pixels": ...} or {"image_base64": ...}) -> the 28x28 uint8 input."""
+def _item_from_json(item: Any, config: ServeConfig) -> Item:
+    """One JSON item ({"pixels": ...} or {"image_base64": ...}), checked but not yet decoded."""
     if not isinstance(item, dict) or len({"pixels", "image_base64"} & set(item)) != 1:
         raise RequestError(422, "bad_json", 'expected an object with exactly one of "pixels" or "image_base64"')
-    try:
-        if "pixels" in item:
-            return to_mnist(_pixels_to_image(item["pixels"])).image
-        encoded = item["image_base64"]
-        if not isinstance(encoded, str):
-            raise RequestError(422, "bad_json", "image_base64 must be a string")
-        if encoded.startswith("data:"):
-            encoded = encoded.partition(",")[2]
-        if len(encoded) > config.max_bytes * 4 // 3 + 4:
-            raise RequestError(413, "too_large", f"image is over the {config.max_bytes / 1e6:.1f} MB limit")
-        try:
-            data = base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError):
-            raise RequestError(422, "bad_base64", "image_base64 is not valid base64") from None
-        return _prepare_upload(data, config)
-    except ImageError as error:
-        raise _image_error(error) from None
+    if "pixels" in item:
+        pixels = _pixels_to_image(item["pixels"])
+        ready = mnist_ready(pixels)
+        return pixels if ready is None else ready
+    encoded = item["image_base64"]
+    if not isinstance(encoded, str):
+        raise RequestError(422, "bad_json", "image_base64 must be a string")
+    if encoded.startswith("data:"):
+        encoded = encoded.partition(",")[2]
+    if len(encoded) > config.max_bytes * 4 // 3 + 4:
+        raise RequestError(413, "too_large", f"image is over the {config.max_bytes / 1e6:.1f} MB limit")
+    return encoded
 
 
-async def _images_from_request(request: Request, config: ServeConfig, *, batch: bool) -> list[np.ndarray]:
+def prepare_items(items: list[Item], config: ServeConfig) -> list[np.ndarray]:
+    """The 28x28 inputs of a request's items (on a pool thread): base64 decoded, the request's pixel budget
+    checked on the files' declared sizes before any is decoded, then decoding and imaging."""
+    files = []
+    for item in items:
+        if isinstance(item, str):
+            try:
+                item = base64.b64decode(item, validate=True)
+            except (binascii.Error, ValueError):
+                raise ImageError("image_base64 is not valid base64", "bad_base64") from None
+        files.append(item)
+    declared = sum(math.prod(open_image(item, max_bytes=config.max_bytes, max_pixels=config.max_pixels).size)
+                   for item in files if isinstance(item, bytes))
+    if declared > config.max_request_pixels:
+        raise ImageError(f"the request's images hold {declared:,} pixels, over the request's "
+                         f"{config.max_request_pixels:,}-pixel budget", "too_large")
+    prepared = []
+    for item in files:
+        if isinstance(item, bytes):
+            item = decode_image(item, max_bytes=config.max_bytes, max_pixels=config.max_pixels)
+        prepared.append(to_mnist(item).image)
+    return prepared
+
+
+async def _parse_request(request: Request, config: ServeConfig, pool: WorkPool, *, batch: bool) -> list[Item]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    max_batch = config.max_batch
-    limit = config.max_bytes * (max_batch if batch else 1) + 64 * 1024
+    max_batch = config.max_batch if batch else 1
     if content_type == "multipart/form-data":
-        body = await _read_body(request, limit)  # capped here, so the parser never sees more than the limit
+        body = await _read_body(request, config.max_request_bytes)  # the parser never sees more than this
 
         async def stream():
             yield body
 
-        parser = InMemoryMultiPartParser(request.headers, stream(), max_files=max_batch if batch else 1,
-                                         max_fields=16)
+        parser = InMemoryMultiPartParser(request.headers, stream(), max_files=max_batch, max_fields=16)
         try:
             form = await parser.parse()
         except Exception as error:  # malformed multipart, too many files or fields
@@ -150,25 +172,44 @@ async def _images_from_request(request: Request, config: ServeConfig, *, batch: 
         uploads = [value for key, value in form.multi_items() if key in ("file", "files") and hasattr(value, "read")]
         if not uploads:
             raise RequestError(422, "no_file", 'multipart body has no file field named "file" (or "files")')
-        return [_prepare_upload(await upload.read(), config) for upload in uploads]
+        files = [await upload.read() for upload in uploads]
+        for data in files:
+            if len(data) > config.max_bytes:
+                raise RequestError(413, "too_large", f"image is over the {config.max_bytes / 1e6:.1f} MB limit")
+        return files
     if content_type == "application/json":
-        body = await _read_body(request, limit)
+        body = await _read_body(request, config.max_request_bytes)
         if not body:
             raise RequestError(400, "empty", "empty request body")
-        try:
-            payload = json.loads(body)
+        try:  # a large body is parsed on the pool, so that it cannot hold up the event loop
+            payload = json.loads(body) if len(body) <= LOOP_JSON_BYTES else await pool.run(json.loads, body)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise RequestError(400, "bad_json", "request body is not valid JSON") from None
         if not batch:
-            return [_decode_item(payload, config)]
+            return [_item_from_json(payload, config)]
         items = payload.get("items") if isinstance(payload, dict) else None
         if not isinstance(items, list) or not items:
             raise RequestError(422, "bad_json", 'expected {"items": [...]} with at least one item')
         if len(items) > max_batch:
             raise RequestError(413, "batch_too_large", f"batch of {len(items)} is over the limit of {max_batch}")
-        return [_decode_item(item, config) for item in items]
+        return [_item_from_json(item, config) for item in items]
     raise RequestError(415, "unsupported_media_type",
                        "send multipart/form-data with a file, or application/json with pixels or image_base64")
+
+
+async def _prepared_images(items: list[Item], config: ServeConfig, pool: WorkPool) -> list[np.ndarray]:
+    """Inputs ready for the model: items that need decoding or imaging go to the pool, as one task."""
+    work = [index for index, item in enumerate(items) if not (isinstance(item, np.ndarray) and item.dtype == np.uint8)]
+    if not work:
+        return items  # type: ignore[return-value]
+    try:
+        prepared = await pool.run(prepare_items, [items[index] for index in work], config)
+    except ImageError as error:
+        raise _image_error(error) from None
+    images = list(items)
+    for index, image in zip(work, prepared, strict=True):
+        images[index] = image
+    return images
 
 
 class PredictionOut(BaseModel):
@@ -193,8 +234,8 @@ def _json(payload: Any) -> Response:
     return Response(json.dumps(payload, separators=(",", ":")).encode(), media_type="application/json")
 
 
-def _prediction_json(predictor: Predictor, images: list[np.ndarray], include_input: bool) -> list[dict]:
-    batch = predictor.predict_batch(np.stack(images))
+def _prediction_json(probabilities: np.ndarray, images: list[np.ndarray], include_input: bool) -> list[dict]:
+    batch = BatchPrediction(probabilities)
     results = []
     for index, image in enumerate(images):
         prediction = batch[index]
@@ -251,11 +292,20 @@ def create_app(config: ServeConfig) -> FastAPI:
         "input": predictor.input_spec,
         "accepts": ["multipart/form-data (field 'file')", "application/json {pixels: 28x28 0-255}",
                     "application/json {image_base64}"],
-        "limits": {"max_bytes": config.max_bytes, "max_pixels": config.max_pixels, "max_batch": config.max_batch},
+        "limits": config.limits(),
         "digitlab": __version__,
     }
 
-    app = FastAPI(title="digitlab", version=__version__,
+    pool = WorkPool(config.image_threads, config.max_queue, config.time_limit)
+    batcher = Batcher(lambda images: predictor.predict_batch(images).probabilities, enabled=config.batching)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        pool.close()
+        batcher.close()
+
+    app = FastAPI(title="digitlab", version=__version__, lifespan=lifespan,
                   description="Handwritten-digit recognition: send an image, get the digit and its probabilities.")
     if config.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"])
@@ -263,6 +313,12 @@ def create_app(config: ServeConfig) -> FastAPI:
     @app.exception_handler(RequestError)
     async def request_error(_: Request, error: RequestError):
         return _error(error.status, error.code, error.message)
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(_: Request, error: Overloaded):
+        response = _error(503, "busy", str(error))
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, error: RequestValidationError):
@@ -278,7 +334,7 @@ def create_app(config: ServeConfig) -> FastAPI:
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> dict:
-        return {"status": "ok", "engine": predictor.engine}
+        return {"status": "ok", "engine": predictor.engine, "image_work": pool.state(), "model_calls": batcher.state()}
 
     @app.get("/v1/model", summary="The model being served")
     async def model() -> dict:
@@ -291,14 +347,18 @@ def create_app(config: ServeConfig) -> FastAPI:
     @app.post("/v1/predict", summary="Classify one image", openapi_extra=_PREDICT_BODY | _INCLUDE_INPUT,
               responses=_ERRORS, response_model=PredictionOut)
     async def predict(request: Request) -> Response:
-        images = await _images_from_request(request, config, batch=False)
-        return _json(_prediction_json(predictor, images, _include_input(request))[0])
+        return _json((await answer(request, batch=False))[0])
 
     @app.post("/v1/predict/batch", summary="Classify several images", openapi_extra=_BATCH_BODY | _INCLUDE_INPUT,
               responses=_ERRORS, response_model=BatchOut)
     async def predict_batch(request: Request) -> Response:
-        images = await _images_from_request(request, config, batch=True)
-        return _json({"predictions": _prediction_json(predictor, images, _include_input(request))})
+        return _json({"predictions": await answer(request, batch=True)})
+
+    async def answer(request: Request, *, batch: bool) -> list[dict]:
+        include_input = _include_input(request)
+        images = await _prepared_images(await _parse_request(request, config, pool, batch=batch), config, pool)
+        probabilities = await batcher.probabilities(np.stack(images))
+        return _prediction_json(probabilities, images, include_input)
 
     @app.get("/", include_in_schema=False)
     async def index():

@@ -3,27 +3,45 @@ the command line to every worker process as it is (no environment variables in b
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from digitlab.errors import InvalidArgument
 from digitlab.reading.imaging import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
 from digitlab.reading.inference import ENGINES
 
 MAX_BATCH = 64
+MAX_REQUEST_BYTES = 8 * 1024 * 1024  # a whole request, batch included: far below 64 single-image limits
+MAX_REQUEST_PIXELS = 50_000_000  # the declared pixels of all images of a request (two phone photos)
+MAX_QUEUE = 64  # image tasks waiting for a thread, beyond which requests get 503
+TIME_LIMIT_SECONDS = 10.0
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
 @dataclass(frozen=True)
 class ServeConfig:
-    """What the app serves and its limits; ``threads`` are ONNX Runtime's inference threads per worker."""
+    """What the app serves and its limits.
+
+    ``threads`` are ONNX Runtime's inference threads; ``image_threads`` decode and prepare uploads (default:
+    one per core), with room for ``max_queue`` more tasks waiting; ``time_limit`` bounds one request's
+    image work. ``max_bytes``/``max_pixels`` bound one image, ``max_request_bytes``/``max_request_pixels``
+    a whole request, batch included. ``batching`` lets requests that arrive together share a model call.
+    """
 
     run: Path
     engine: str = "auto"
     threads: int = 1
+    image_threads: int = field(default_factory=lambda: ServeConfig.default_image_threads())
+    max_queue: int = MAX_QUEUE
+    time_limit: float = TIME_LIMIT_SECONDS
     max_bytes: int = MAX_IMAGE_BYTES
     max_pixels: int = MAX_IMAGE_PIXELS
+    max_request_bytes: int = MAX_REQUEST_BYTES
+    max_request_pixels: int = MAX_REQUEST_PIXELS
     max_batch: int = MAX_BATCH
+    batching: bool = True
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -31,10 +49,26 @@ class ServeConfig:
         object.__setattr__(self, "cors_origins", tuple(self.cors_origins))
         if self.engine not in ENGINES:
             raise InvalidArgument(f"unknown engine {self.engine!r}; choose one of: {', '.join(ENGINES)}")
-        for name in ("threads", "max_bytes", "max_pixels", "max_batch"):
+        for name in ("threads", "image_threads", "max_bytes", "max_pixels", "max_request_bytes",
+                     "max_request_pixels", "max_batch"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InvalidArgument(f"{name} must be a whole number >= 1, got {value!r}")
+        if not isinstance(self.max_queue, int) or self.max_queue < 0:
+            raise InvalidArgument(f"max_queue must be a whole number >= 0, got {self.max_queue!r}")
+        if not isinstance(self.time_limit, int | float) or not self.time_limit > 0:
+            raise InvalidArgument(f"time_limit must be a number of seconds > 0, got {self.time_limit!r}")
+
+    @staticmethod
+    def default_image_threads() -> int:
+        """One image thread per core this process may run on."""
+        return len(os.sched_getaffinity(0))
+
+    def limits(self) -> dict[str, Any]:
+        """What /v1/model reports of the limits."""
+        return {"max_bytes": self.max_bytes, "max_pixels": self.max_pixels, "max_batch": self.max_batch,
+                "max_request_bytes": self.max_request_bytes, "max_request_pixels": self.max_request_pixels,
+                "time_limit_seconds": self.time_limit}
 
 
 @dataclass(frozen=True)
