@@ -1,0 +1,184 @@
+"""The server under real uploads: image work off the event loop, 503 when full, a time limit, request
+budgets, and model calls shared by requests that arrive together. Real servers on loopback; the
+assertions are about order and counts, not about how fast this machine is."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+BIG = 5000  # a 25-megapixel PNG: small to send (a plain page compresses well), slow to decode
+
+
+def big_page_png() -> bytes:
+    page = Image.new("RGB", (BIG, BIG), (245, 242, 235))
+    ImageDraw.Draw(page).line([(1500, 1500), (3500, 1500), (2200, 4000)], fill=(20, 20, 30), width=120)
+    buffer = io.BytesIO()
+    page.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def multipart(files: list[bytes], field: str = "files") -> tuple[bytes, str]:
+    boundary = "digitlabtestboundary"
+    body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"f{index}.png\"\r\n"
+                    f"Content-Type: image/png\r\n\r\n".encode() + data + b"\r\n" for index, data in enumerate(files))
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def post(url: str, body: bytes, content_type: str, timeout: float = 60) -> tuple[int, dict, dict]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, {k.lower(): v for k, v in error.headers.items()}, json.loads(error.read())
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+@contextmanager
+def server(run_path, *options: str):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "digitlab", "serve", str(run_path), "--port", str(port),
+                                *options], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                get_json(f"{url}/healthz")
+                break
+            except OSError:
+                assert process.poll() is None, process.stderr.read()
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def in_background(function, *arguments) -> tuple[threading.Thread, dict]:
+    outcome: dict = {}
+
+    def target():
+        outcome["result"] = function(*arguments)
+        outcome["done"] = time.monotonic()
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    return thread, outcome
+
+
+def wait_for_image_work(url: str, outcome: dict) -> None:
+    """Until the server reports image work in progress (and the big request is not answered yet)."""
+    deadline = time.monotonic() + 30
+    while get_json(f"{url}/healthz")["image_work"]["in_progress"] < 1:
+        assert "done" not in outcome, f"the big request finished before it was seen in work: {outcome}"
+        assert time.monotonic() < deadline, "the big request never started"
+        time.sleep(0.002)
+
+
+@pytest.fixture(scope="module")
+def two_big_pages() -> tuple[bytes, str]:
+    return multipart([big_page_png(), big_page_png()])
+
+
+def test_a_small_request_is_answered_while_a_large_photo_is_in_work(exported_run, learnable_dataset,
+                                                                    two_big_pages):
+    small = json.dumps({"pixels": learnable_dataset.x_test[0].tolist()}).encode()
+    with server(exported_run.path, "--workers", "1") as url:
+        big, outcome = in_background(post, f"{url}/v1/predict/batch", *two_big_pages)
+        wait_for_image_work(url, outcome)
+        status, _, answer = post(f"{url}/v1/predict", small, "application/json")
+        small_done = time.monotonic()
+        still_in_work = get_json(f"{url}/healthz")["image_work"]["in_progress"]
+        big.join()
+    assert status == 200 and answer["digit"] == int(np.argmax(answer["probabilities"]))
+    assert outcome["result"][0] == 200 and len(outcome["result"][2]["predictions"]) == 2
+    assert small_done < outcome["done"] and still_in_work >= 1  # answered before the photos were
+
+
+def test_a_full_pool_answers_503_with_retry_after_and_recovers(exported_run, two_big_pages):
+    canvas = io.BytesIO()
+    Image.new("RGB", (280, 280), "white").save(canvas, format="PNG")
+    with server(exported_run.path, "--workers", "1", "--image-threads", "1", "--max-queue", "0") as url:
+        big, outcome = in_background(post, f"{url}/v1/predict/batch", *two_big_pages)
+        wait_for_image_work(url, outcome)
+        status, headers, answer = post(f"{url}/v1/predict", *multipart([canvas.getvalue()], "file"))
+        big.join()
+        assert status == 503 and answer["error"]["code"] == "busy" and int(headers["retry-after"]) >= 1
+        assert outcome["result"][0] == 200  # the work that was admitted finished
+        status, _, answer = post(f"{url}/v1/predict", *multipart([canvas.getvalue()], "file"))
+        assert status == 422 and answer["error"]["code"] == "no_digit"  # admitted again once the pool is free
+
+
+def test_image_work_over_the_time_limit_is_answered_503(exported_run, two_big_pages):
+    with server(exported_run.path, "--workers", "1", "--time-limit", "0.02") as url:
+        status, headers, answer = post(f"{url}/v1/predict/batch", *two_big_pages)
+        assert status == 503 and "longer than the 0.02 s limit" in answer["error"]["message"]
+        assert "retry-after" in headers
+        assert get_json(f"{url}/healthz")["status"] == "ok"
+
+
+@pytest.fixture
+def budget_client(exported_run):
+    from fastapi.testclient import TestClient
+
+    from digitlab.serving.app import create_app
+    from digitlab.serving.config import ServeConfig
+
+    return TestClient(create_app(ServeConfig(exported_run.path, max_request_pixels=50_000_000,
+                                             max_request_bytes=600_000)))
+
+
+def test_the_request_pixel_budget_counts_the_whole_batch(budget_client):
+    page = io.BytesIO()
+    Image.new("L", (4500, 4500), 255).save(page, format="PNG")  # 20 MP each, under the per-image limit
+    body, content_type = multipart([page.getvalue()] * 3)
+    response = budget_client.post("/v1/predict/batch", content=body, headers={"content-type": content_type})
+    assert response.status_code == 413 and "over the request's 50,000,000-pixel budget" in response.text
+
+
+def test_the_request_byte_budget_counts_the_whole_batch(budget_client):
+    noise = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8)).save(noise, "PNG")
+    assert len(noise.getvalue()) < 600_000 < 3 * len(noise.getvalue())  # one fits, three do not
+    body, content_type = multipart([noise.getvalue()] * 3)
+    response = budget_client.post("/v1/predict/batch", content=body, headers={"content-type": content_type})
+    assert response.status_code == 413 and response.json()["error"]["code"] == "too_large"
+
+
+def test_requests_that_arrive_together_share_model_calls(exported_run, learnable_dataset):
+    bodies = [json.dumps({"pixels": image.tolist()}).encode() for image in learnable_dataset.x_test[:64]]
+    with server(exported_run.path, "--workers", "1") as url:
+        threads = [in_background(post, f"{url}/v1/predict", body, "application/json") for body in bodies * 4]
+        for thread, _ in threads:
+            thread.join()
+        calls = get_json(f"{url}/healthz")["model_calls"]
+    from digitlab.reading.imaging import to_mnist
+    from digitlab.reading.inference import Predictor
+
+    alone = Predictor(exported_run).predict_batch(np.stack([to_mnist(image).image
+                                                            for image in learnable_dataset.x_test[:64]]))
+    assert all(outcome["result"][0] == 200 for _, outcome in threads)
+    for index, (_, outcome) in enumerate(threads):  # a shared call gives each request its own answer
+        np.testing.assert_allclose(outcome["result"][2]["probabilities"], alone.probabilities[index % 64], atol=1e-5)
+    assert calls["images"] == 256 and calls["calls"] < 256  # some requests shared a call
