@@ -249,3 +249,17 @@ def test_predict_command_formats_and_failures(exported_run, tmp_path):
                          timeout=120)
     assert csv.stdout.splitlines()[0] == "file,digit,confidence,top3,error"
     assert csv.stdout.splitlines()[1].split(",")[1] == "6"
+
+
+def test_predict_on_many_files_uses_worker_processes_and_gives_the_same_answers(exported_run, learnable_dataset,
+                                                                                tmp_path):
+    from digitlab.reading.files import PARALLEL_FROM, predict_paths
+
+    for index, image in enumerate(learnable_dataset.x_test[:PARALLEL_FROM + 6]):
+        Image.fromarray(image).resize((84, 84)).save(tmp_path / f"digit{index:03d}.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    alone = predict_paths(exported_run.path, [str(tmp_path)], output_format="json", workers=1)
+    shared = predict_paths(exported_run.path, [str(tmp_path)], output_format="json", workers=2)
+    assert len(shared.rows) == PARALLEL_FROM + 7 and shared.failed == 1
+    assert shared.rows == alone.rows  # the same answers, in the same order, whichever process read them
+    assert shared.rows[0]["file"].endswith("broken.png") and "not an image" in shared.rows[0]["error"]

@@ -365,7 +365,8 @@ def command_predict(arguments: argparse.Namespace) -> int:
     from digitlab.reading.files import predict_paths
 
     report = predict_paths(arguments.run, arguments.paths, engine=arguments.engine, output_format=arguments.format,
-                           output=arguments.output, overwrite=arguments.overwrite)
+                           output=arguments.output, overwrite=arguments.overwrite, workers=arguments.workers,
+                           progress=sys.stderr.isatty())
     if report.output is None:
         sys.stdout.write(report.text)
     if report.failed:
@@ -559,6 +560,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     predict.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
                          help="auto: ONNX Runtime when the run was exported, else Keras")
+    predict.add_argument("--workers", type=_whole(1), metavar="N",
+                         help="processes that read and prepare the files (default: one per core; used from "
+                         "64 files on). A progress bar shows on a terminal")
     predict.set_defaults(handler=command_predict)
 
     serve = commands.add_parser(

@@ -1,5 +1,6 @@
-"""``digitlab predict`` on files: collect image paths, read and classify each (one bad file does not
-stop the rest), and render the answers as a table, CSV or JSON."""
+"""``digitlab predict`` on files: collect image paths, read and prepare each (one bad file does not
+stop the rest; many files are prepared on every core), classify them in batches, and render the
+answers as a table, CSV or JSON."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import csv
 import io
 import json
 import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +21,8 @@ from digitlab.reading.imaging import MAX_IMAGE_BYTES, ImageError, load_image_fil
 from digitlab.reading.inference import Prediction, Predictor
 from digitlab.tables import text_table
 
+PARALLEL_FROM = 64  # fewer files than this are prepared in this process: starting workers would cost more
+PREDICT_CHUNK = 4096  # images per model call
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 FORMATS = ("table", "csv", "json")
 
@@ -44,23 +49,52 @@ class FileResult:
     error: str | None = None
 
 
-def predict_files(predictor: Predictor, paths: list[str]) -> list[FileResult]:
-    """Each file read, prepared and classified on its own: one bad file does not stop the rest."""
-    prepared, results = [], []
-    for path in paths:
-        try:
-            if os.path.getsize(path) > MAX_IMAGE_BYTES:
-                raise ImageError(f"file is over the {MAX_IMAGE_BYTES / 1e6:.1f} MB limit")
-            with open(path, "rb") as stream:
-                prepared.append((len(results), load_image_file(stream.read()).image))
-            results.append(FileResult(path))
-        except (OSError, ImageError) as error:
-            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-            results.append(FileResult(path, error=reason))
-    if prepared:
-        batch = predictor.predict_batch(np.stack([image for _, image in prepared]))
-        for row, (index, _) in enumerate(prepared):
-            results[index] = FileResult(results[index].path, prediction=batch[row])
+def prepare_file(path: str) -> tuple[np.ndarray | None, str | None]:
+    """One file's 28x28 input, or why it could not be read (runs in a worker process for many files)."""
+    try:
+        if os.path.getsize(path) > MAX_IMAGE_BYTES:
+            raise ImageError(f"file is over the {MAX_IMAGE_BYTES / 1e6:.1f} MB limit")
+        with open(path, "rb") as stream:
+            return load_image_file(stream.read()).image, None
+    except (OSError, ImageError) as error:
+        return None, error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def predict_files(predictor: Predictor, paths: list[str], *, workers: int | None = None,
+                  progress: bool = False) -> list[FileResult]:
+    """Each file read, prepared and classified on its own: one bad file does not stop the rest.
+
+    With ``workers`` > 1 and many files, files are prepared in that many processes; ``progress`` shows a
+    progress bar on standard error.
+    """
+    from tqdm import tqdm
+
+    workers = default_workers() if workers is None else workers
+    with tqdm(total=len(paths), unit="file", desc="reading", disable=not progress, file=sys.stderr) as bar:
+        if workers > 1 and len(paths) >= PARALLEL_FROM:
+            import multiprocessing
+
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                prepared = []
+                for outcome in pool.map(prepare_file, paths, chunksize=max(1, len(paths) // (8 * workers))):
+                    prepared.append(outcome)
+                    bar.update()
+        else:
+            prepared = []
+            for path in paths:
+                prepared.append(prepare_file(path))
+                bar.update()
+    readable = [index for index, (image, _) in enumerate(prepared) if image is not None]
+    results = [FileResult(path, error=error) for path, (_, error) in zip(paths, prepared, strict=True)]
+    for start in range(0, len(readable), PREDICT_CHUNK):
+        chunk = readable[start:start + PREDICT_CHUNK]
+        batch = predictor.predict_batch(np.stack([prepared[index][0] for index in chunk]))
+        for row, index in enumerate(chunk):
+            results[index] = FileResult(paths[index], prediction=batch[row])
     return results
 
 
@@ -115,9 +149,11 @@ class PredictionReport:
 
 
 def predict_paths(run, paths: list[str], *, engine: str = "auto", output_format: str = "table",
-                  output: str | os.PathLike | None = None, overwrite: bool = False) -> PredictionReport:
+                  output: str | os.PathLike | None = None, overwrite: bool = False, workers: int | None = None,
+                  progress: bool = False) -> PredictionReport:
     """Classify the image files in ``paths`` (files, directories, globs) and render the answers;
-    with ``output``, write them there (atomically; an existing file only with ``overwrite``)."""
+    with ``output``, write them there (atomically; an existing file only with ``overwrite``).
+    ``workers`` processes prepare the files (default: one per core); ``progress`` shows a bar on stderr."""
     if output_format not in FORMATS:
         raise InvalidArgument(f"unknown format {output_format!r}; choose one of: {', '.join(FORMATS)}")
     if output and Path(output).exists() and not overwrite:
@@ -125,7 +161,9 @@ def predict_paths(run, paths: list[str], *, engine: str = "auto", output_format:
     files = collect_image_paths(paths)
     if not files:
         raise DigitlabError("no image files found in the given paths")
-    rows = result_rows(predict_files(Predictor(run, engine=engine), files))
+    if workers is not None and workers < 1:
+        raise InvalidArgument(f"workers must be at least 1, got {workers}")
+    rows = result_rows(predict_files(Predictor(run, engine=engine), files, workers=workers, progress=progress))
     text = render_rows(rows, output_format)
     if output:
         atomic_write_text(output, text)
