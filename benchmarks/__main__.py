@@ -22,10 +22,11 @@ STEPS = {
     "tuning": ["-m", "benchmarks.tuning"],
     "accuracy": ["-m", "benchmarks.accuracy"],
     "realworld": ["-m", "benchmarks.realworld", str(RUNS / "cnn")],
+    "imaging": ["-m", "benchmarks.imaging", str(RUNS / "cnn")],
     "inference": ["-m", "benchmarks.inference", str(RUNS)],
     "loadtest": ["-m", "benchmarks.loadtest", str(RUNS / "cnn")],
 }
-NEEDS_RUNS = {"realworld", "inference", "loadtest"}
+NEEDS_RUNS = {"realworld", "imaging", "inference", "loadtest"}
 
 
 def main() -> None:

@@ -101,9 +101,10 @@ def _worker_pids(server: subprocess.Popen, workers: int) -> list[int]:
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(fields[1]) == server.pid:
+        if int(fields[1]) == server.pid and b"spawn_main" in command:  # not multiprocessing's resource tracker
             children.append(int(stat.parent.name))
     return children
 
@@ -128,20 +129,21 @@ def _wrk(url: str, script: Path, bodies: list[Path], concurrency: int, seconds: 
 def _rounds(url: str, script: Path, bodies: list[Path], requests: int, concurrency: int, repeats: int,
             during=None) -> list[dict]:
     """``repeats`` wrk runs of at least ``requests`` answers each; ``during(seconds)`` runs beside each."""
-    rate = _wrk(url, script, bodies, concurrency, 3)["requests"] / 3  # warm-up and a first estimate
+    _wrk(url, script, bodies, concurrency, 3)  # warm-up: worker threads started, caches filled
+    rate = _wrk(url, script, bodies, concurrency, 3)["requests"] / 3  # a first estimate
     rounds = []
-    for _ in range(repeats):
+    for _ in range(3 * repeats):  # a round that falls short of ``requests`` does not count; try again
         seconds = max(5.0, 1.25 * requests / max(rate, 1))
         side = during(seconds) if during else None
         result = _wrk(url, script, bodies, concurrency, seconds)
         if side:
             result |= side()
-        if result["requests"] < requests:  # slower than estimated: this round does not count
-            rate = result["requests"] / result["seconds"]
-            continue
         rate = result["requests"] / result["seconds"]
-        rounds.append(result | {"requests_per_second": round(rate, 1)})
-    return rounds
+        if result["requests"] >= requests:
+            rounds.append(result | {"requests_per_second": round(rate, 1)})
+        if len(rounds) == repeats:
+            return rounds
+    raise SystemExit(f"fewer than {repeats} rounds reached {requests} requests")
 
 
 def _summary(name: str, rounds: list[dict], **extra) -> dict:

@@ -24,9 +24,11 @@ from scipy import ndimage
 RESULTS = Path(__file__).resolve().parent / "results" / "realworld.json"
 
 
-def redraw(digit: np.ndarray, rng: np.random.Generator) -> bytes:
-    """One MNIST digit (28x28 uint8, white on black) as the bytes of a photo-like or canvas-like image."""
-    width, height = (int(v) for v in rng.integers(64, 401, size=2))
+def redraw(digit: np.ndarray, rng: np.random.Generator, size: tuple[int, int] | None = None) -> bytes:
+    """One MNIST digit (28x28 uint8, white on black) as the bytes of a photo-like or canvas-like image
+    (of ``size``, else of a random size of 64-400 pixels a side)."""
+    drawn = tuple(int(v) for v in rng.integers(64, 401, size=2))
+    width, height = size or drawn
     size = int(min(width, height) * rng.uniform(0.35, 0.9))
     big = np.asarray(Image.fromarray(digit).resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32)
     pen = int(round(rng.uniform(-0.5, 1.5) * size / 28))  # thinner (< 0) or thicker pen, in source pixels

@@ -74,16 +74,40 @@ def realworld_table(payload: dict) -> str:
     ])
 
 
+def _machine_line(machine: dict) -> str:
+    return f"{machine['date']}, {machine['cpu']}, {machine['cores']} cores"
+
+
 def loadtest_table(payload: dict) -> str:
-    lines = ["| server workers | concurrency | requests per round | requests/s | p50 | p90 | p99 | errors |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| workload | batching | requests per round | requests/s | p50 | p90 | p99 | errors | notes |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in payload["results"]:
-        lines.append(f"| {r['workers']} | {r['concurrency']} | {min(r['requests_per_round']):,}+ "
-                     f"| {r['requests_per_second']:,.0f} | {r['p50_ms']:.1f} ms | {r['p90_ms']:.1f} ms "
-                     f"| {r['p99_ms']:.1f} ms | {r['errors']} |")
-    machine = payload["machine"]
-    lines += ["", f"Model `{payload['model']}` served from ONNX; medians of 3 rounds; command: `{payload['command']}` "
-              f"({machine['date']}, {machine['cores']} cores shared by server and load generator)."]
+        notes = []
+        if "photo_share" in r:
+            notes.append(f"{r['photo_share']:.1%} of requests were {r['photo_mb']:.1f} MB photos; "
+                         f"p50/p90/p99 are the canvas requests'")
+        if "worker_peak_rss_mb" in r:
+            notes.append("peak RSS per worker " + " / ".join(f"{mb:.0f} MB" for mb in r["worker_peak_rss_mb"]))
+        lines.append(f"| {r['workload']} | {'yes' if r.get('batching', True) else 'no'} "
+                     f"| {min(r['requests_per_round']):,}+ | {r['requests_per_second']:,.0f} | {r['p50_ms']:.1f} ms "
+                     f"| {r['p90_ms']:.1f} ms | {r['p99_ms']:.1f} ms | {r['errors']} | {'; '.join(notes)} |")
+    first = payload["results"][0]
+    lines += ["", f"Model `{payload['model']}` served from ONNX by {first['workers']} worker processes at concurrency "
+              f"{first['concurrency']}; medians of 3 rounds; command: `{payload['command']}` "
+              f"({_machine_line(payload['machine'])}, shared by server and load generator)."]
+    return "\n".join(lines)
+
+
+def imaging_table(payload: dict) -> str:
+    lines = ["| upload | files (mean size) | decode | prepare | infer | total |", "|---|---|---|---|---|---|"]
+    for r in payload["sizes"]:
+        lines.append(f"| {r['upload']} | {r['files']} ({r['mean_bytes'] / 1000:,.1f} KB) | {r['decode_ms']:.2f} ms "
+                     f"| {r['prepare_ms']:.2f} ms | {r['infer_ms']:.2f} ms | {r['total_ms']:.2f} ms |")
+    predict = payload["predict_1000_files"]
+    lines += ["", f"Medians per image on one core, {payload['engine']} inference. `digitlab predict` on "
+              f"{predict['files']:,} photo-like files (process start included): {predict['one_process_seconds']:.1f} s "
+              f"with `--workers 1`, {predict['all_cores_seconds']:.1f} s on all cores. Command: `{payload['command']}` "
+              f"({_machine_line(payload['machine'])})."]
     return "\n".join(lines)
 
 
@@ -180,6 +204,7 @@ TABLES = {
     "backends": ("backends.json", backends_table),
     "realworld": ("realworld.json", realworld_table),
     "loadtest": ("loadtest.json", loadtest_table),
+    "imaging": ("imaging.json", imaging_table),
 }
 PROJECT_README = README.parent.parent / "README.md"
 
@@ -205,11 +230,19 @@ def summary_table(results: dict[str, dict]) -> str:
         rows.append(("re-drawn \"real-world\" test digits, cnn",
                      f"{r['pipeline_accuracy']:.2%} through `digitlab.reading.imaging` vs "
                      f"{r['naive_accuracy']:.2%} plain resize", "python -m benchmarks.realworld RUN"))
+    if "imaging" in results:
+        by_upload = {r["upload"]: r for r in results["imaging"]["sizes"]}
+        canvas = next(r for name, r in by_upload.items() if name.startswith("280x280"))
+        phone = next(r for name, r in by_upload.items() if name.startswith("12 MP"))
+        rows.append(("one upload, decode + prepare + infer (280x280 canvas PNG; 12 MP phone JPEG)",
+                     f"{canvas['total_ms']:.2f} ms; {phone['total_ms']:.1f} ms", "python -m benchmarks.imaging RUN"))
     if "loadtest" in results:
-        best = max(results["loadtest"]["results"], key=lambda r: r["requests_per_second"])
-        rows.append((f"REST API under load, cnn (ONNX), concurrency {best['concurrency']}, {best['workers']} workers",
-                     f"{best['requests_per_second']:,.0f} req/s, p50 {best['p50_ms']:.1f} ms, p99 {best['p99_ms']:.1f} "
-                     f"ms, {best['errors']} errors", "python -m benchmarks.loadtest RUN"))
+        for r in results["loadtest"]["results"]:
+            if not r.get("batching", True):
+                continue
+            rows.append((f"REST API, {r['workload']}, concurrency {r['concurrency']}, {r['workers']} workers",
+                         f"{r['requests_per_second']:,.0f} req/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
+                         f"{r['errors']} errors", "python -m benchmarks.loadtest RUN"))
     if "accuracy" in results:
         a = results["accuracy"]
         members = a["members"]

@@ -54,8 +54,8 @@ def phone_photo_jpeg(digit: np.ndarray, rng: np.random.Generator, size: tuple[in
     return buffer.getvalue()
 
 
-def photo_like(digits: np.ndarray, rng: np.random.Generator) -> list[bytes]:
-    """The real-world set's photo-like and canvas-like files (64-400 px; see realworld.redraw)."""
+def photo_like(digits: np.ndarray, rng: np.random.Generator, size: tuple[int, int] | None = None) -> list[bytes]:
+    """The real-world set's photo-like and canvas-like files (of ``size``, else 64-400 px; see realworld.redraw)."""
     from benchmarks.realworld import redraw
 
-    return [redraw(digit, rng) for digit in digits]
+    return [redraw(digit, rng, size) for digit in digits]

@@ -275,7 +275,8 @@ _ERRORS = {status: {"description": description, "content": {"application/json": 
     "type": "object", "properties": {"error": {"type": "object", "properties": {
         "code": {"type": "string"}, "message": {"type": "string"}}}}}}}}
     for status, description in ((400, "malformed request"), (413, "too large"), (415, "unsupported type"),
-                                (422, "invalid content, or no digit found"))}
+                                (422, "invalid content, or no digit found"),
+                                (503, "busy, or image work over the time limit: retry after Retry-After seconds"))}
 
 
 def create_app(config: ServeConfig) -> FastAPI:
