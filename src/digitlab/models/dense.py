@@ -25,30 +25,27 @@ def build_linear(output_activation: str = "sigmoid"):
     return keras.Sequential([keras.Input((NUM_PIXELS,)), output_layer(output_activation)], name="linear")
 
 
-def build_mlp(
-    hidden_units: int = 128,
-    hidden_layers: int = 1,
-    activation: str = "relu",
-    dropout: float = 0.0,
-    output_activation: str = "softmax",
-):
-    """The lesson's improvement: hidden layer(s) between the 784 inputs and the 10 outputs."""
-    keras = keras_module()
-    return _dense_classifier("mlp", [keras.Input((NUM_PIXELS,))], hidden_units, hidden_layers, activation, dropout,
-                             output_activation)
+def _hidden_layer_builder(name: str, takes_images: bool, why: str):
+    """A builder of ``name``: hidden Dense layer(s) between the inputs and the 10 outputs, fed flattened
+    784-pixel rows or (with ``takes_images``) 28x28 images through a Flatten layer."""
+
+    def build(hidden_units: int = 128, hidden_layers: int = 1, activation: str = "relu", dropout: float = 0.0,
+              output_activation: str = "softmax"):
+        keras = keras_module()
+        inputs = ([keras.Input((IMAGE_SIDE, IMAGE_SIDE)), keras.layers.Flatten()] if takes_images
+                  else [keras.Input((NUM_PIXELS,))])
+        return _dense_classifier(name.replace("-", "_"), inputs, hidden_units, hidden_layers, activation, dropout,
+                                 output_activation)
+
+    build.__name__ = build.__qualname__ = f"build_{name.replace('-', '_')}"
+    build.__doc__ = why
+    return build
 
 
-def build_flatten_mlp(
-    hidden_units: int = 128,
-    hidden_layers: int = 1,
-    activation: str = "relu",
-    dropout: float = 0.0,
-    output_activation: str = "softmax",
-):
-    """The same network, but a Flatten layer takes 28x28 images so nobody flattens by hand."""
-    keras = keras_module()
-    return _dense_classifier("flatten_mlp", [keras.Input((IMAGE_SIDE, IMAGE_SIDE)), keras.layers.Flatten()],
-                             hidden_units, hidden_layers, activation, dropout, output_activation)
+build_mlp = _hidden_layer_builder("mlp", False, "The lesson's improvement: hidden layer(s) between the 784 inputs "
+                                  "and the 10 outputs.")
+build_flatten_mlp = _hidden_layer_builder("flatten-mlp", True, "The same network, but a Flatten layer takes 28x28 "
+                                          "images so nobody flattens by hand.")
 
 
 HIDDEN_LAYERS_SPACE = (
