@@ -49,6 +49,8 @@ _LAZY = {
     "load_image_file": "digitlab.reading.imaging",
     "to_mnist": "digitlab.reading.imaging",
     "predict_paths": "digitlab.reading.files",
+    "Reader": "digitlab.reading.numbers",
+    "read_number": "digitlab.reading.numbers",
     "export_onnx": "digitlab.export",
     "tune": "digitlab.tuning",
     "create_app": "digitlab.serving.app",

@@ -374,6 +374,18 @@ def command_predict(arguments: argparse.Namespace) -> int:
     return EXIT_ERROR if report.failed else EXIT_OK
 
 
+def command_read(arguments: argparse.Namespace) -> int:
+    from digitlab.reading.files import read_paths
+
+    report = read_paths(arguments.run, arguments.paths, engine=arguments.engine, output_format=arguments.format,
+                        output=arguments.output, overwrite=arguments.overwrite, progress=sys.stderr.isatty())
+    if report.output is None:
+        sys.stdout.write(report.text)
+    if report.failed:
+        print(f"digitlab: {report.failed} of {len(report.rows)} files could not be read", file=sys.stderr)
+    return EXIT_ERROR if report.failed else EXIT_OK
+
+
 def command_serve(arguments: argparse.Namespace) -> int:
     from digitlab.serving.config import ServeConfig, ServerOptions
     from digitlab.serving.server import serve
@@ -564,6 +576,22 @@ def build_parser() -> argparse.ArgumentParser:
                          help="processes that read and prepare the files (default: one per core; used from "
                          "64 files on). A progress bar shows on a terminal")
     predict.set_defaults(handler=command_predict)
+
+    read = commands.add_parser(
+        "read", help="read the whole number in image files (every digit, left to right)",
+        description="Read the number written in each image file: every digit is found (connected strokes, "
+        "two-stroke digits merged, touching digits split where the classifier is surest), read left to right "
+        "in one model call, and reported with its confidence and box. A single digit reads as a one-character "
+        "number. Unreadable files are reported on their own line; the exit code is 1 if any file failed.",
+    )
+    read.add_argument("run", metavar="RUN", help="run directory")
+    read.add_argument("paths", nargs="+", metavar="PATH", help="image files, directories or glob patterns")
+    read.add_argument("--format", choices=FORMATS, default=FORMATS[0], help="(default: %(default)s)")
+    read.add_argument("--output", metavar="FILE", help="write to FILE instead of the terminal")
+    read.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    read.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
+                      help="auto: ONNX Runtime when the run was exported, else Keras")
+    read.set_defaults(handler=command_read)
 
     serve = commands.add_parser(
         "serve", help="REST API and a drawing web page for a run",

@@ -148,12 +148,9 @@ class PredictionReport:
         return sum(row["error"] is not None for row in self.rows)
 
 
-def predict_paths(run, paths: list[str], *, engine: str = "auto", output_format: str = "table",
-                  output: str | os.PathLike | None = None, overwrite: bool = False, workers: int | None = None,
-                  progress: bool = False) -> PredictionReport:
-    """Classify the image files in ``paths`` (files, directories, globs) and render the answers;
-    with ``output``, write them there (atomically; an existing file only with ``overwrite``).
-    ``workers`` processes prepare the files (default: one per core); ``progress`` shows a bar on stderr."""
+def _files_to_read(paths: list[str], output_format: str, output: str | os.PathLike | None,
+                   overwrite: bool) -> list[str]:
+    """The image files named by ``paths``, after checking the format and that ``output`` may be written."""
     if output_format not in FORMATS:
         raise InvalidArgument(f"unknown format {output_format!r}; choose one of: {', '.join(FORMATS)}")
     if output and Path(output).exists() and not overwrite:
@@ -161,10 +158,68 @@ def predict_paths(run, paths: list[str], *, engine: str = "auto", output_format:
     files = collect_image_paths(paths)
     if not files:
         raise DigitlabError("no image files found in the given paths")
-    if workers is not None and workers < 1:
-        raise InvalidArgument(f"workers must be at least 1, got {workers}")
-    rows = result_rows(predict_files(Predictor(run, engine=engine), files, workers=workers, progress=progress))
-    text = render_rows(rows, output_format)
+    return files
+
+
+def _report(rows: list[dict], text: str, output: str | os.PathLike | None) -> PredictionReport:
     if output:
         atomic_write_text(output, text)
     return PredictionReport(text, rows, None if output is None else str(output))
+
+
+def predict_paths(run, paths: list[str], *, engine: str = "auto", output_format: str = "table",
+                  output: str | os.PathLike | None = None, overwrite: bool = False, workers: int | None = None,
+                  progress: bool = False) -> PredictionReport:
+    """Classify the image files in ``paths`` (files, directories, globs) and render the answers;
+    with ``output``, write them there (atomically; an existing file only with ``overwrite``).
+    ``workers`` processes prepare the files (default: one per core); ``progress`` shows a bar on stderr."""
+    files = _files_to_read(paths, output_format, output, overwrite)
+    if workers is not None and workers < 1:
+        raise InvalidArgument(f"workers must be at least 1, got {workers}")
+    rows = result_rows(predict_files(Predictor(run, engine=engine), files, workers=workers, progress=progress))
+    return _report(rows, render_rows(rows, output_format), output)
+
+
+def read_paths(run, paths: list[str], *, engine: str = "auto", output_format: str = "table",
+               output: str | os.PathLike | None = None, overwrite: bool = False,
+               progress: bool = False) -> PredictionReport:
+    """Read the number in each image file of ``paths`` (files, directories, globs), one line per file;
+    a file that cannot be read gets its reason and the rest continue. Rendered and written like predict."""
+    from tqdm import tqdm
+
+    from digitlab.reading.numbers import Reader
+
+    files = _files_to_read(paths, output_format, output, overwrite)
+    reader, rows = Reader(run, engine=engine), []
+    for path in tqdm(files, unit="file", desc="reading", disable=not progress, file=sys.stderr):
+        try:
+            if os.path.getsize(path) > MAX_IMAGE_BYTES:
+                raise ImageError(f"file is over the {MAX_IMAGE_BYTES / 1e6:.1f} MB limit")
+            with open(path, "rb") as stream:
+                reading = reader.read_file(stream.read())
+            rows.append({"file": path, **reading.to_json(), "error": None})
+        except (OSError, ImageError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            rows.append({"file": path, "number": None, "confidence": None, "digits": None, "error": reason})
+    return _report(rows, render_numbers(rows, output_format), output)
+
+
+def render_numbers(rows: list[dict], output_format: str) -> str:
+    """Number readings as a text table, CSV (file, number, confidence, digits, error) or JSON."""
+    if output_format == "json":
+        return json.dumps(rows, indent=2) + "\n"
+
+    def digits_text(row: dict) -> str:
+        return " ".join(f"{d['digit']}:{d['confidence']:.3f}" for d in row["digits"]) if row["digits"] else ""
+
+    if output_format == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["file", "number", "confidence", "digits", "error"])
+        for row in rows:
+            writer.writerow([row["file"], row["number"] or "", "" if row["confidence"] is None
+                             else round(row["confidence"], 4), digits_text(row), row["error"] or ""])
+        return buffer.getvalue()
+    body = [[row["file"], row["number"] or "-", "-" if row["confidence"] is None else f"{row['confidence']:.1%}",
+             digits_text(row) or f"error: {row['error']}"] for row in rows]
+    return text_table(["file", "number", "confidence", "digits (digit:confidence)"], body) + "\n"

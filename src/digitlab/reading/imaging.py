@@ -201,16 +201,27 @@ def _ink(distance: np.ndarray, peak: float) -> np.ndarray:
 # To MNIST geometry
 
 
-def _normalise_stroke(ink: np.ndarray) -> np.ndarray:
-    """Thicken a thin pen or thin a marker so the stroke is about as wide, relative to the digit, as MNIST's."""
+def stroke_width(ink: np.ndarray) -> float | None:
+    """The pen's width in pixels (twice the 90th percentile of the depth inside the strokes: the pen, not
+    its blots), or None when there is too little ink to tell."""
     mask = ink > 0.5
     if mask.sum() < 4:
-        return ink
-    side = max(ink.shape)
-    target = STROKE_FRACTION * side
+        return None
     depths = ndimage.distance_transform_cdt(mask, metric="chessboard")[mask]
     rank = int(0.9 * (len(depths) - 1))
-    thickness = 2.0 * float(np.partition(depths, rank)[rank])  # the 90th percentile: the pen, not its blots
+    return 2.0 * float(np.partition(depths, rank)[rank])
+
+
+def _normalise_stroke(ink: np.ndarray, thickness: float | None = None, target: float | None = None) -> np.ndarray:
+    """Thicken a thin pen or thin a marker so the stroke is about as wide, relative to the digit, as MNIST's.
+
+    ``thickness`` and ``target`` (pixels) default to this digit's own pen width and size; a number passes
+    the same pen width for all its digits, so that one pen gets one correction."""
+    mask = ink > 0.5
+    thickness = stroke_width(ink) if thickness is None else thickness
+    if thickness is None:
+        return ink
+    target = STROKE_FRACTION * max(ink.shape) if target is None else target
     if thickness < 0.6 * target:
         radius = max(1, int(round((target - thickness) / 2)))
         return ndimage.grey_dilation(ink, footprint=_disk(radius))
@@ -232,9 +243,9 @@ def _bounds(mask: np.ndarray) -> tuple[slice, slice]:
     return slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1)
 
 
-def _fit_and_centre(ink: np.ndarray) -> np.ndarray:
+def _fit_and_centre(ink: np.ndarray, thickness: float | None = None, target: float | None = None) -> np.ndarray:
     """Crop to the ink, scale its box to fit 20x20, pad to 28x28, shift the centre of mass to the centre."""
-    crop = _normalise_stroke(np.pad(ink[_bounds(ink > 0)], 1))
+    crop = _normalise_stroke(np.pad(ink[_bounds(ink > 0)], 1), thickness, target)
     crop = crop[_bounds(crop > 0)]
     height, width = crop.shape
     scale = DIGIT_BOX / max(height, width)
@@ -362,6 +373,42 @@ def to_mnist(image: Image.Image | np.ndarray) -> Prepared:
             raise NoDigitFound("no digit found: the image has no ink (blank or nearly uniform)")
     canvas = _fit_and_centre(ink)
     return Prepared(np.clip(np.round(canvas), 0, 255).astype(np.uint8), inverted, source_size)
+
+
+@dataclass(frozen=True)
+class InkMap:
+    """The ink of a whole image, white on black in [0, 1], on a copy ``reduction`` times smaller."""
+
+    ink: np.ndarray
+    reduction: int
+    inverted: bool
+    source_size: tuple[int, int]
+
+
+def ink_map(image: Image.Image | np.ndarray, work_side: int) -> InkMap:
+    """The ink of an image on a copy at most ``work_side`` pixels a side, found as ``to_mnist`` finds it
+    (paper colour from the border, colour distance, strength, light threshold); NoDigitFound if none."""
+    if isinstance(image, np.ndarray):
+        prepared = _as_image(np.asarray(image))
+        image = Image.fromarray(prepared) if isinstance(prepared, np.ndarray) else prepared
+    source_size = image.info.get("source_size", image.size)
+    if _has_alpha(image) and _alpha(image).getextrema()[0] == 255:
+        image = image.convert("RGB")
+    reduction = max(1, math.ceil(max(image.size) / work_side))
+    working = image.reduce(reduction) if reduction > 1 else image
+    rgb, _ = _as_rgb(working)
+    paper = _border(rgb)
+    distance = _distance(rgb, paper, min(image.size) >= DENOISE_MIN_SIDE and reduction == 1)
+    peak = _peak(distance)
+    ink = _ink(distance, max(peak, 1.0))
+    if peak < 24 or (ink > 0).sum() < max(3, MIN_INK_FRACTION * ink.size):
+        raise NoDigitFound("no digit found: the image has no ink (blank or nearly uniform)")
+    return InkMap(ink, reduction, bool(paper.mean() > rgb.mean()), source_size)
+
+
+def digit_to_mnist(ink: np.ndarray, thickness: float | None = None, target: float | None = None) -> np.ndarray:
+    """One digit's ink (white on black, [0, 1]) -> the 28x28 uint8 input, with an optional shared pen width."""
+    return np.clip(np.round(_fit_and_centre(ink, thickness, target)), 0, 255).astype(np.uint8)
 
 
 def load_image_file(data: bytes) -> Prepared:

@@ -1,0 +1,223 @@
+"""Reading whole numbers: find every digit in an image, left to right, and read them in one model call.
+
+The usual pipeline, done carefully: the ink (the same polarity and colour logic as single digits) ->
+connected components -> specks dropped (small against the median digit height) -> components that are
+one digit merged (a 4, 5 or 7 drawn in two strokes, a stroke broken by JPEG or a thin pen: strong
+horizontal overlap) -> wide components holding touching digits split (cuts at minima of the column
+profile, chosen by the classifier's confidence in the pieces) -> left to right -> each digit normalised
+the MNIST way with one pen width for the whole number -> one batched model call.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from digitlab.reading.imaging import (
+    STROKE_FRACTION,
+    ImageError,
+    NoDigitFound,
+    decode_image,
+    digit_to_mnist,
+    ink_map,
+    stroke_width,
+)
+from digitlab.reading.inference import BatchPrediction, Predictor
+
+READ_SIDE = 512  # the ink of a number is found on a copy at most this many pixels a side
+MAX_COMPONENTS = 40  # more separate marks than this is text or noise, not a number: refused at once
+SPECK_FRACTION = 0.3  # marks smaller than this fraction of the median digit height are specks
+MERGE_OVERLAP = 0.5  # marks overlapping horizontally by this fraction of the narrower are one digit
+WIDE_FRACTION = 1.2  # a mark wider than this times the median digit height holds touching digits
+MAYBE_WIDE_FRACTION = 0.55  # from this width on, a mark may hold touching digits: the classifier decides
+SURE = 0.9  # a mark read as one digit this confidently is left whole, unless it is wide
+MAX_DIGITS_PER_MARK = 4
+
+
+@dataclass(frozen=True)
+class DigitReading:
+    """One digit of a number: what it is, how sure, its box (x, y, width, height) in the original image."""
+
+    digit: int
+    confidence: float
+    box: tuple[int, int, int, int]
+    top: list[tuple[int, float]]
+    input: np.ndarray = field(repr=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"digit": self.digit, "confidence": round(self.confidence, 6), "box": list(self.box),
+                "top": [[digit, round(p, 6)] for digit, p in self.top]}
+
+
+@dataclass(frozen=True)
+class NumberReading:
+    """The number as a string; its confidence is the product of its digits' (all must be right)."""
+
+    number: str
+    confidence: float
+    digits: list[DigitReading]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"number": self.number, "confidence": round(self.confidence, 6),
+                "digits": [digit.to_json() for digit in self.digits]}
+
+
+@dataclass
+class _Mark:
+    """A group of ink components on the working copy: its box (rows, columns, end-exclusive) and labels."""
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+    labels: list[int]
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    def absorb(self, other: _Mark) -> None:
+        self.top, self.bottom = min(self.top, other.top), max(self.bottom, other.bottom)
+        self.left, self.right = min(self.left, other.left), max(self.right, other.right)
+        self.labels += other.labels
+
+
+def find_marks(ink: np.ndarray) -> tuple[list[_Mark], np.ndarray]:
+    """Connected components of the ink, specks dropped, strokes of one digit merged, left to right."""
+    labelled, count = ndimage.label(ink > 0, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        raise NoDigitFound("no digit found: the image has no ink (blank or nearly uniform)")
+    boxes = ndimage.find_objects(labelled)
+    marks = [_Mark(rows.start, rows.stop, columns.start, columns.stop, [label])
+             for label, (rows, columns) in enumerate(boxes, start=1)]
+    tallest = max(mark.height for mark in marks)
+    typical = float(np.median([mark.height for mark in marks if mark.height >= 0.3 * tallest]))
+    marks = [mark for mark in marks if max(mark.height, mark.width) >= SPECK_FRACTION * typical]
+    marks = [mark for mark in marks if not (mark.height < 0.2 * typical and mark.width > 0.8 * typical)]  # lines
+    if len(marks) > MAX_COMPONENTS:
+        raise ImageError(f"{len(marks)} separate marks: more than the {MAX_COMPONENTS} a number may have "
+                         "(text or noise?)", "too_many_marks")
+    marks.sort(key=lambda mark: mark.left)
+    merged: list[_Mark] = []
+    for mark in marks:
+        if merged:
+            last = merged[-1]
+            overlap = min(last.right, mark.right) - max(last.left, mark.left)
+            if overlap >= MERGE_OVERLAP * min(last.width, mark.width):
+                last.absorb(mark)
+                continue
+        merged.append(mark)
+    if not merged:
+        raise NoDigitFound("no digit found: only specks")
+    return merged, labelled
+
+
+def _cut_candidates(profile: np.ndarray, pieces: int) -> list[list[int]]:
+    """Ways to cut a column profile into ``pieces``: near the even split points, at the profile's minima."""
+    width = len(profile)
+    choices = []
+    for index in range(1, pieces):
+        centre = width * index / pieces
+        low, high = int(centre - 0.25 * width / pieces), int(centre + 0.25 * width / pieces) + 1
+        window = np.arange(max(1, low), min(width - 1, high))
+        if len(window) == 0:
+            return []
+        ranked = window[np.argsort(profile[window], kind="stable")][:3]
+        choices.append(sorted(set(ranked.tolist())))
+    combinations: list[list[int]] = [[]]
+    for options in choices:
+        combinations = [cut + [option] for cut in combinations for option in options
+                         if not cut or option > cut[-1] + 1]
+    return combinations
+
+
+class Reader:
+    """Reads numbers with a trained run (through a :class:`Predictor`)."""
+
+    def __init__(self, run: Any, *, engine: str = "auto", threads: int | None = None):
+        self.predictor = run if isinstance(run, Predictor) else Predictor(run, engine=engine, threads=threads)
+
+    def read_file(self, data: bytes) -> NumberReading:
+        return self.read(decode_image(data))
+
+    def read(self, image: Image.Image | np.ndarray) -> NumberReading:
+        """The number an image shows (a single digit reads as a one-character number)."""
+        found = ink_map(image, READ_SIDE)
+        marks, labelled = find_marks(found.ink)
+        typical = float(np.median([mark.height for mark in marks]))
+        pieces = [self._ink_of(mark, labelled, found.ink) for mark in marks]
+        widths = [stroke_width(piece) for piece in pieces]
+        thickness = float(np.median([w for w in widths if w is not None])) if any(w is not None for w in widths) \
+            else None
+        target = STROKE_FRACTION * typical
+        digits: list[tuple[_Mark, np.ndarray, tuple[int, int]]] = []  # mark, input, column span in the mark
+        for mark, piece in zip(marks, pieces, strict=True):
+            if mark.width > MAYBE_WIDE_FRACTION * typical:
+                digits += self._split(mark, piece, typical, thickness, target)
+            else:
+                digits.append((mark, digit_to_mnist(piece, thickness, target), (0, mark.width)))
+        inputs = np.stack([image_ for _, image_, _ in digits])
+        batch = self.predictor.predict_batch(inputs)
+        readings = []
+        for index, (mark, image_, (start, stop)) in enumerate(digits):
+            prediction = batch[index]
+            box = tuple(int(round(value * found.reduction)) for value in
+                        (mark.left + start, mark.top, stop - start, mark.height))
+            readings.append(DigitReading(prediction.digit, prediction.confidence, box, prediction.top(3), image_))
+        number = "".join(str(reading.digit) for reading in readings)
+        return NumberReading(number, math.prod(reading.confidence for reading in readings), readings)
+
+    @staticmethod
+    def _ink_of(mark: _Mark, labelled: np.ndarray, ink: np.ndarray) -> np.ndarray:
+        """The ink of a mark's own components only (a neighbour reaching into its box is left out)."""
+        rows, columns = slice(mark.top, mark.bottom), slice(mark.left, mark.right)
+        own = np.isin(labelled[rows, columns], mark.labels)
+        return np.where(own, ink[rows, columns], 0.0).astype(np.float32)
+
+    def _split(self, mark: _Mark, piece: np.ndarray, typical: float, thickness: float | None,
+               target: float) -> list[tuple[_Mark, np.ndarray, tuple[int, int]]]:
+        """Touching digits: try cuts at column-profile minima for 2..n pieces; keep the cut whose pieces the
+        classifier is surest of (the product of the pieces' confidences). A mark that is not wide stays
+        whole when the classifier reads it as one digit surely, or more surely than any cut."""
+        profile = piece.sum(axis=0)
+        most = min(MAX_DIGITS_PER_MARK, max(2, round(mark.width / (0.6 * typical))))
+        whole = [(0, mark.width)], [digit_to_mnist(piece, thickness, target)]
+        options = [] if mark.width > WIDE_FRACTION * typical else [whole]
+        for count in range(2, most + 1):
+            for cuts in _cut_candidates(profile, count):
+                edges = [0, *cuts, mark.width]
+                spans = list(zip(edges[:-1], edges[1:], strict=True))
+                parts = [piece[:, start:stop] for start, stop in spans]
+                if all((part > 0).any() for part in parts):
+                    options.append((spans, [digit_to_mnist(part, thickness, target) for part in parts]))
+        if not options:
+            options = [whole]
+        batch = BatchPrediction(self.predictor.predict_batch(
+            np.stack([image for _, images in options for image in images])).probabilities)
+        scores, start = [], 0
+        for _, images in options:
+            scores.append(float(np.prod(batch.confidences[start:start + len(images)])))
+            start += len(images)
+        if options[0] is whole and scores[0] >= SURE:
+            scores[0] = math.inf
+        spans, images = options[int(np.argmax(scores))]
+        return [(mark, image, span) for image, span in zip(images, spans, strict=True)]
+
+
+def read_number(run: Any, image: Image.Image | np.ndarray | bytes | str | os.PathLike) -> NumberReading:
+    """One image (a Pillow image, an array, a file's bytes or its path) read as a number with ``run``."""
+    reader = Reader(run)
+    if isinstance(image, str | os.PathLike):
+        with open(image, "rb") as stream:
+            image = stream.read()
+    return reader.read_file(image) if isinstance(image, bytes) else reader.read(image)

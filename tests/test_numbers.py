@@ -1,0 +1,145 @@
+"""Reading whole numbers: segmentation on drawn marks (no model), then real MNIST digits composed into
+numbers and read by a model trained on real MNIST."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digitlab.reading.imaging import ImageError, NoDigitFound
+from digitlab.reading.numbers import _cut_candidates, find_marks
+
+
+def blob(ink: np.ndarray, top: int, left: int, height: int, width: int) -> None:
+    ink[top:top + height, left:left + width] = 1.0
+
+
+def test_marks_are_found_left_to_right_with_specks_and_underlines_dropped():
+    ink = np.zeros((80, 300), np.float32)
+    for left in (200, 20, 110):
+        blob(ink, 10, left, 50, 25)
+    blob(ink, 70, 60, 2, 2)  # a speck
+    blob(ink, 72, 10, 3, 260)  # an underline
+    marks, _ = find_marks(ink)
+    assert [mark.left for mark in marks] == [20, 110, 200]
+    assert all(mark.height == 50 for mark in marks)
+
+
+def test_strokes_of_one_digit_are_merged():
+    ink = np.zeros((80, 200), np.float32)
+    blob(ink, 10, 20, 30, 6)  # a 4: its left stroke and crossbar ...
+    blob(ink, 30, 20, 5, 26)
+    blob(ink, 10, 40, 55, 6)  # ... and its tall stroke, drawn separately, crossing the bar's columns
+    blob(ink, 10, 120, 20, 30)  # a 5's flag, drawn apart from ...
+    blob(ink, 32, 118, 33, 28)  # ... its body, right below it
+    marks, _ = find_marks(ink)
+    assert len(marks) == 2 and (marks[0].left, marks[1].left) == (20, 118)
+
+
+def test_too_many_marks_is_refused_and_blank_has_no_digit():
+    ink = np.zeros((100, 600), np.float32)
+    for index in range(60):
+        blob(ink, 10 + 40 * (index % 2), 8 * index + 2, 30, 4)
+    with pytest.raises(ImageError, match="more than the 40 a number may have"):
+        find_marks(ink)
+    with pytest.raises(NoDigitFound):
+        find_marks(np.zeros((50, 50), np.float32))
+
+
+def test_cuts_are_offered_at_the_profile_minima():
+    profile = np.array([5, 9, 9, 8, 1, 0, 2, 9, 9, 8, 7, 3.0])
+    cuts = _cut_candidates(profile, 2)
+    assert [5] in cuts and all(2 <= cut[0] <= 9 for cut in cuts)
+
+
+# ------------------------------------------------------------------------------------------------
+# Real digits, a real model
+
+
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory):
+    from digitlab import load_dataset
+    from digitlab.export import export_onnx
+    from digitlab.pipeline import train
+
+    dataset = load_dataset(verbose=False)
+    run = train("cnn-fast", dataset=dataset, out=tmp_path_factory.mktemp("runs") / "cnn-fast", epochs=1,
+                val_split=0.0, verbose=0)
+    export_onnx(run, check_images=dataset.x_test[:200])
+    return run, dataset
+
+
+def compose(digits: np.ndarray, gap: int, scale: int = 3) -> tuple[np.ndarray, list[int]]:
+    """MNIST digits side by side, dark ink on light paper, ``gap`` pixels apart; and each digit's left edge."""
+    crops = []
+    for digit in digits:
+        big = np.asarray(Image.fromarray(digit).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC))
+        columns = np.flatnonzero(big.max(axis=0) > 40)
+        crops.append(big[:, columns[0]:columns[-1] + 1])
+    canvas = np.zeros((28 * scale + 30, sum(c.shape[1] for c in crops) + gap * len(crops) + 30), np.uint8)
+    lefts, left = [], 15
+    for crop in crops:
+        canvas[15:15 + crop.shape[0], left:left + crop.shape[1]] = crop
+        lefts.append(left)
+        left += crop.shape[1] + gap
+    return 255 - canvas, lefts
+
+
+@pytest.mark.integration
+def test_numbers_of_separate_digits_are_read_left_to_right(mnist_run):
+    from digitlab.reading.numbers import Reader
+
+    run, dataset = mnist_run
+    reader = Reader(run)
+    rng = np.random.default_rng(0)
+    right = 0
+    for _ in range(30):
+        chosen = rng.choice(len(dataset.x_test), int(rng.integers(2, 7)), replace=False)
+        image, lefts = compose(dataset.x_test[chosen], gap=int(rng.integers(8, 30)))
+        reading = reader.read(image)
+        truth = "".join(str(label) for label in dataset.y_test[chosen])
+        right += reading.number == truth
+        if len(reading.digits) == len(lefts):
+            boxes = [digit.box for digit in reading.digits]
+            assert [box[0] for box in boxes] == sorted(box[0] for box in boxes)  # left to right
+            for box, left in zip(boxes, lefts, strict=True):
+                assert abs(box[0] - left) <= 10  # in the original image's pixels (digits are 84 px tall)
+    assert right >= 26, right  # 2-6 digit numbers, whole numbers right
+
+
+@pytest.mark.integration
+def test_a_single_digit_reads_as_a_one_character_number_and_touching_pairs_split(mnist_run):
+    from digitlab.reading.inference import Predictor
+    from digitlab.reading.numbers import Reader
+
+    run, dataset = mnist_run
+    reader, predictor = Reader(run), Predictor(run)
+    image, _ = compose(dataset.x_test[:1], gap=0)
+    reading = reader.read(image)
+    assert reading.number == str(predictor.predict(reading.digits[0].input).digit) and len(reading.digits) == 1
+    split = 0
+    for index in range(0, 40, 2):
+        pair, _ = compose(dataset.x_test[index:index + 2], gap=-2)  # strokes touch or nearly
+        split += len(reader.read(pair).digits) == 2
+    assert split >= 15, split
+
+
+@pytest.mark.integration
+def test_read_command_reports_each_file(mnist_run, tmp_path):
+    run, dataset = mnist_run
+    image, _ = compose(dataset.x_test[:3], gap=20)
+    Image.fromarray(image).save(tmp_path / "number.png")
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    result = subprocess.run([sys.executable, "-m", "digitlab", "read", str(run.path), str(tmp_path), "--format",
+                             "csv"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "1 of 2 files could not be read" in result.stderr
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    assert rows[0][:3] == ["file", "number", "confidence"]
+    by_file = {row[0].rsplit("/", 1)[-1]: row for row in rows[1:]}
+    assert len(by_file["number.png"][1]) == 3 and by_file["broken.png"][4]
