@@ -364,9 +364,14 @@ def command_export(arguments: argparse.Namespace) -> int:
 def command_predict(arguments: argparse.Namespace) -> int:
     from digitlab.reading.files import predict_paths
 
-    report = predict_paths(arguments.run, arguments.paths, engine=arguments.engine, output_format=arguments.format,
-                           output=arguments.output, overwrite=arguments.overwrite, workers=arguments.workers,
-                           progress=sys.stderr.isatty())
+    return _print_report(predict_paths(arguments.run, arguments.paths, engine=arguments.engine,
+                                       output_format=arguments.format, output=arguments.output,
+                                       overwrite=arguments.overwrite, workers=arguments.workers,
+                                       progress=sys.stderr.isatty()))
+
+
+def _print_report(report) -> int:
+    """The rendered answers (unless they went to --output), and one line about unreadable files."""
     if report.output is None:
         sys.stdout.write(report.text)
     if report.failed:
@@ -377,13 +382,9 @@ def command_predict(arguments: argparse.Namespace) -> int:
 def command_read(arguments: argparse.Namespace) -> int:
     from digitlab.reading.files import read_paths
 
-    report = read_paths(arguments.run, arguments.paths, engine=arguments.engine, output_format=arguments.format,
-                        output=arguments.output, overwrite=arguments.overwrite, progress=sys.stderr.isatty())
-    if report.output is None:
-        sys.stdout.write(report.text)
-    if report.failed:
-        print(f"digitlab: {report.failed} of {len(report.rows)} files could not be read", file=sys.stderr)
-    return EXIT_ERROR if report.failed else EXIT_OK
+    return _print_report(read_paths(arguments.run, arguments.paths, engine=arguments.engine,
+                                    output_format=arguments.format, output=arguments.output,
+                                    overwrite=arguments.overwrite, progress=sys.stderr.isatty()))
 
 
 def command_serve(arguments: argparse.Namespace) -> int:
@@ -565,13 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(polarity, crop, 20x20 box, centre of mass) first. Unreadable files are reported on their own line and "
         "the rest continue; the exit code is 1 if any file failed.",
     )
-    predict.add_argument("run", metavar="RUN", help="run directory")
-    predict.add_argument("paths", nargs="+", metavar="PATH", help="image files, directories or glob patterns")
-    predict.add_argument("--format", choices=FORMATS, default=FORMATS[0], help="(default: %(default)s)")
-    predict.add_argument("--output", metavar="FILE", help="write to FILE instead of the terminal")
-    predict.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
-    predict.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
-                         help="auto: ONNX Runtime when the run was exported, else Keras")
+    _add_file_reading(predict, FORMATS, ENGINES)
     predict.add_argument("--workers", type=_whole(1), metavar="N",
                          help="processes that read and prepare the files (default: one per core; used from "
                          "64 files on). A progress bar shows on a terminal")
@@ -584,13 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
         "in one model call, and reported with its confidence and box. A single digit reads as a one-character "
         "number. Unreadable files are reported on their own line; the exit code is 1 if any file failed.",
     )
-    read.add_argument("run", metavar="RUN", help="run directory")
-    read.add_argument("paths", nargs="+", metavar="PATH", help="image files, directories or glob patterns")
-    read.add_argument("--format", choices=FORMATS, default=FORMATS[0], help="(default: %(default)s)")
-    read.add_argument("--output", metavar="FILE", help="write to FILE instead of the terminal")
-    read.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
-    read.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
-                      help="auto: ONNX Runtime when the run was exported, else Keras")
+    _add_file_reading(read, FORMATS, ENGINES)
     read.set_defaults(handler=command_read)
 
     serve = commands.add_parser(
@@ -633,6 +622,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(handler=command_serve)
     return parser
+
+
+def _add_file_reading(parser: argparse.ArgumentParser, formats: tuple[str, ...], engines: tuple[str, ...]) -> None:
+    """The arguments predict and read share: the run, the files, and where and how the answers go."""
+    parser.add_argument("run", metavar="RUN", help="run directory")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files, directories or glob patterns")
+    parser.add_argument("--format", choices=formats, default=formats[0], help="(default: %(default)s)")
+    parser.add_argument("--output", metavar="FILE", help="write to FILE instead of the terminal")
+    parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    parser.add_argument("--engine", choices=engines, default=engines[0],
+                        help="auto: ONNX Runtime when the run was exported, else Keras")
 
 
 def _check_train(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> None:
