@@ -218,7 +218,7 @@ def test_schemathesis_finds_no_server_errors(exported_run):
 
         check()
     assert not failures
-    assert {path for path, _ in calls} == {"/healthz", "/v1/model", "/v1/predict", "/v1/predict/batch"}
+    assert {path for path, _ in calls} == {"/healthz", "/v1/model", "/v1/predict", "/v1/predict/batch", "/v1/read"}
     assert sum(path.startswith("/v1/predict") for path, _ in calls) >= 40
 
 
@@ -263,3 +263,45 @@ def test_predict_on_many_files_uses_worker_processes_and_gives_the_same_answers(
     assert len(shared.rows) == PARALLEL_FROM + 7 and shared.failed == 1
     assert shared.rows == alone.rows  # the same answers, in the same order, whichever process read them
     assert shared.rows[0]["file"].endswith("broken.png") and "not an image" in shared.rows[0]["error"]
+
+
+def test_read_answers_the_whole_number_with_boxes_left_to_right(client):
+    page = Image.new("L", (300, 120), 255)
+    for left in (30, 130, 220):  # three separate marks
+        page.paste(0, (left, 20, left + 22, 100))
+    buffer = io.BytesIO()
+    page.save(buffer, format="PNG")
+    response = client.post("/v1/read", files={"file": ("number.png", buffer.getvalue(), "image/png")})
+    assert response.status_code == 200, response.text
+    reading = response.json()
+    assert len(reading["number"]) == 3 and len(reading["digits"]) == 3
+    assert reading["number"] == "".join(str(digit["digit"]) for digit in reading["digits"])
+    assert [digit["box"][0] for digit in reading["digits"]] == pytest.approx([30, 130, 220], abs=4)
+    assert reading["confidence"] == pytest.approx(np.prod([digit["confidence"] for digit in reading["digits"]]),
+                                                  rel=1e-4)
+    encoded = base64.b64encode(buffer.getvalue()).decode()
+    assert client.post("/v1/read", json={"image_base64": encoded}).json()["number"] == reading["number"]
+
+
+@pytest.mark.parametrize(("body", "status", "code"), [
+    ({"pixels": [[0] * 28] * 28}, 422, "no_digit"),
+    ({"image_base64": "***"}, 422, "bad_base64"),
+    ({"pixels": [[300] * 28] * 28}, 422, "bad_pixels"),
+])
+def test_read_bad_input_is_4xx(client, body, status, code):
+    response = client.post("/v1/read", json=body)
+    assert response.status_code == status and response.json()["error"]["code"] == code
+
+
+def test_read_refuses_noise_quickly(client):
+    noise = Image.new("L", (400, 400), 255)
+    pixels = noise.load()
+    rng = np.random.default_rng(0)
+    for x, y in rng.integers(5, 395, (300, 2)):
+        for dx in range(4):
+            for dy in range(4):
+                pixels[int(x) + dx, int(y) + dy] = 0
+    buffer = io.BytesIO()
+    noise.save(buffer, format="PNG")
+    response = client.post("/v1/read", files={"file": ("noise.png", buffer.getvalue(), "image/png")})
+    assert response.status_code == 422 and response.json()["error"]["code"] == "too_many_marks"

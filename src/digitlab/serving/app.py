@@ -3,6 +3,8 @@
     POST /v1/predict         one image: multipart upload (field "file"), or JSON {"pixels": 28x28 0-255}
                              or {"image_base64": "..."}; ?include_input=true adds the 28x28 the model saw
     POST /v1/predict/batch   many: multipart (several "files"), or JSON {"items": [...]} (up to max_batch)
+    POST /v1/read            the whole number in one image (the same bodies as /v1/predict): every digit,
+                             left to right, with its box, confidence and top 3
     GET  /v1/model           run name, model, metrics, input spec
     GET  /healthz            liveness
     GET  /                   the drawing page (static files, no build step)
@@ -30,6 +32,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from PIL import Image
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartParser
@@ -38,6 +41,7 @@ from digitlab import __version__
 from digitlab.errors import DigitlabError
 from digitlab.reading.imaging import ImageError, decode_image, mnist_ready, open_image, to_mnist
 from digitlab.reading.inference import BatchPrediction, Predictor
+from digitlab.reading.numbers import Reader
 from digitlab.serving.config import MAX_BATCH, ServeConfig
 from digitlab.serving.work import Batcher, Overloaded, WorkPool
 
@@ -59,7 +63,7 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 _IMAGE_ERROR_STATUS = {"empty": 400, "too_large": 413, "unsupported_image": 415, "bad_image": 400, "no_digit": 422,
-                       "bad_base64": 422}
+                       "bad_base64": 422, "too_many_marks": 422}
 
 
 def _image_error(error: ImageError) -> RequestError:
@@ -130,9 +134,9 @@ def _item_from_json(item: Any, config: ServeConfig) -> Item:
     return encoded
 
 
-def prepare_items(items: list[Item], config: ServeConfig) -> list[np.ndarray]:
-    """The 28x28 inputs of a request's items (on a pool thread): base64 decoded, the request's pixel budget
-    checked on the files' declared sizes before any is decoded, then decoding and imaging."""
+def decode_items(items: list[Item], config: ServeConfig) -> list[Image.Image | np.ndarray]:
+    """A request's items as images (on a pool thread): base64 decoded, the request's pixel budget checked
+    on the files' declared sizes before any is decoded, then decoded."""
     files = []
     for item in items:
         if isinstance(item, str):
@@ -146,12 +150,18 @@ def prepare_items(items: list[Item], config: ServeConfig) -> list[np.ndarray]:
     if declared > config.max_request_pixels:
         raise ImageError(f"the request's images hold {declared:,} pixels, over the request's "
                          f"{config.max_request_pixels:,}-pixel budget", "too_large")
-    prepared = []
-    for item in files:
-        if isinstance(item, bytes):
-            item = decode_image(item, max_bytes=config.max_bytes, max_pixels=config.max_pixels)
-        prepared.append(to_mnist(item).image)
-    return prepared
+    return [decode_image(item, max_bytes=config.max_bytes, max_pixels=config.max_pixels)
+            if isinstance(item, bytes) else item for item in files]
+
+
+def prepare_items(items: list[Item], config: ServeConfig) -> list[np.ndarray]:
+    """The 28x28 inputs of a request's items (on a pool thread): decoded, then imaging."""
+    return [to_mnist(image).image for image in decode_items(items, config)]
+
+
+def read_item(item: Item, config: ServeConfig, reader: Reader) -> dict:
+    """The number one item shows (on a pool thread: decoding, finding the digits and their model call)."""
+    return reader.read(decode_items([item], config)[0]).to_json()
 
 
 async def _parse_request(request: Request, config: ServeConfig, pool: WorkPool, *, batch: bool) -> list[Item]:
@@ -221,6 +231,19 @@ class PredictionOut(BaseModel):
 
 class BatchOut(BaseModel):
     predictions: list[PredictionOut]
+
+
+class DigitOut(BaseModel):
+    digit: int
+    confidence: float
+    box: list[int]
+    top: list[list[float]]
+
+
+class NumberOut(BaseModel):
+    number: str
+    confidence: float
+    digits: list[DigitOut]
 
 
 def _include_input(request: Request) -> bool:
@@ -298,6 +321,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     }
 
     pool = WorkPool(config.image_threads, config.max_queue, config.time_limit)
+    reader = Reader(predictor)
     batcher = Batcher(lambda images: predictor.predict_batch(images).probabilities, enabled=config.batching)
 
     @contextlib.asynccontextmanager
@@ -360,6 +384,15 @@ def create_app(config: ServeConfig) -> FastAPI:
         images = await _prepared_images(await _parse_request(request, config, pool, batch=batch), config, pool)
         probabilities = await batcher.probabilities(np.stack(images))
         return _prediction_json(probabilities, images, include_input)
+
+    @app.post("/v1/read", summary="Read the whole number in one image", openapi_extra=_PREDICT_BODY,
+              responses=_ERRORS, response_model=NumberOut)
+    async def read(request: Request) -> Response:
+        (item,) = await _parse_request(request, config, pool, batch=False)
+        try:
+            return _json(await pool.run(read_item, item, config, reader))
+        except ImageError as error:
+            raise _image_error(error) from None
 
     @app.get("/", include_in_schema=False)
     async def index():
