@@ -137,7 +137,8 @@ def render_rows(rows: list[dict], output_format: str) -> str:
 
 @dataclass(frozen=True)
 class PredictionReport:
-    """What ``digitlab predict`` produced: the rendered text (already written when an output was given)."""
+    """What ``digitlab predict`` or ``digitlab read`` produced: one row per file and the rendered text
+    (already written when an output was given)."""
 
     text: str
     rows: list[dict]

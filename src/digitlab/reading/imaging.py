@@ -103,7 +103,11 @@ def decode_image(data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: i
     ``info["source_size"]`` keeps the size the file declares. Limits are checked on the declared size,
     before any pixel is decoded.
     """
-    image = open_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    return load_image(open_image(data, max_bytes=max_bytes, max_pixels=max_pixels))
+
+
+def load_image(image: Image.Image) -> Image.Image:
+    """Decode an image that :func:`open_image` has checked: a large JPEG in draft mode, then EXIF-oriented."""
     width, height = image.size
     try:
         if image.format == "JPEG" and max(width, height) > 2 * DRAFT_SIDE:
@@ -337,22 +341,10 @@ def to_mnist(image: Image.Image | np.ndarray) -> Prepared:
         if _looks_like_mnist(gray):
             return Prepared(gray.astype(np.uint8), False, source_size)
 
-    if _has_alpha(image) and _alpha(image).getextrema()[0] == 255:
-        image = image.convert("RGB")  # opaque after all (a browser's canvas.toBlob): alpha only costs time
     # Stage 1: find the ink on a small working copy.
-    reduction = max(1, math.ceil(max(image.size) / WORK_SIDE))
-    working = image.reduce(reduction) if reduction > 1 else image
-    rgb, background = _as_rgb(working)
-    paper = _border(rgb)
-    inverted = bool(paper.mean() > rgb.mean())
-    # A 3x3 median against speckle and JPEG noise, where reducing has not already averaged it away.
-    denoise = min(image.size) >= DENOISE_MIN_SIDE
-    distance = _distance(rgb, paper, denoise and reduction == 1)
-    peak = _peak(distance)
-    ink_mask = distance >= 0.25 * peak
-    if peak < 24 or ink_mask.sum() < max(3, MIN_INK_FRACTION * ink_mask.size):  # blank, flat, or sensor noise
-        raise NoDigitFound("no digit found: the image has no ink (blank or nearly uniform)")
-    row_span, column_span = _bounds(ink_mask)
+    found = _find_ink(image, WORK_SIDE)
+    image, reduction, distance, peak = found.image, found.reduction, found.distance, found.peak
+    row_span, column_span = _bounds(distance >= 0.25 * peak)
     top, bottom, left, right = row_span.start, row_span.stop, column_span.start, column_span.stop
 
     # Stage 2: the digit at about DIGIT_SIDE pixels, from the working copy when it is that large there,
@@ -366,13 +358,44 @@ def to_mnist(image: Image.Image | np.ndarray) -> Prepared:
         region = image.crop(box)
         shrink = max(1, max(region.size) // DIGIT_SIDE)
         region = region.reduce(shrink) if shrink > 1 else region
-        crop_rgb, _ = _as_rgb(region, background if background is not None else 255.0)
-        crop_distance = _distance(crop_rgb, paper, denoise and shrink == 1)
+        crop_rgb, _ = _as_rgb(region, found.background if found.background is not None else 255.0)
+        crop_distance = _distance(crop_rgb, found.paper, found.denoise and shrink == 1)
         ink = _ink(crop_distance, max(_peak(crop_distance), 24.0))
         if not ink.any():
             raise NoDigitFound("no digit found: the image has no ink (blank or nearly uniform)")
-    canvas = _fit_and_centre(ink)
-    return Prepared(np.clip(np.round(canvas), 0, 255).astype(np.uint8), inverted, source_size)
+    return Prepared(digit_to_mnist(ink), found.inverted, source_size)
+
+
+@dataclass(frozen=True)
+class _FoundInk:
+    """What the first stage learns of an image: its working copy's colour distance from the paper."""
+
+    image: Image.Image  # the image itself, with an alpha channel that was fully opaque dropped
+    reduction: int  # how many times smaller the working copy is
+    paper: np.ndarray
+    background: float | None  # what transparent pixels were put on, if any
+    inverted: bool  # the paper was lighter than the ink
+    denoise: bool
+    distance: np.ndarray
+    peak: float
+
+
+def _find_ink(image: Image.Image, work_side: int) -> _FoundInk:
+    """Paper colour (from the border), polarity, colour distance and ink strength, on a copy at most
+    ``work_side`` pixels a side; NoDigitFound when there is no ink (blank, flat, or sensor noise)."""
+    if _has_alpha(image) and _alpha(image).getextrema()[0] == 255:
+        image = image.convert("RGB")  # opaque after all (a browser's canvas.toBlob): alpha only costs time
+    reduction = max(1, math.ceil(max(image.size) / work_side))
+    working = image.reduce(reduction) if reduction > 1 else image
+    rgb, background = _as_rgb(working)
+    paper = _border(rgb)
+    # A 3x3 median against speckle and JPEG noise, where reducing has not already averaged it away.
+    denoise = min(image.size) >= DENOISE_MIN_SIDE
+    distance = _distance(rgb, paper, denoise and reduction == 1)
+    peak = _peak(distance)
+    if peak < 24 or (distance >= 0.25 * peak).sum() < max(3, MIN_INK_FRACTION * distance.size):
+        raise NoDigitFound("no digit found: the image has no ink (blank or nearly uniform)")
+    return _FoundInk(image, reduction, paper, background, bool(paper.mean() > rgb.mean()), denoise, distance, peak)
 
 
 @dataclass(frozen=True)
@@ -391,19 +414,9 @@ def ink_map(image: Image.Image | np.ndarray, work_side: int) -> InkMap:
     if isinstance(image, np.ndarray):
         prepared = _as_image(np.asarray(image))
         image = Image.fromarray(prepared) if isinstance(prepared, np.ndarray) else prepared
-    source_size = image.info.get("source_size", image.size)
-    if _has_alpha(image) and _alpha(image).getextrema()[0] == 255:
-        image = image.convert("RGB")
-    reduction = max(1, math.ceil(max(image.size) / work_side))
-    working = image.reduce(reduction) if reduction > 1 else image
-    rgb, _ = _as_rgb(working)
-    paper = _border(rgb)
-    distance = _distance(rgb, paper, min(image.size) >= DENOISE_MIN_SIDE and reduction == 1)
-    peak = _peak(distance)
-    ink = _ink(distance, max(peak, 1.0))
-    if peak < 24 or (ink > 0).sum() < max(3, MIN_INK_FRACTION * ink.size):
-        raise NoDigitFound("no digit found: the image has no ink (blank or nearly uniform)")
-    return InkMap(ink, reduction, bool(paper.mean() > rgb.mean()), source_size)
+    found = _find_ink(image, work_side)
+    return InkMap(_ink(found.distance, found.peak), found.reduction, found.inverted,
+                  image.info.get("source_size", image.size))
 
 
 def digit_to_mnist(ink: np.ndarray, thickness: float | None = None, target: float | None = None) -> np.ndarray:

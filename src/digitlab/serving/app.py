@@ -39,7 +39,7 @@ from starlette.formparsers import MultiPartParser
 
 from digitlab import __version__
 from digitlab.errors import DigitlabError
-from digitlab.reading.imaging import ImageError, decode_image, mnist_ready, open_image, to_mnist
+from digitlab.reading.imaging import ImageError, load_image, mnist_ready, open_image, to_mnist
 from digitlab.reading.inference import BatchPrediction, Predictor
 from digitlab.reading.numbers import Reader
 from digitlab.serving.config import MAX_BATCH, ServeConfig
@@ -145,13 +145,13 @@ def decode_items(items: list[Item], config: ServeConfig) -> list[Image.Image | n
             except (binascii.Error, ValueError):
                 raise ImageError("image_base64 is not valid base64", "bad_base64") from None
         files.append(item)
-    declared = sum(math.prod(open_image(item, max_bytes=config.max_bytes, max_pixels=config.max_pixels).size)
-                   for item in files if isinstance(item, bytes))
+    opened = [open_image(item, max_bytes=config.max_bytes, max_pixels=config.max_pixels)
+              if isinstance(item, bytes) else item for item in files]  # headers only, so far
+    declared = sum(math.prod(image.size) for image in opened if isinstance(image, Image.Image))
     if declared > config.max_request_pixels:
         raise ImageError(f"the request's images hold {declared:,} pixels, over the request's "
                          f"{config.max_request_pixels:,}-pixel budget", "too_large")
-    return [decode_image(item, max_bytes=config.max_bytes, max_pixels=config.max_pixels)
-            if isinstance(item, bytes) else item for item in files]
+    return [load_image(image) if isinstance(image, Image.Image) else image for image in opened]
 
 
 def prepare_items(items: list[Item], config: ServeConfig) -> list[np.ndarray]:
