@@ -182,3 +182,24 @@ def test_requests_that_arrive_together_share_model_calls(exported_run, learnable
     for index, (_, outcome) in enumerate(threads):  # a shared call gives each request its own answer
         np.testing.assert_allclose(outcome["result"][2]["probabilities"], alone.probabilities[index % 64], atol=1e-5)
     assert calls["images"] == 256 and calls["calls"] < 256  # some requests shared a call
+
+
+def test_the_image_endpoints_shortcut_keeps_cors_errors_and_other_methods(exported_run, learnable_dataset):
+    """The image endpoints bypass the framework's routing for speed; what the app promises still holds."""
+    from fastapi.testclient import TestClient
+
+    from digitlab.serving.app import create_app
+    from digitlab.serving.config import ServeConfig
+
+    client = TestClient(create_app(ServeConfig(exported_run.path, cors_origins=("http://pad.example",))))
+    origin = {"Origin": "http://pad.example"}
+    answer = client.post("/v1/predict", json={"pixels": learnable_dataset.x_test[0].tolist()}, headers=origin)
+    assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == "http://pad.example"
+    refused = client.post("/v1/predict", json={"pixels": [[300] * 28] * 28}, headers=origin)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "bad_pixels"
+    assert refused.headers["access-control-allow-origin"] == "http://pad.example"
+    not_a_number = json.dumps({"pixels": [[float("nan")] * 28] * 28})  # Python's json reads NaN
+    assert client.post("/v1/predict", content=not_a_number, headers={"content-type": "application/json"}
+                       ).status_code == 422
+    wrong_method = client.get("/v1/predict")
+    assert wrong_method.status_code == 405 and wrong_method.json()["error"]["code"] == "http_error"

@@ -283,11 +283,12 @@ def _looks_like_mnist(gray: np.ndarray) -> bool:
     """
     if gray.shape != (CANVAS, CANVAS):
         return False
-    frame_total = gray[0].sum() + gray[-1].sum() + gray[1:-1, 0].sum() + gray[1:-1, -1].sum()
+    frame_total = gray.sum() - gray[1:-1, 1:-1].sum()
     if frame_total / (4 * CANVAS - 4) > 64:
         return False
-    rows, columns = np.nonzero(gray > 0)
-    return len(rows) > 0 and np.ptp(rows) < DIGIT_BOX + 4 and np.ptp(columns) < DIGIT_BOX + 4
+    ink = gray > 0
+    rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    return len(rows) > 0 and rows[-1] - rows[0] < DIGIT_BOX + 4 and columns[-1] - columns[0] < DIGIT_BOX + 4
 
 
 def _as_0_255(array: np.ndarray) -> np.ndarray:
