@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import subprocess
 import sys
 
@@ -143,3 +144,23 @@ def test_read_command_reports_each_file(mnist_run, tmp_path):
     assert rows[0][:3] == ["file", "number", "confidence"]
     by_file = {row[0].rsplit("/", 1)[-1]: row for row in rows[1:]}
     assert len(by_file["number.png"][1]) == 3 and by_file["broken.png"][4]
+
+
+@pytest.mark.integration
+def test_predict_warns_when_an_image_holds_several_digits(mnist_run, tmp_path):
+    from digitlab.reading.numbers import count_digits
+
+    run, dataset = mnist_run
+    number, _ = compose(dataset.x_test[:3], gap=20)
+    single, _ = compose(dataset.x_test[3:4], gap=0)
+    assert count_digits(number) == 3 and count_digits(single) == 1
+    Image.fromarray(number).save(tmp_path / "number.png")
+    Image.fromarray(single).save(tmp_path / "single.png")
+    result = subprocess.run([sys.executable, "-m", "digitlab", "predict", str(run.path), str(tmp_path), "--format",
+                             "json"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows = {row["file"].rsplit("/", 1)[-1]: row for row in json.loads(result.stdout)}
+    assert "3 digits" in rows["number.png"]["warning"] and "digitlab read" in rows["number.png"]["warning"]
+    assert rows["single.png"]["warning"] is None and rows["number.png"]["digit"] is not None  # still answered
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "number.png" in warnings[0] and "`digitlab read`" in warnings[0]

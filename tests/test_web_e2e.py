@@ -1,7 +1,8 @@
 """The drawing page in a real headless Chromium (Debian's), driven by Playwright against a real server.
 
 It draws digits with pointer events, checks the predicted digit and the probability bars, uploads a
-PNG, and keeps screenshots in test-artifacts/ (desktop and phone-sized).
+PNG, writes a three-digit number in number mode and checks the boxes, and keeps screenshots in
+test-artifacts/ (desktop and phone-sized).
 """
 
 from __future__ import annotations
@@ -75,9 +76,9 @@ def browser():
 
 
 def stroke(page, points: list[tuple[float, float]]) -> None:
-    """One pen stroke through canvas coordinates (0-280), sent as real mouse -> pointer events."""
+    """One pen stroke through canvas coordinates (0-280 high), sent as real mouse -> pointer events."""
     box = page.locator("#pad").bounding_box()
-    scale = box["width"] / 280
+    scale = box["width"] / page.eval_on_selector("#pad", "pad => pad.width")
     x0, y0 = points[0]
     page.mouse.move(box["x"] + x0 * scale, box["y"] + y0 * scale)
     page.mouse.down()
@@ -142,3 +143,39 @@ def test_phone_sized_screen(server, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     page.wait_for_timeout(400)
     page.screenshot(path=str(ARTIFACTS / "web-page-phone.png"), full_page=True)
+
+
+def ellipse(centre_x: float, centre_y: float, width: float, height: float) -> list[tuple[float, float]]:
+    angles = np.linspace(0, 2 * np.pi, 25)
+    return [(centre_x + width / 2 * np.sin(a), centre_y - height / 2 * np.cos(a)) for a in angles]
+
+
+def test_number_mode_reads_a_written_number_and_boxes_each_digit(server, browser):
+    page = browser.new_page(viewport={"width": 1000, "height": 800})
+    page.goto(server)
+    page.click("#mode-number")
+    assert page.eval_on_selector("#pad", "pad => pad.width") == 840
+    assert page.locator("#mode-number").get_attribute("aria-pressed") == "true"
+    stroke(page, [(140, 40), (142, 240)])  # 1
+    stroke(page, [(340, 50), (480, 50), (390, 245)])  # 7
+    stroke(page, ellipse(680, 140, 110, 190))  # 0
+    page.wait_for_function("document.querySelector('[data-testid=prediction]').textContent === '170'",
+                           timeout=20000)
+    found = page.eval_on_selector_all("#digits li", "items => items.map(i => i.dataset.digit)")
+    assert found == ["1", "7", "0"]
+    boxed_columns = page.eval_on_selector("#boxes", """c => {
+        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, columns = new Set();
+        for (let i = 3; i < data.length; i += 4) if (data[i] > 0) columns.add(((i - 3) / 4) % c.width);
+        return [...columns]; }""")
+    # the boxes are drawn over each digit: their outlines reach the three digits' columns
+    assert any(100 < x < 180 for x in boxed_columns) and any(330 < x < 490 for x in boxed_columns)
+    assert any(620 < x < 740 for x in boxed_columns)
+    assert page.locator("#bars").is_hidden() and page.locator("#digits").is_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web-page-number.png"), full_page=True)
+
+    page.click("#clear")
+    assert page.locator("[data-testid=prediction]").text_content() == "–"
+    assert page.eval_on_selector_all("#digits li", "items => items.length") == 0
+    page.click("#mode-digit")
+    assert page.eval_on_selector("#pad", "pad => pad.width") == 280 and page.locator("#bars").is_visible()

@@ -371,9 +371,12 @@ def command_predict(arguments: argparse.Namespace) -> int:
 
 
 def _print_report(report) -> int:
-    """The rendered answers (unless they went to --output), and one line about unreadable files."""
+    """The rendered answers (unless they went to --output), a line per warning, and one line about
+    unreadable files."""
     if report.output is None:
         sys.stdout.write(report.text)
+    for path, warning in report.warnings:
+        print(f"digitlab: warning: {path}: {warning}", file=sys.stderr)
     if report.failed:
         print(f"digitlab: {report.failed} of {len(report.rows)} files could not be read", file=sys.stderr)
     return EXIT_ERROR if report.failed else EXIT_OK

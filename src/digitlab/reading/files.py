@@ -17,8 +17,9 @@ import numpy as np
 
 from digitlab.errors import DigitlabError, InvalidArgument
 from digitlab.fileio import atomic_write_text
-from digitlab.reading.imaging import MAX_IMAGE_BYTES, ImageError, load_image_file
+from digitlab.reading.imaging import MAX_IMAGE_BYTES, ImageError, decode_image, to_mnist
 from digitlab.reading.inference import Prediction, Predictor
+from digitlab.reading.numbers import Reader, count_digits
 from digitlab.tables import text_table
 
 PARALLEL_FROM = 64  # fewer files than this are prepared in this process: starting workers would cost more
@@ -47,17 +48,23 @@ class FileResult:
     path: str
     prediction: Prediction | None = None
     error: str | None = None
+    warning: str | None = None
 
 
-def prepare_file(path: str) -> tuple[np.ndarray | None, str | None]:
-    """One file's 28x28 input, or why it could not be read (runs in a worker process for many files)."""
+def prepare_file(path: str) -> tuple[np.ndarray | None, str | None, str | None]:
+    """One file's 28x28 input, or why it could not be read, and a warning when the image holds several
+    digits (runs in a worker process for many files)."""
     try:
         if os.path.getsize(path) > MAX_IMAGE_BYTES:
             raise ImageError(f"file is over the {MAX_IMAGE_BYTES / 1e6:.1f} MB limit")
         with open(path, "rb") as stream:
-            return load_image_file(stream.read()).image, None
+            image = decode_image(stream.read())
+        prepared, marks = to_mnist(image).image, count_digits(image)
     except (OSError, ImageError) as error:
-        return None, error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        return None, error.strerror if isinstance(error, OSError) and error.strerror else str(error), None
+    warning = None if marks < 2 else (f"the image holds {marks} digits side by side, and predict reads one; "
+                                      "`digitlab read` reads whole numbers")
+    return prepared, None, warning
 
 
 def default_workers() -> int:
@@ -88,13 +95,13 @@ def predict_files(predictor: Predictor, paths: list[str], *, workers: int | None
             for path in paths:
                 prepared.append(prepare_file(path))
                 bar.update()
-    readable = [index for index, (image, _) in enumerate(prepared) if image is not None]
-    results = [FileResult(path, error=error) for path, (_, error) in zip(paths, prepared, strict=True)]
+    readable = [index for index, (image, _, _) in enumerate(prepared) if image is not None]
+    results = [FileResult(path, error=error) for path, (_, error, _) in zip(paths, prepared, strict=True)]
     for start in range(0, len(readable), PREDICT_CHUNK):
         chunk = readable[start:start + PREDICT_CHUNK]
         batch = predictor.predict_batch(np.stack([prepared[index][0] for index in chunk]))
         for row, index in enumerate(chunk):
-            results[index] = FileResult(paths[index], prediction=batch[row])
+            results[index] = FileResult(paths[index], prediction=batch[row], warning=prepared[index][2])
     return results
 
 
@@ -105,26 +112,28 @@ def result_rows(results: list[FileResult]) -> list[dict]:
         prediction = result.prediction
         if prediction is None:
             rows.append({"file": result.path, "digit": None, "confidence": None, "top3": None,
-                         "probabilities": None, "error": result.error})
+                         "probabilities": None, "error": result.error, "warning": None})
         else:
             rows.append({"file": result.path, "digit": prediction.digit, "confidence": round(prediction.confidence, 4),
                          "top3": [[digit, round(p, 4)] for digit, p in prediction.top(3)],
-                         "probabilities": [round(p, 6) for p in prediction.probabilities], "error": None})
+                         "probabilities": [round(p, 6) for p in prediction.probabilities], "error": None,
+                         "warning": result.warning})
     return rows
 
 
 def render_rows(rows: list[dict], output_format: str) -> str:
-    """The rows as a text table, CSV (file, digit, confidence, top3, error) or JSON."""
+    """The rows as a text table, CSV (file, digit, confidence, top3, error, warning) or JSON."""
     if output_format == "json":
         return json.dumps(rows, indent=2) + "\n"
     if output_format == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["file", "digit", "confidence", "top3", "error"])
+        writer.writerow(["file", "digit", "confidence", "top3", "error", "warning"])
         for row in rows:
             top3 = " ".join(f"{d}:{p:.3f}" for d, p in row["top3"]) if row["top3"] else ""
             writer.writerow([row["file"], "" if row["digit"] is None else row["digit"],
-                             "" if row["confidence"] is None else row["confidence"], top3, row["error"] or ""])
+                             "" if row["confidence"] is None else row["confidence"], top3, row["error"] or "",
+                             row["warning"] or ""])
         return buffer.getvalue()
     if output_format != "table":
         raise InvalidArgument(f"unknown format {output_format!r}; choose one of: {', '.join(FORMATS)}")
@@ -147,6 +156,11 @@ class PredictionReport:
     @property
     def failed(self) -> int:
         return sum(row["error"] is not None for row in self.rows)
+
+    @property
+    def warnings(self) -> list[tuple[str, str]]:
+        """(file, warning) for each file read with a caveat (an image that holds several digits)."""
+        return [(row["file"], row["warning"]) for row in self.rows if row.get("warning")]
 
 
 def _files_to_read(paths: list[str], output_format: str, output: str | os.PathLike | None,
@@ -187,8 +201,6 @@ def read_paths(run, paths: list[str], *, engine: str = "auto", output_format: st
     """Read the number in each image file of ``paths`` (files, directories, globs), one line per file;
     a file that cannot be read gets its reason and the rest continue. Rendered and written like predict."""
     from tqdm import tqdm
-
-    from digitlab.reading.numbers import Reader
 
     files = _files_to_read(paths, output_format, output, overwrite)
     reader, rows = Reader(run, engine=engine), []

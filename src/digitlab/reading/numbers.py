@@ -31,13 +31,15 @@ from digitlab.reading.imaging import (
 from digitlab.reading.inference import BatchPrediction, Predictor
 
 READ_SIDE = 512  # the ink of a number is found on a copy at most this many pixels a side
+COUNT_SIDE = 160  # counting the digits of an image (for predict's warning) needs less
 MAX_COMPONENTS = 40  # more separate marks than this is text or noise, not a number: refused at once
 SPECK_FRACTION = 0.3  # marks smaller than this fraction of the median digit height are specks
 MERGE_OVERLAP = 0.5  # marks overlapping horizontally by this fraction of the narrower are one digit
-WIDE_FRACTION = 1.2  # a mark wider than this times the median digit height holds touching digits
+WIDE_FRACTION = 1.2  # a mark wider than this times the median digit height likely holds touching digits
 MAYBE_WIDE_FRACTION = 0.55  # from this width on, a mark may hold touching digits: the classifier decides
 SURE = 0.9  # a mark read as one digit this confidently is left whole, unless it is wide
 MAX_DIGITS_PER_MARK = 4
+SPLIT_PENALTY = 0.5  # each cut in a mark that is not wide costs this factor: a digit's fragments often read surely
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,18 @@ def _cut_candidates(profile: np.ndarray, pieces: int) -> list[list[int]]:
     return combinations
 
 
+def count_digits(image: Image.Image | np.ndarray) -> int:
+    """How many separate digit-sized marks an image holds (after specks are dropped and the strokes of
+    one digit merged): cheap, so that ``predict`` can say when an image holds a number, not a digit."""
+    try:
+        marks, _ = find_marks(ink_map(image, COUNT_SIDE).ink)
+    except ImageError as error:
+        if error.code == "too_many_marks":
+            return MAX_COMPONENTS + 1
+        raise
+    return len(marks)
+
+
 class Reader:
     """Reads numbers with a trained run (through a :class:`Predictor`)."""
 
@@ -186,13 +200,14 @@ class Reader:
 
     def _split(self, mark: _Mark, piece: np.ndarray, typical: float, thickness: float | None,
                target: float) -> list[tuple[_Mark, np.ndarray, tuple[int, int]]]:
-        """Touching digits: try cuts at column-profile minima for 2..n pieces; keep the cut whose pieces the
-        classifier is surest of (the product of the pieces' confidences). A mark that is not wide stays
-        whole when the classifier reads it as one digit surely, or more surely than any cut."""
+        """Touching digits: try cuts at column-profile minima for 2..n pieces, and the mark whole; keep the
+        option whose pieces the classifier is surest of (the product of their confidences). In a mark that
+        is not wide, each cut costs SPLIT_PENALTY, and one read surely as a single digit stays whole; a
+        wide one is scored on the classifier alone (a wide 0 or 2 still stays whole when it reads best)."""
         profile = piece.sum(axis=0)
         most = min(MAX_DIGITS_PER_MARK, max(2, round(mark.width / (0.6 * typical))))
         whole = [(0, mark.width)], [digit_to_mnist(piece, thickness, target)]
-        options = [] if mark.width > WIDE_FRACTION * typical else [whole]
+        options = [whole]
         for count in range(2, most + 1):
             for cuts in _cut_candidates(profile, count):
                 edges = [0, *cuts, mark.width]
@@ -206,9 +221,10 @@ class Reader:
             np.stack([image for _, images in options for image in images])).probabilities)
         scores, start = [], 0
         for _, images in options:
-            scores.append(float(np.prod(batch.confidences[start:start + len(images)])))
+            penalty = 1.0 if mark.width > WIDE_FRACTION * typical else SPLIT_PENALTY ** (len(images) - 1)
+            scores.append(float(np.prod(batch.confidences[start:start + len(images)])) * penalty)
             start += len(images)
-        if options[0] is whole and scores[0] >= SURE:
+        if scores[0] >= SURE and mark.width <= WIDE_FRACTION * typical:
             scores[0] = math.inf
         spans, images = options[int(np.argmax(scores))]
         return [(mark, image, span) for image, span in zip(images, spans, strict=True)]

@@ -1,22 +1,52 @@
-// The drawing page: pointer strokes on a canvas, read after each stroke by POST /v1/predict.
+// The drawing page: pointer strokes on a canvas, read after each stroke.
+// "One digit" mode asks POST /v1/predict (bars and the 28x28 the model saw); "A number" mode gives a
+// wide canvas, asks POST /v1/read, and draws a box over each digit found with its digit and confidence.
 "use strict";
 
+const MODES = {
+  digit: {width: 280, label: "prediction", endpoint: "/v1/predict?include_input=true",
+          hint: "Draw one digit with the mouse or a finger; it is read after each stroke."},
+  number: {width: 840, label: "number", endpoint: "/v1/read",
+           hint: "Write a number, digits side by side; it is read after each stroke."},
+};
 const pad = document.getElementById("pad");
+const boxes = document.getElementById("boxes");
 const context = pad.getContext("2d");
 const seen = document.getElementById("seen");
 const bars = document.getElementById("bars");
 const message = document.getElementById("message");
+let mode = "digit";
 let drawing = false;
-let hasInk = false;
+let placement = {scale: 1, left: 0, top: 0};  // where the image sent lies on the pad (uploads are fitted in)
 
-function resetPad() {
+// A blank pad (and no boxes over it), in the mode's size.
+function clearPad() {
+  pad.width = boxes.width = MODES[mode].width;
   context.fillStyle = "white";
   context.fillRect(0, 0, pad.width, pad.height);
   context.strokeStyle = "black";
   context.lineWidth = 18;
   context.lineCap = "round";
   context.lineJoin = "round";
-  hasInk = false;
+  placement = {scale: 1, left: 0, top: 0};
+}
+
+function resetPad() {
+  clearPad();
+  showResult(null);
+}
+
+function setMode(next) {
+  mode = next;
+  document.body.classList.toggle("mode-number", mode === "number");
+  for (const button of document.querySelectorAll("[data-mode]")) {
+    button.setAttribute("aria-pressed", String(button.dataset.mode === mode));
+  }
+  document.getElementById("hint").textContent = MODES[mode].hint;
+  document.getElementById("answer-label").textContent = MODES[mode].label;
+  history.replaceState(null, "", mode === "number" ? "#number" : "#");
+  resetPad();
+  message.textContent = "";
 }
 
 function buildBars() {
@@ -43,7 +73,6 @@ pad.addEventListener("pointerdown", (event) => {
   context.moveTo(x, y);
   context.lineTo(x + 0.01, y);
   context.stroke();
-  hasInk = true;
 });
 pad.addEventListener("pointermove", (event) => {
   if (!drawing) return;
@@ -54,29 +83,49 @@ pad.addEventListener("pointermove", (event) => {
 function endStroke() {
   if (!drawing) return;
   drawing = false;
-  pad.toBlob((blob) => predict(blob, "drawing.png"), "image/png");
+  placement = {scale: 1, left: 0, top: 0};
+  pad.toBlob((blob) => ask(blob, "drawing.png"), "image/png");
 }
 pad.addEventListener("pointerup", endStroke);
 pad.addEventListener("pointercancel", endStroke);
 
+for (const button of document.querySelectorAll("[data-mode]")) {
+  button.addEventListener("click", () => setMode(button.dataset.mode));
+}
 document.getElementById("clear").addEventListener("click", () => {
   resetPad();
-  showResult(null);
   message.textContent = "";
 });
 
-document.getElementById("upload").addEventListener("change", (event) => {
+document.getElementById("upload").addEventListener("change", async (event) => {
   const file = event.target.files[0];
-  if (file) predict(file, file.name);
   event.target.value = "";
+  if (!file) return;
+  await showUpload(file);
+  ask(file, file.name);
 });
 
-async function predict(blob, name) {
+// The uploaded picture, fitted into the pad, so that the boxes of a number land on what was read.
+async function showUpload(file) {
+  clearPad();  // the previous answer stays until the new one comes
+  try {
+    const bitmap = await createImageBitmap(file);
+    const scale = Math.min(pad.width / bitmap.width, pad.height / bitmap.height);
+    placement = {scale, left: (pad.width - bitmap.width * scale) / 2, top: (pad.height - bitmap.height * scale) / 2};
+    context.drawImage(bitmap, placement.left, placement.top, bitmap.width * scale, bitmap.height * scale);
+  } catch (error) {
+    placement = {scale: 1, left: 0, top: 0};  // not an image the browser reads: the server will say why
+  }
+}
+
+async function ask(blob, name) {
   const form = new FormData();
   form.append("file", blob, name);
+  const askedIn = mode;
   try {
-    const response = await fetch("/v1/predict?include_input=true", { method: "POST", body: form });
+    const response = await fetch(MODES[askedIn].endpoint, { method: "POST", body: form });
     const body = await response.json();
+    if (askedIn !== mode) return;  // the mode changed while the request was out
     if (!response.ok) {
       showResult(null);
       message.textContent = body.error ? body.error.message : `error ${response.status}`;
@@ -89,9 +138,23 @@ async function predict(blob, name) {
   }
 }
 
+function percent(probability) {
+  return `${(100 * probability).toFixed(1)}%`;
+}
+
 function showResult(result) {
-  document.getElementById("digit").textContent = result ? result.digit : "–";
-  document.getElementById("confidence").textContent = result ? `${(100 * result.confidence).toFixed(1)}% sure` : "\u00a0";
+  const answer = result ? (mode === "number" ? result.number : String(result.digit)) : "–";
+  document.getElementById("digit").textContent = answer;
+  document.getElementById("confidence").textContent = result ? `${percent(result.confidence)} sure` : "\u00a0";
+  if (mode === "number") {
+    showDigits(result ? result.digits : []);
+  } else {
+    showBars(result);
+    showSeen(result && result.input);
+  }
+}
+
+function showBars(result) {
   for (const row of bars.children) {
     const digit = Number(row.dataset.digit);
     const probability = result ? result.probabilities[digit] : 0;
@@ -99,19 +162,45 @@ function showResult(result) {
     row.querySelector(".value").textContent = `${Math.round(100 * probability)}%`;
     row.classList.toggle("top", Boolean(result) && digit === result.digit);
   }
+}
+
+function showSeen(input) {
   const seenContext = seen.getContext("2d");
   seenContext.fillStyle = "black";
   seenContext.fillRect(0, 0, seen.width, seen.height);
-  if (result && result.input) {
-    const image = seenContext.createImageData(28, 28);
-    result.input.flat().forEach((value, index) => {
-      image.data.set([value, value, value, 255], index * 4);
-    });
-    const small = document.createElement("canvas");
-    small.width = small.height = 28;
-    small.getContext("2d").putImageData(image, 0, 0);
-    seenContext.imageSmoothingEnabled = false;
-    seenContext.drawImage(small, 0, 0, seen.width, seen.height);
+  if (!input) return;
+  const image = seenContext.createImageData(28, 28);
+  input.flat().forEach((value, index) => {
+    image.data.set([value, value, value, 255], index * 4);
+  });
+  const small = document.createElement("canvas");
+  small.width = small.height = 28;
+  small.getContext("2d").putImageData(image, 0, 0);
+  seenContext.imageSmoothingEnabled = false;
+  seenContext.drawImage(small, 0, 0, seen.width, seen.height);
+}
+
+// Each digit of a number: a box over it on the pad, and a line in the list beside it.
+function showDigits(digits) {
+  const overlay = boxes.getContext("2d");
+  overlay.clearRect(0, 0, boxes.width, boxes.height);
+  const list = document.getElementById("digits");
+  list.innerHTML = "";
+  overlay.lineWidth = 3;
+  overlay.font = "bold 20px system-ui, sans-serif";
+  for (const found of digits) {
+    const [x, y, width, height] = found.box;
+    const left = placement.left + x * placement.scale, top = placement.top + y * placement.scale;
+    overlay.strokeStyle = overlay.fillStyle = found.confidence >= 0.8 ? "#1a7f37" : "#b35900";
+    overlay.strokeRect(left, top, width * placement.scale, height * placement.scale);
+    overlay.fillText(`${found.digit} ${Math.round(100 * found.confidence)}%`, left, Math.max(18, top - 6));
+    const item = document.createElement("li");
+    item.className = "found";
+    item.dataset.digit = String(found.digit);
+    const others = found.top.slice(1).map(([digit, probability]) => `${digit}: ${percent(probability)}`).join(", ");
+    item.innerHTML = `<strong>${found.digit}</strong> <span class="value">${percent(found.confidence)}</span>` +
+      `<span class="muted"> (then ${others})</span>`;
+    list.appendChild(item);
   }
 }
 
@@ -125,7 +214,6 @@ async function loadModelInfo() {
   }
 }
 
-resetPad();
 buildBars();
-showResult(null);
+setMode(location.hash === "#number" ? "number" : "digit");
 loadModelInfo();

@@ -1,0 +1,228 @@
+"""Whole numbers: a number set built from MNIST *test* digits, and how well `digitlab read` reads it.
+
+Each number has 2-8 digits, taken from the MNIST test set (never seen in training) and laid out left to
+right the way people write:
+
+- spacing: wide (0.5-0.9 of the digit height), normal (0.15-0.5), tight (0.02-0.15) or touching (the
+  digits' boxes overlap by 0.02-0.2 of the height; whether their ink really touches is checked on the
+  image, and such numbers are reported apart);
+- each digit with its own size (+-12%), baseline (+-8% of the height) and slant (+-6 degrees), the whole
+  number turned by up to 3 degrees;
+- four looks: "scan" (dark ink on light paper, PNG), "inverted" (light on dark), "colour" (coloured ink
+  on coloured paper with sensor noise, JPEG quality 50-95), and "canvas" (the digits traced with a round
+  pen, black on white, an RGBA PNG as the drawing page sends).
+
+Reported: whole-number accuracy, digit accuracy (1 - character error rate, by edit distance) and what went
+wrong with each wrong number: split (more digits read than written), merge (fewer), classify (as many,
+some read wrong) or failed (an error, e.g. no digit found). Images come from a fixed seed, so every run
+sees the same set.
+
+    python -m benchmarks.numbers RUN [--count 1000] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+RESULTS = Path(__file__).resolve().parent / "results" / "numbers.json"
+SPACINGS = {"wide": (0.5, 0.9), "normal": (0.15, 0.5), "tight": (0.02, 0.15), "touching": (-0.2, -0.02)}
+LOOKS = ("scan", "inverted", "colour", "canvas")
+TARGET_LENGTHS = range(2, 7)  # the issue's targets are for numbers of 2 to 6 digits
+
+
+@dataclass(frozen=True)
+class NumberImage:
+    data: bytes  # the image file
+    truth: str
+    spacing: str
+    look: str
+    touching: bool  # some neighbours' ink touches
+
+
+def _digit_ink(digit: np.ndarray, height: int, look: str, rng: np.random.Generator) -> np.ndarray:
+    """One MNIST digit's ink (float 0..1, white on black), cut to its box, scaled to ``height`` and slanted."""
+    rows, columns = np.nonzero(digit > 0)
+    cut = digit[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
+    scale = height / cut.shape[0]
+    width = max(2, round(cut.shape[1] * scale))
+    if look == "canvas":  # traced with a round pen, as a finger on the page draws it
+        pen = max(3.0, height / 9)
+        image = Image.new("L", (width + int(pen) + 2, height + int(pen) + 2), 0)
+        draw = ImageDraw.Draw(image)
+        for row, column in zip(*np.nonzero(cut > 128), strict=True):
+            x, y = pen / 2 + 1 + column * scale, pen / 2 + 1 + row * scale
+            draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2), fill=255)
+    else:
+        image = Image.fromarray(cut).resize((width, height), Image.Resampling.BICUBIC)
+    image = image.rotate(rng.uniform(-6, 6), resample=Image.Resampling.BILINEAR, expand=True)
+    return np.asarray(image, dtype=np.float32) / 255.0
+
+
+def compose(digits: np.ndarray, spacing: str, look: str, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+    """Digits (n, 28, 28) laid out as one written number: its ink (white on black, 0..1) and whether any
+    neighbours' ink touches."""
+    base = int(rng.integers(40, 110))
+    pieces = [_digit_ink(digit, int(round(base * rng.uniform(0.88, 1.12))), look, rng) for digit in digits]
+    margin = base // 2
+    low, high = SPACINGS[spacing]
+    lefts, x = [], margin
+    for piece in pieces:
+        lefts.append(x)
+        x += piece.shape[1] + int(round(base * rng.uniform(low, high)))
+    tops = [margin + int(round(base * rng.uniform(-0.08, 0.08))) + (base - piece.shape[0]) // 2 for piece in pieces]
+    height = max(top + piece.shape[0] for top, piece in zip(tops, pieces, strict=True)) + margin
+    width = max(left + piece.shape[1] for left, piece in zip(lefts, pieces, strict=True)) + margin
+    ink = np.zeros((height, width), np.float32)
+    owner = np.zeros((height, width), np.int16)  # which digit's ink a pixel is (the last one drawn)
+    touching = False
+    for index, (piece, top, left) in enumerate(zip(pieces, tops, lefts, strict=True)):
+        region = (slice(top, top + piece.shape[0]), slice(left, left + piece.shape[1]))
+        mine = piece > 0.3
+        if index and (ndimage.binary_dilation(mine, iterations=1) & (owner[region] == index)).any():
+            touching = True  # this digit's ink meets its left neighbour's
+        ink[region] = np.maximum(ink[region], piece)
+        owner[region][mine] = index + 1
+    turned = Image.fromarray((ink * 255).astype(np.uint8)).rotate(rng.uniform(-3, 3), Image.Resampling.BILINEAR,
+                                                                  expand=True)
+    return np.asarray(turned, dtype=np.float32) / 255.0, touching
+
+
+def render(ink: np.ndarray, look: str, rng: np.random.Generator) -> bytes:
+    """The number's ink as an image file in one of the LOOKS."""
+    light, dark = rng.uniform(180, 255, size=3), rng.uniform(0, 80, size=3)
+    if look == "scan":
+        ink_colour, paper = np.full(3, dark.mean()), np.full(3, light.mean())
+    elif look == "inverted":
+        ink_colour, paper = np.full(3, light.mean()), np.full(3, dark.mean())
+    elif look == "colour":
+        ink_colour, paper = dark * rng.uniform(0.3, 1.0, size=3) + rng.uniform(0, 60, size=3), light
+    else:
+        ink_colour, paper = np.zeros(3), np.full(3, 255.0)
+    rgb = paper * (1 - ink[..., None]) + ink_colour * ink[..., None]
+    if look == "colour":
+        rgb += rng.normal(0, rng.uniform(0, 8), size=rgb.shape)
+    rgb = np.clip(rgb, 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    if look == "colour":
+        Image.fromarray(rgb).save(buffer, format="JPEG", quality=int(rng.integers(50, 96)))
+    elif look == "canvas":
+        Image.fromarray(rgb).convert("RGBA").save(buffer, format="PNG")
+    else:
+        Image.fromarray(rgb[..., 0]).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def make_set(count: int, seed: int) -> list[NumberImage]:
+    """``count`` numbers, lengths 2-8, spacings and looks taken in turn so that each is equally present."""
+    from digitlab import load_mnist
+
+    _, (x_test, y_test) = load_mnist(verbose=False)
+    rng = np.random.default_rng(seed)
+    numbers = []
+    for index in range(count):
+        length = 2 + index % 7
+        spacing, look = list(SPACINGS)[(index // 7) % 4], LOOKS[(index // 28) % 4]
+        chosen = rng.choice(len(x_test), size=length, replace=False)
+        ink, touching = compose(x_test[chosen], spacing, look, rng)
+        numbers.append(NumberImage(render(ink, look, rng), "".join(map(str, y_test[chosen])), spacing, look, touching))
+    return numbers
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance: insertions, deletions and substitutions, each costing one."""
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, start=1):
+        current = [i]
+        for j, char_b in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]
+
+
+def error_kind(truth: str, read: str | None) -> str | None:
+    """None when right; else split (more digits read), merge (fewer), classify (as many) or failed."""
+    if read is None:
+        return "failed"
+    if read == truth:
+        return None
+    return "split" if len(read) > len(truth) else "merge" if len(read) < len(truth) else "classify"
+
+
+def summarise(outcomes: list[dict]) -> dict:
+    """Whole-number accuracy, digit accuracy and the error kinds of a group of outcomes."""
+    if not outcomes:
+        return {"numbers": 0}
+    characters = sum(len(o["truth"]) for o in outcomes)
+    errors = sum(edit_distance(o["truth"], o["read"] or "") for o in outcomes)
+    kinds = {kind: sum(o["error"] == kind for o in outcomes) for kind in ("split", "merge", "classify", "failed")}
+    return {"numbers": len(outcomes), "whole_accuracy": round(sum(o["error"] is None for o in outcomes)
+                                                               / len(outcomes), 4),
+            "digit_accuracy": round(1 - errors / characters, 4), "errors": kinds}
+
+
+def measure(run_path: str, count: int, seed: int) -> dict:
+    from digitlab.reading.imaging import ImageError
+    from digitlab.reading.numbers import Reader
+
+    numbers = make_set(count, seed)
+    reader = Reader(run_path)
+    outcomes, seconds = [], []
+    for number in numbers:
+        started = time.perf_counter()
+        try:
+            read = reader.read_file(number.data).number
+        except ImageError:
+            read = None
+        seconds.append(time.perf_counter() - started)
+        outcomes.append({"truth": number.truth, "read": read, "error": error_kind(number.truth, read),
+                         "spacing": number.spacing, "look": number.look, "touching": number.touching})
+    in_target = [o for o in outcomes if len(o["truth"]) in TARGET_LENGTHS]
+    return {
+        "command": f"python -m benchmarks.numbers {run_path} --count {count} --seed {seed}",
+        "run": run_path,
+        "count": count,
+        "seed": seed,
+        "all": summarise(outcomes),
+        "lengths_2_to_6": summarise(in_target),
+        "lengths_2_to_6_not_touching": summarise([o for o in in_target if not o["touching"]]),
+        "lengths_2_to_6_touching": summarise([o for o in in_target if o["touching"]]),
+        "by_length": {str(n): summarise([o for o in outcomes if len(o["truth"]) == n]) for n in range(2, 9)},
+        "by_spacing": {name: summarise([o for o in outcomes if o["spacing"] == name]) for name in SPACINGS},
+        "by_look": {name: summarise([o for o in outcomes if o["look"] == name]) for name in LOOKS},
+        "median_ms_per_number": round(1000 * float(np.median(seconds)), 2),
+        "wrong_examples": [o for o in outcomes if o["error"]][:20],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", help="run directory (the `cnn`, exported to ONNX, is what the targets are for)")
+    parser.add_argument("--count", type=int, default=1000, help="numbers in the set (default 1000)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save-examples", type=Path, help="also write the first 16 images here")
+    arguments = parser.parse_args()
+    from benchmarks.report import machine_info, regenerate_readme, write_results
+
+    result = measure(arguments.run, arguments.count, arguments.seed)
+    if arguments.save_examples:
+        arguments.save_examples.mkdir(parents=True, exist_ok=True)
+        for index, number in enumerate(make_set(16, arguments.seed)):
+            suffix = "jpg" if number.look == "colour" else "png"
+            (arguments.save_examples / f"{index:02d}-{number.truth}-{number.spacing}-{number.look}.{suffix}"
+             ).write_bytes(number.data)
+    write_results(RESULTS, {**result, "machine": machine_info()})
+    regenerate_readme()
+    print(json.dumps({key: result[key] for key in ("lengths_2_to_6", "lengths_2_to_6_touching", "all")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
