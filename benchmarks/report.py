@@ -98,6 +98,25 @@ def loadtest_table(payload: dict) -> str:
     return "\n".join(lines)
 
 
+def numbers_table(payload: dict) -> str:
+    def row(name: str, group: dict) -> str:
+        errors = group["errors"]
+        return (f"| {name} | {group['numbers']} | {group['whole_accuracy']:.1%} | {group['digit_accuracy']:.1%} "
+                f"| {errors['split']} | {errors['merge']} | {errors['classify']} | {errors['failed']} |")
+
+    lines = ["| numbers | count | whole numbers right | digit accuracy | split | merge | classify | failed |",
+             "|---|---|---|---|---|---|---|---|",
+             row("**2-6 digits** (the targets: >= 93% / >= 98.5%)", payload["lengths_2_to_6"]),
+             row("2-6 digits, no digits touching", payload["lengths_2_to_6_not_touching"]),
+             row("2-6 digits, some digits touching", payload["lengths_2_to_6_touching"]),
+             row("all, 2-8 digits", payload["all"])]
+    lines += [row(f"spacing: {name}", group) for name, group in payload["by_spacing"].items()]
+    lines += [row(f"look: {name}", group) for name, group in payload["by_look"].items()]
+    lines += ["", f"Model `{payload['run']}`; {payload['median_ms_per_number']:.1f} ms per number (median, decode "
+              f"included, one core). Command: `{payload['command']}` ({_machine_line(payload['machine'])})."]
+    return "\n".join(lines)
+
+
 def imaging_table(payload: dict) -> str:
     lines = ["| upload | files (mean size) | decode | prepare | infer | total |", "|---|---|---|---|---|---|"]
     for r in payload["sizes"]:
@@ -205,6 +224,7 @@ TABLES = {
     "realworld": ("realworld.json", realworld_table),
     "loadtest": ("loadtest.json", loadtest_table),
     "imaging": ("imaging.json", imaging_table),
+    "numbers": ("numbers.json", numbers_table),
 }
 PROJECT_README = README.parent.parent / "README.md"
 
@@ -236,6 +256,11 @@ def summary_table(results: dict[str, dict]) -> str:
         phone = next(r for name, r in by_upload.items() if name.startswith("12 MP"))
         rows.append(("one upload, decode + prepare + infer (280x280 canvas PNG; 12 MP phone JPEG)",
                      f"{canvas['total_ms']:.2f} ms; {phone['total_ms']:.1f} ms", "python -m benchmarks.imaging RUN"))
+    if "numbers" in results:
+        n = results["numbers"]["lengths_2_to_6"]
+        rows.append(("whole numbers of 2-6 MNIST test digits (`digitlab read`, cnn)",
+                     f"{n['whole_accuracy']:.1%} of numbers right, {n['digit_accuracy']:.1%} of digits",
+                     "python -m benchmarks.numbers RUN"))
     if "loadtest" in results:
         for r in results["loadtest"]["results"]:
             if not r.get("batching", True):

@@ -164,3 +164,27 @@ def test_predict_warns_when_an_image_holds_several_digits(mnist_run, tmp_path):
     assert rows["single.png"]["warning"] is None and rows["number.png"]["digit"] is not None  # still answered
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "number.png" in warnings[0] and "`digitlab read`" in warnings[0]
+
+
+def test_the_number_benchmark_scores_readings_by_edit_distance():
+    from benchmarks.numbers import edit_distance, error_kind, summarise
+
+    assert edit_distance("2026", "2026") == 0 and edit_distance("2026", "226") == 1
+    assert edit_distance("2026", "20226") == 1 and edit_distance("2026", "7026") == 1 and edit_distance("", "12") == 2
+    assert [error_kind("2026", read) for read in ("2026", "20226", "226", "2076", None)] == \
+        [None, "split", "merge", "classify", "failed"]
+    outcomes = [{"truth": "2026", "read": "2026", "error": None}, {"truth": "11", "read": "1", "error": "merge"}]
+    summary = summarise(outcomes)
+    assert summary["whole_accuracy"] == 0.5 and summary["digit_accuracy"] == round(1 - 1 / 6, 4)
+    assert summary["errors"] == {"split": 0, "merge": 1, "classify": 0, "failed": 0}
+
+
+def test_composed_numbers_know_when_their_digits_touch():
+    from benchmarks.numbers import compose
+
+    rng = np.random.default_rng(0)
+    zero = np.zeros((28, 28), np.uint8)
+    zero[4:24, 8:20] = 255  # a solid block: neighbours touch exactly when their boxes overlap
+    _, apart = compose(np.stack([zero, zero, zero]), "wide", "scan", rng)
+    _, touching = compose(np.stack([zero, zero]), "touching", "scan", rng)
+    assert not apart and touching
