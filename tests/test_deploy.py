@@ -247,7 +247,7 @@ def test_predict_command_formats_and_failures(exported_run, tmp_path):
     assert again.returncode == 1 and "already exists; pass --overwrite" in again.stderr
     csv = subprocess.run([*command, str(tmp_path / "digit6.png"), "--format", "csv"], capture_output=True, text=True,
                          timeout=120)
-    assert csv.stdout.splitlines()[0] == "file,digit,confidence,top3,error"
+    assert csv.stdout.splitlines()[0] == "file,digit,confidence,top3,error,warning"
     assert csv.stdout.splitlines()[1].split(",")[1] == "6"
 
 
