@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import os
 import random
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -93,6 +95,41 @@ class RunCheckpoint(keras.callbacks.Callback):
         save_model_atomically(self.model, self.run.file(CHECKPOINT_FILE))
         write_json(self.run.file("history.json"), self.history)
         self.run.update_config(epochs_done=epoch + 1, train_seconds=round(self.seconds, 2))
+
+
+class StopOnInterrupt(keras.callbacks.Callback):
+    """Ctrl-C, noted by a signal handler and acted on between batches.
+
+    A KeyboardInterrupt raised wherever Python happens to be can land inside Keras' own code and be
+    swallowed there (saving a checkpoint opens its weights file under a bare ``except:``), and training
+    would run on as if nothing was pressed. A second Ctrl-C interrupts at once.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.requested = False
+
+    @contextmanager
+    def installed(self) -> Iterator[StopOnInterrupt]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self  # signal handlers belong to the main thread; elsewhere Ctrl-C is not ours to take
+            return
+        previous = signal.signal(signal.SIGINT, self._note)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _note(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.requested:
+            raise KeyboardInterrupt
+
+    on_epoch_end = on_train_batch_end
 
 
 def fit_data(spec: ModelSpec, images: np.ndarray, labels: np.ndarray, settings: TrainingSettings,
@@ -179,9 +216,11 @@ def fit_run(run: Run, spec: ModelSpec, hyper: dict, settings: TrainingSettings, 
                 monitor="val_loss", patience=settings.early_stopping or settings.epochs,
                 restore_best_weights=settings.keep_best, verbose=1 if verbose else 0,
             ))
+        stopper = StopOnInterrupt()
         try:
-            model.fit(**data, epochs=settings.epochs, initial_epoch=initial_epoch, validation_data=validation,
-                      callbacks=callbacks, verbose=verbose)
+            with stopper.installed():
+                model.fit(**data, epochs=settings.epochs, initial_epoch=initial_epoch, validation_data=validation,
+                          callbacks=[*callbacks, stopper], verbose=verbose)
         except KeyboardInterrupt:
             run.update_config(status="interrupted")
             done = run.config.get("epochs_done", 0)
