@@ -17,7 +17,7 @@ import numpy as np
 
 from digitlab.errors import DigitlabError, InvalidArgument
 from digitlab.fileio import atomic_write_text
-from digitlab.reading.imaging import MAX_IMAGE_BYTES, ImageError, decode_image, to_mnist
+from digitlab.reading.imaging import MAX_IMAGE_BYTES, ImageError, load_image_file
 from digitlab.reading.inference import Prediction, Predictor
 from digitlab.reading.numbers import Reader, count_digits
 from digitlab.tables import text_table
@@ -58,13 +58,14 @@ def prepare_file(path: str) -> tuple[np.ndarray | None, str | None, str | None]:
         if os.path.getsize(path) > MAX_IMAGE_BYTES:
             raise ImageError(f"file is over the {MAX_IMAGE_BYTES / 1e6:.1f} MB limit")
         with open(path, "rb") as stream:
-            image = decode_image(stream.read())
-        prepared, marks = to_mnist(image).image, count_digits(image)
+            prepared = load_image_file(stream.read())
+        ink = prepared.working_ink()
+        marks = 1 if ink is None else count_digits(ink)
     except (OSError, ImageError) as error:
         return None, error.strerror if isinstance(error, OSError) and error.strerror else str(error), None
     warning = None if marks < 2 else (f"the image holds {marks} digits side by side, and predict reads one; "
                                       "`digitlab read` reads whole numbers")
-    return prepared, None, warning
+    return prepared.image, None, warning
 
 
 def default_workers() -> int:

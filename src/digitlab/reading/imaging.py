@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -66,6 +66,12 @@ class Prepared:
     image: np.ndarray
     inverted: bool
     source_size: tuple[int, int]
+    found: _FoundInk | None = field(default=None, repr=False, compare=False)  # stage 1, unless skipped
+
+    def working_ink(self) -> np.ndarray | None:
+        """The whole image's ink on the small working copy (None for an input that was already MNIST-like):
+        enough to tell one digit from several without a second look at the image."""
+        return None if self.found is None else _ink(self.found.distance, self.found.peak)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -364,7 +370,7 @@ def to_mnist(image: Image.Image | np.ndarray) -> Prepared:
         ink = _ink(crop_distance, max(_peak(crop_distance), 24.0))
         if not ink.any():
             raise NoDigitFound("no digit found: the image has no ink (blank or nearly uniform)")
-    return Prepared(digit_to_mnist(ink), found.inverted, source_size)
+    return Prepared(digit_to_mnist(ink), found.inverted, source_size, found)
 
 
 @dataclass(frozen=True)

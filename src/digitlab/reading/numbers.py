@@ -31,7 +31,6 @@ from digitlab.reading.imaging import (
 from digitlab.reading.inference import BatchPrediction, Predictor
 
 READ_SIDE = 512  # the ink of a number is found on a copy at most this many pixels a side
-COUNT_SIDE = 160  # counting the digits of an image (for predict's warning) needs less
 MAX_COMPONENTS = 40  # more separate marks than this is text or noise, not a number: refused at once
 SPECK_FRACTION = 0.3  # marks smaller than this fraction of the median digit height are specks
 MERGE_OVERLAP = 0.5  # marks overlapping horizontally by this fraction of the narrower are one digit
@@ -143,11 +142,11 @@ def _cut_candidates(profile: np.ndarray, pieces: int) -> list[list[int]]:
     return combinations
 
 
-def count_digits(image: Image.Image | np.ndarray) -> int:
-    """How many separate digit-sized marks an image holds (after specks are dropped and the strokes of
-    one digit merged): cheap, so that ``predict`` can say when an image holds a number, not a digit."""
+def count_digits(ink: np.ndarray) -> int:
+    """How many separate digit-sized marks an ink map holds (specks dropped, the strokes of one digit
+    merged): cheap on to_mnist's working copy, so that ``predict`` can say when an image holds a number."""
     try:
-        marks, _ = find_marks(ink_map(image, COUNT_SIDE).ink)
+        marks, _ = find_marks(ink)
     except ImageError as error:
         if error.code == "too_many_marks":
             return MAX_COMPONENTS + 1
@@ -205,6 +204,7 @@ class Reader:
         is not wide, each cut costs SPLIT_PENALTY, and one read surely as a single digit stays whole; a
         wide one is scored on the classifier alone (a wide 0 or 2 still stays whole when it reads best)."""
         profile = piece.sum(axis=0)
+        wide = mark.width > WIDE_FRACTION * typical
         most = min(MAX_DIGITS_PER_MARK, max(2, round(mark.width / (0.6 * typical))))
         whole = [(0, mark.width)], [digit_to_mnist(piece, thickness, target)]
         options = [whole]
@@ -221,10 +221,10 @@ class Reader:
             np.stack([image for _, images in options for image in images])).probabilities)
         scores, start = [], 0
         for _, images in options:
-            penalty = 1.0 if mark.width > WIDE_FRACTION * typical else SPLIT_PENALTY ** (len(images) - 1)
+            penalty = 1.0 if wide else SPLIT_PENALTY ** (len(images) - 1)
             scores.append(float(np.prod(batch.confidences[start:start + len(images)])) * penalty)
             start += len(images)
-        if scores[0] >= SURE and mark.width <= WIDE_FRACTION * typical:
+        if scores[0] >= SURE and not wide:
             scores[0] = math.inf
         spans, images = options[int(np.argmax(scores))]
         return [(mark, image, span) for image, span in zip(images, spans, strict=True)]
