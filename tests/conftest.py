@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from digitlab.data import PART_FILES, write_idx
 
@@ -89,3 +91,18 @@ def exported_run(tmp_path_factory):
                 learning_rate=0.01, verbose=0)
     export_onnx(run, check_images=dataset.x_test)
     return run
+
+
+def block_digit(label: int, size: int = 28, dark_on_light: bool = False) -> bytes:
+    """The learnable synthetic digit `label` (a lit block at its own place) as PNG bytes.
+
+    At 28x28 white-on-black it is already MNIST-style and passes through the imaging pipeline as it is,
+    so its position, which is what the synthetic classes encode, survives.
+    """
+    image = np.zeros((28, 28), np.uint8)
+    row, column = 3 + 8 * (label // 4), 2 + 6 * (label % 4)
+    image[row:row + 6, column:column + 6] = 255
+    picture = Image.fromarray(255 - image if dark_on_light else image).resize((size, size), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from conftest import block_digit
 from digitlab.export import export_onnx
 from digitlab.models import get_spec
 from digitlab.reading.imaging import load_image_file
@@ -20,21 +21,6 @@ from digitlab.reading.inference import Predictor
 from digitlab.runs import RunError
 from digitlab.serving.app import create_app
 from digitlab.serving.config import ServeConfig
-
-
-def block_digit(label: int, size: int = 28, dark_on_light: bool = False) -> bytes:
-    """The learnable synthetic digit `label` (a lit block at its own place) as PNG bytes.
-
-    At 28x28 white-on-black it is already MNIST-style and passes through the imaging pipeline as it is,
-    so its position, which is what the synthetic classes encode, survives.
-    """
-    image = np.zeros((28, 28), np.uint8)
-    row, column = 3 + 8 * (label // 4), 2 + 6 * (label % 4)
-    image[row:row + 6, column:column + 6] = 255
-    picture = Image.fromarray(255 - image if dark_on_light else image).resize((size, size), Image.Resampling.NEAREST)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")

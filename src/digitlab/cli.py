@@ -390,6 +390,15 @@ def command_read(arguments: argparse.Namespace) -> int:
                                     overwrite=arguments.overwrite, progress=sys.stderr.isatty()))
 
 
+def command_explain(arguments: argparse.Namespace) -> int:
+    from digitlab.reading.files import explain_paths
+
+    return _print_report(explain_paths(arguments.run, arguments.paths, out=arguments.out, method=arguments.method,
+                                       engine=arguments.engine, overwrite=arguments.overwrite,
+                                       output_format="json" if arguments.json else "table",
+                                       progress=sys.stderr.isatty()))
+
+
 def command_serve(arguments: argparse.Namespace) -> int:
     from digitlab.serving.config import ServeConfig, ServerOptions
     from digitlab.serving.server import serve
@@ -415,6 +424,7 @@ def command_serve(arguments: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from digitlab.models import MODELS
     from digitlab.pipeline import QUICKSTART_MODELS
+    from digitlab.reading.explain import METHODS
     from digitlab.reading.files import FORMATS
     from digitlab.reading.imaging import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
     from digitlab.reading.inference import ENGINES
@@ -584,6 +594,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_file_reading(read, FORMATS, ENGINES)
     read.set_defaults(handler=command_read)
+
+    explain = commands.add_parser(
+        "explain", help="show which strokes made the model read each image as it did (saliency maps)",
+        description="For each image file, write into --out NAME.png (the 28x28 the model saw, with the evidence for "
+        "the predicted digit and for the runner-up: red for, blue against) and NAME.json (digit, confidence, "
+        "runner_up, input, saliency, saliency_runner_up as 28x28 lists). occlusion hides 4x4 squares and measures "
+        "the drop in the digit's log-probability (any engine, ONNX included: milliseconds an image); "
+        "integrated-gradients follows the model's gradients from a blank image (Keras on TensorFlow). "
+        "Unreadable files are reported on their own line; the exit code is 1 if any file failed.",
+    )
+    explain.add_argument("run", metavar="RUN", help="run directory")
+    explain.add_argument("paths", nargs="+", metavar="PATH", help="image files, directories or glob patterns")
+    explain.add_argument("--out", default="explanations", metavar="DIR", help="where to write (default: %(default)s)")
+    explain.add_argument("--method", choices=METHODS, default=METHODS[0], help="(default: %(default)s)")
+    explain.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
+                         help="auto: ONNX Runtime when the run was exported, else Keras (occlusion only)")
+    explain.add_argument("--overwrite", action="store_true", help="replace explanations already in --out")
+    explain.add_argument("--json", action="store_true", help="print one JSON row per file instead of a table")
+    explain.set_defaults(handler=command_explain)
 
     serve = commands.add_parser(
         "serve", help="REST API and a drawing web page for a run",

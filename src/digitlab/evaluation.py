@@ -180,6 +180,17 @@ def split_arrays(run, dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
     raise InvalidArgument(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
 
 
+def mistake_saliency(model, spec, images: np.ndarray, examples: list[dict]) -> np.ndarray | None:
+    """Each mistake's evidence for its wrong answer (occlusion, see digitlab.reading.explain), for the gallery."""
+    from digitlab.reading.explain import occlusion
+
+    if not examples:
+        return None
+    _, maps = occlusion(lambda batch: model.predict(spec.prepare(batch), batch_size=1024, verbose=0),
+                        images[[e["index"] for e in examples]])
+    return maps[np.arange(len(examples)), [e["predicted"] for e in examples]]
+
+
 def evaluate_run(run, *, dataset=None, split: str = "test", model=None, data_dir=None) -> Evaluation:
     """Evaluate a run's model on ``split``, record it in metrics.json, and redraw its plots and report."""
     from digitlab import plots
@@ -201,7 +212,8 @@ def evaluate_run(run, *, dataset=None, split: str = "test", model=None, data_dir
     suffix = "" if split == "test" else f"-{split}"
     plots.confusion_heatmap(evaluation.confusion, run.file(CONFUSION_PNG.replace(".png", f"{suffix}.png")),
                             title=f"{run.config['model']}: {split} accuracy {evaluation.accuracy:.2%}")
-    plots.misclassified_gallery(images, examples, run.file(MISCLASSIFIED_PNG.replace(".png", f"{suffix}.png")))
+    plots.misclassified_gallery(images, examples, run.file(MISCLASSIFIED_PNG.replace(".png", f"{suffix}.png")),
+                                mistake_saliency(model, spec, images, examples))
     if run.history:
         plots.training_curves(run.history, run.file(CURVES_PNG), title=f"{run.config['model']} ({run.name})")
     write_report(run)

@@ -31,8 +31,10 @@ def digit_grid(
     columns: int = 10,
     suptitle: str | None = None,
     title_colors: list[str] | None = None,
+    overlays: list[np.ndarray | None] | None = None,
 ) -> Figure:
-    """A grid of 28x28 digits, each with its own title (a label, or "3->5 (97%)")."""
+    """A grid of 28x28 digits, each with its own title (a label, or "3->5 (97%)"); a panel with an overlay
+    shows that saliency map over its digit (see :func:`draw_saliency`)."""
     count = len(images)
     if count == 0:
         raise InvalidArgument("nothing to plot: no images given")
@@ -41,12 +43,24 @@ def digit_grid(
     figure = Figure(figsize=(columns * 1.1, rows * 1.25 + (0.4 if suptitle else 0)))
     for index, (image, title) in enumerate(zip(images, titles, strict=True)):
         axes = figure.add_subplot(rows, columns, index + 1)
-        axes.imshow(np.asarray(image).reshape(28, 28), cmap="gray_r", vmin=0, vmax=255 if image.max() > 1 else 1)
+        overlay = overlays[index] if overlays else None
+        if overlay is None:
+            axes.imshow(np.asarray(image).reshape(28, 28), cmap="gray_r", vmin=0, vmax=255 if image.max() > 1 else 1)
+        else:
+            draw_saliency(axes, image, overlay)
         axes.set_title(title, fontsize=8, color=(title_colors[index] if title_colors else "black"))
         axes.set_axis_off()
     if suptitle:
         figure.suptitle(suptitle)
     return figure
+
+
+def draw_saliency(axes, image: np.ndarray, saliency: np.ndarray) -> None:
+    """The digit in light grey under its saliency map: red where the ink is evidence for the digit, blue
+    against it; the scale is symmetric about zero and set by the map's own largest value."""
+    axes.imshow(np.asarray(image).reshape(28, 28), cmap="gray_r", vmin=0, vmax=255 * 2.5)
+    limit = float(np.abs(saliency).max()) or 1.0
+    axes.imshow(np.asarray(saliency).reshape(28, 28), cmap="bwr", vmin=-limit, vmax=limit, alpha=0.65)
 
 
 def sample_grid(images: np.ndarray, labels: np.ndarray, path: str | os.PathLike, *, columns: int = 10) -> None:
@@ -104,17 +118,45 @@ def curves_figure(history: dict[str, list[float]], *, title: str = "") -> Figure
     return figure
 
 
-def misclassified_gallery(images: np.ndarray, examples: list[dict], path: str | os.PathLike) -> None:
-    save_figure(misclassified_figure(images, examples), path)
+def misclassified_gallery(images: np.ndarray, examples: list[dict], path: str | os.PathLike,
+                          saliency: np.ndarray | None = None) -> None:
+    save_figure(misclassified_figure(images, examples, saliency), path)
 
 
-def misclassified_figure(images: np.ndarray, examples: list[dict]) -> Figure:
-    """Misclassified digits titled 'true -> predicted (confidence)', most confident mistakes first."""
+def misclassified_figure(images: np.ndarray, examples: list[dict], saliency: np.ndarray | None = None) -> Figure:
+    """Misclassified digits titled 'true -> predicted (confidence)', most confident mistakes first; with
+    ``saliency`` (one 28x28 map per example), each mistake has beside it the evidence for its wrong answer."""
     if not examples:
         figure = Figure(figsize=(4, 1))
         figure.text(0.5, 0.5, "no misclassified images", ha="center", va="center")
         return figure
+    chosen = images[[e["index"] for e in examples]]
     titles = [f"{e['true']}\u2192{e['predicted']} ({e['confidence']:.0%})" for e in examples]
-    return digit_grid(images[[e["index"] for e in examples]], titles, columns=10,
-                      suptitle="Misclassified (true\u2192predicted, confidence), most confident first",
-                      title_colors=["crimson"] * len(examples))
+    suptitle = "Misclassified (true\u2192predicted, confidence), most confident first"
+    if saliency is None:
+        return digit_grid(chosen, titles, columns=10, suptitle=suptitle, title_colors=["crimson"] * len(examples))
+    panels = [image for image in chosen for _ in range(2)]
+    overlays = [map_ for map_ in saliency for map_ in (None, map_)]
+    titles = [text for title, e in zip(titles, examples, strict=True) for text in (title, f"why {e['predicted']}?")]
+    colors = ["crimson", "black"] * len(examples)
+    return digit_grid(np.stack(panels), titles, columns=10, title_colors=colors, overlays=overlays,
+                      suptitle=suptitle + "; beside each, the evidence for its answer (red: for, blue: against)")
+
+
+def explanation_figure(explanation) -> Figure:
+    """One reading explained: the 28x28 the model saw, the evidence for its digit, and for the runner-up."""
+    figure = Figure(figsize=(7.2, 2.8))
+    panels = ((None, "what the model saw"),
+              (explanation.saliency, f"evidence for {explanation.digit} ({explanation.confidence:.0%})"),
+              (explanation.saliency_runner_up,
+               f"evidence for {explanation.runner_up} ({explanation.runner_up_confidence:.0%})"))
+    for index, (saliency, title) in enumerate(panels):
+        axes = figure.add_subplot(1, 3, index + 1)
+        if saliency is None:
+            axes.imshow(explanation.input, cmap="gray_r", vmin=0, vmax=255)
+        else:
+            draw_saliency(axes, explanation.input, saliency)
+        axes.set_title(title, fontsize=9)
+        axes.set_axis_off()
+    figure.suptitle(f"{explanation.method}: red is evidence for the digit, blue against it", fontsize=9)
+    return figure

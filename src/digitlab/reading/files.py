@@ -237,3 +237,63 @@ def render_numbers(rows: list[dict], output_format: str) -> str:
     body = [[row["file"], row["number"] or "-", "-" if row["confidence"] is None else f"{row['confidence']:.1%}",
              digits_text(row) or f"error: {row['error']}"] for row in rows]
     return text_table(["file", "number", "confidence", "digits (digit:confidence)"], body) + "\n"
+
+
+def _output_names(files: list[str]) -> list[str]:
+    """Each file's stem, made unique (a/x.png and b/x.png become x and x-2)."""
+    names, taken = [], set()
+    for path in files:
+        stem, name, count = Path(path).stem, Path(path).stem, 1
+        while name in taken:
+            count += 1
+            name = f"{stem}-{count}"
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def explain_paths(run, paths: list[str], *, out: str | os.PathLike = "explanations", method: str = "occlusion",
+                  engine: str = "auto", overwrite: bool = False, output_format: str = "table",
+                  progress: bool = False) -> PredictionReport:
+    """Explain the reading of each image file in ``paths``: into ``out``, NAME.png (the input with the
+    evidence for its digit and for the runner-up) and NAME.json; a file that cannot be read gets its reason
+    and the rest continue. The rows (file, digit, confidence, runner_up, png, json, error) render as a table
+    or JSON."""
+    from tqdm import tqdm
+
+    from digitlab import plots
+    from digitlab.reading.explain import Explainer
+
+    if output_format not in ("table", "json"):
+        raise InvalidArgument(f"unknown format {output_format!r}; choose table or json")
+    files = _files_to_read(paths, output_format, None, overwrite)
+    out = Path(out)
+    names = _output_names(files)
+    existing = [out / f"{name}{suffix}" for name in names for suffix in (".png", ".json")
+                if (out / f"{name}{suffix}").exists()]
+    if existing and not overwrite:
+        raise DigitlabError(f"{existing[0]} already exists; pass --overwrite to replace it")
+    explainer = Explainer(Predictor(run, engine=engine), method)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for path, name in tqdm(list(zip(files, names, strict=True)), unit="file", desc="explaining",
+                           disable=not progress, file=sys.stderr):
+        image, error, _ = prepare_file(path)
+        if image is None:
+            rows.append({"file": path, "digit": None, "confidence": None, "runner_up": None, "png": None,
+                         "json": None, "error": error})
+            continue
+        (explanation,) = explainer.explain(image)
+        picture, record = out / f"{name}.png", out / f"{name}.json"
+        plots.save_figure(plots.explanation_figure(explanation), picture)
+        atomic_write_text(record, json.dumps({"file": path, **explanation.to_json()}) + "\n")
+        rows.append({"file": path, "digit": explanation.digit, "confidence": round(explanation.confidence, 4),
+                     "runner_up": explanation.runner_up, "png": str(picture), "json": str(record), "error": None})
+    if output_format == "json":
+        return PredictionReport(json.dumps(rows, indent=2) + "\n", rows, None)
+    body = [[row["file"], "-" if row["digit"] is None else str(row["digit"]),
+             "-" if row["confidence"] is None else f"{row['confidence']:.1%}",
+             "-" if row["runner_up"] is None else str(row["runner_up"]), row["png"] or f"error: {row['error']}"]
+            for row in rows]
+    return PredictionReport(text_table(["file", "digit", "confidence", "runner-up", "explanation"], body) + "\n",
+                            rows, None)

@@ -1,10 +1,12 @@
 """The REST API and the drawing page, as a FastAPI app around one Predictor.
 
     POST /v1/predict         one image: multipart upload (field "file"), or JSON {"pixels": 28x28 0-255}
-                             or {"image_base64": "..."}; ?include_input=true adds the 28x28 the model saw
+                             or {"image_base64": "..."}; ?include_input=true adds the 28x28 the model saw,
+                             ?explain=true its saliency maps (evidence for the digit and the runner-up)
     POST /v1/predict/batch   many: multipart (several "files"), or JSON {"items": [...]} (up to max_batch)
     POST /v1/read            the whole number in one image (the same bodies as /v1/predict): every digit,
-                             left to right, with its box, confidence and top 3
+                             left to right, with its box, confidence and top 3 (?explain=true: each
+                             digit's 28x28 input and saliency map)
     GET  /v1/model           run name, model, metrics, input spec
     GET  /healthz            liveness
     GET  /                   the drawing page (static files, no build step)
@@ -40,6 +42,7 @@ from starlette.formparsers import MultiPartParser
 
 from digitlab import __version__
 from digitlab.errors import DigitlabError
+from digitlab.reading.explain import Explainer, rounded
 from digitlab.reading.imaging import ImageError, load_image, mnist_ready, open_image, to_mnist
 from digitlab.reading.inference import BatchPrediction, Predictor
 from digitlab.reading.numbers import Reader
@@ -196,9 +199,17 @@ def prepare_items(items: list[Item], config: ServeConfig) -> list[np.ndarray]:
     return [to_mnist(image).image for image in decode_items(items, config)]
 
 
-def read_item(item: Item, config: ServeConfig, reader: Reader) -> dict:
-    """The number one item shows (on a pool thread: decoding, finding the digits and their model call)."""
-    return reader.read(decode_items([item], config)[0]).to_json()
+def read_item(item: Item, config: ServeConfig, reader: Reader, explainer: Explainer | None = None) -> dict:
+    """The number one item shows (on a pool thread: decoding, finding the digits and their model call);
+    with an ``explainer``, each digit also gets its 28x28 input and saliency map."""
+    reading = reader.read(decode_items([item], config)[0])
+    answer = reading.to_json()
+    if explainer is not None:
+        explanations = explainer.explain(np.stack([digit.input for digit in reading.digits]))
+        for entry, explanation in zip(answer["digits"], explanations, strict=True):
+            entry["input"] = explanation.input.astype(int).tolist()
+            entry["saliency"] = rounded(explanation.saliency)
+    return answer
 
 
 async def _parse_request(request: Request, config: ServeConfig, pool: WorkPool, *, batch: bool) -> list[Item]:
@@ -264,6 +275,9 @@ class PredictionOut(BaseModel):
     confidence: float
     probabilities: list[float]
     input: list[list[int]] | None = None
+    runner_up: int | None = None  # with ?explain=true
+    saliency: list[list[float]] | None = None
+    saliency_runner_up: list[list[float]] | None = None
 
 
 class BatchOut(BaseModel):
@@ -275,6 +289,8 @@ class DigitOut(BaseModel):
     confidence: float
     box: list[int]
     top: list[list[float]]
+    input: list[list[int]] | None = None  # with ?explain=true
+    saliency: list[list[float]] | None = None
 
 
 class NumberOut(BaseModel):
@@ -283,10 +299,11 @@ class NumberOut(BaseModel):
     digits: list[DigitOut]
 
 
-def _include_input(request: Request) -> bool:
-    value = request.query_params.get("include_input", "false").lower()
+def _flag(request: Request, name: str) -> bool:
+    """A true/false query parameter (absent: false)."""
+    value = request.query_params.get(name, "false").lower()
     if value not in ("true", "false", "1", "0", "yes", "no"):
-        raise RequestError(422, "invalid_request", "include_input must be true or false")
+        raise RequestError(422, "invalid_request", f"{name} must be true or false")
     return value in ("true", "1", "yes")
 
 
@@ -327,9 +344,11 @@ _BATCH_BODY = {"requestBody": {"required": True, "content": {
         "items": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": _ITEM_SCHEMA}}}},
     "multipart/form-data": {"schema": {"type": "object", "properties": {
         "files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}}}
+_EXPLAIN = {"name": "explain", "in": "query", "required": False, "schema": {"type": "boolean", "default": False},
+            "description": "also return saliency maps (occlusion): 28x28 evidence for the digit, by pixel"}
 _INCLUDE_INPUT = {"parameters": [{"name": "include_input", "in": "query", "required": False,
                                   "description": "also return the 28x28 input the model saw",
-                                  "schema": {"type": "boolean", "default": False}}]}
+                                  "schema": {"type": "boolean", "default": False}}, _EXPLAIN]}
 _ERRORS = {status: {"description": description, "content": {"application/json": {"schema": {
     "type": "object", "properties": {"error": {"type": "object", "properties": {
         "code": {"type": "string"}, "message": {"type": "string"}}}}}}}}
@@ -358,6 +377,7 @@ def create_app(config: ServeConfig) -> FastAPI:
 
     pool = WorkPool(config.image_threads, config.max_queue, config.time_limit)
     reader = Reader(predictor)
+    explainer = Explainer(predictor)
     batcher = Batcher(lambda images: predictor.predict_batch(images).probabilities, enabled=config.batching)
 
     @contextlib.asynccontextmanager
@@ -406,17 +426,24 @@ def create_app(config: ServeConfig) -> FastAPI:
         return _json({"predictions": await answer(request, batch=True)})
 
     async def answer(request: Request, *, batch: bool) -> list[dict]:
-        include_input = _include_input(request)
+        include_input, explain = _flag(request, "include_input"), _flag(request, "explain")
         images = await _prepared_images(await _parse_request(request, config, pool, batch=batch), config, pool)
         probabilities = await batcher.probabilities(np.stack(images))
-        return _prediction_json(probabilities, images, include_input)
+        results = _prediction_json(probabilities, images, include_input)
+        if explain:
+            explanations = await pool.run(explainer.explain, np.stack(images))
+            for entry, explanation in zip(results, explanations, strict=True):
+                entry.update(runner_up=explanation.runner_up, saliency=rounded(explanation.saliency),
+                             saliency_runner_up=rounded(explanation.saliency_runner_up))
+        return results
 
-    @app.post("/v1/read", summary="Read the whole number in one image", openapi_extra=_PREDICT_BODY,
-              responses=_ERRORS, response_model=NumberOut)
+    @app.post("/v1/read", summary="Read the whole number in one image",
+              openapi_extra=_PREDICT_BODY | {"parameters": [_EXPLAIN]}, responses=_ERRORS, response_model=NumberOut)
     async def read(request: Request) -> Response:
+        explain = _flag(request, "explain")
         (item,) = await _parse_request(request, config, pool, batch=False)
         try:
-            return _json(await pool.run(read_item, item, config, reader))
+            return _json(await pool.run(read_item, item, config, reader, explainer if explain else None))
         except ImageError as error:
             raise _image_error(error) from None
 
