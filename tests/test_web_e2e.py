@@ -1,7 +1,8 @@
 """The drawing page in a real headless Chromium (Debian's), driven by Playwright against a real server.
 
 It draws digits with pointer events, checks the predicted digit and the probability bars, uploads a
-PNG, writes a three-digit number in number mode and checks the boxes, and keeps screenshots in
+PNG, writes a three-digit number in number mode and checks the boxes, ticks "why?" and checks the
+evidence tint over what the model saw, and keeps screenshots in
 test-artifacts/ (desktop and phone-sized).
 """
 
@@ -179,3 +180,27 @@ def test_number_mode_reads_a_written_number_and_boxes_each_digit(server, browser
     assert page.eval_on_selector_all("#digits li", "items => items.length") == 0
     page.click("#mode-digit")
     assert page.eval_on_selector("#pad", "pad => pad.width") == 280 and page.locator("#bars").is_visible()
+
+
+def test_the_why_toggle_tints_what_the_model_saw_with_its_evidence(server, browser):
+    page = browser.new_page(viewport={"width": 1000, "height": 720})
+    page.goto(server)
+    stroke(page, [(60, 60), (220, 60), (110, 250)])  # a seven, read without the map
+    digit, _ = read_result(page)
+    assert digit == "7" and page.eval_on_selector("#seen", "c => c.dataset.explained") == "false"
+    tinted = """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let red = 0, blue = 0;
+        for (let i = 0; i < d.length; i += 4) { if (d[i] > 180 && d[i + 1] < 120) red++;
+                                                if (d[i + 2] > 180 && d[i] < 120) blue++; }
+        return [red, blue]; }"""
+    assert page.eval_on_selector("#seen", tinted) == [0, 0]
+    page.check("#explain")  # asks again, now for the saliency map, and tints the 28x28
+    page.wait_for_function("document.getElementById('seen').dataset.explained === 'true'", timeout=15000)
+    red, _ = page.eval_on_selector("#seen", tinted)
+    assert red > 50  # evidence for the 7 lies on its strokes (112x112 canvas: 16 pixels per input pixel)
+    assert page.locator("#digit").text_content() == "7"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(ARTIFACTS / "web-page-explain.png"), full_page=True)
+    page.uncheck("#explain")
+    assert page.eval_on_selector("#seen", "c => c.dataset.explained") == "false"
+    assert page.eval_on_selector("#seen", tinted) == [0, 0]

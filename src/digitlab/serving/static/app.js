@@ -1,5 +1,6 @@
 // The drawing page: pointer strokes on a canvas, read after each stroke.
-// "One digit" mode asks POST /v1/predict (bars and the 28x28 the model saw); "A number" mode gives a
+// "One digit" mode asks POST /v1/predict (bars and the 28x28 the model saw; with "why?" ticked, the
+// saliency map over it: red where the ink is evidence for the digit, blue against); "A number" mode gives a
 // wide canvas, asks POST /v1/read, and draws a box over each digit found with its digit and confidence.
 "use strict";
 
@@ -15,9 +16,12 @@ const context = pad.getContext("2d");
 const seen = document.getElementById("seen");
 const bars = document.getElementById("bars");
 const message = document.getElementById("message");
+const explainToggle = document.getElementById("explain");
 let mode = "digit";
 let drawing = false;
 let placement = {scale: 1, left: 0, top: 0};  // where the image sent lies on the pad (uploads are fitted in)
+let lastAsked = null;  // the last image sent and its answer, so that ticking "why?" can ask again
+let lastResult = null;
 
 // A blank pad (and no boxes over it), in the mode's size.
 function clearPad() {
@@ -34,6 +38,7 @@ function clearPad() {
 function resetPad() {
   clearPad();
   showResult(null);
+  lastAsked = null;
 }
 
 function setMode(next) {
@@ -118,12 +123,26 @@ async function showUpload(file) {
   }
 }
 
+explainToggle.addEventListener("change", () => {
+  if (explainToggle.checked && lastAsked && lastResult && !lastResult.saliency) {
+    ask(lastAsked.blob, lastAsked.name);  // the answer came without the map: ask for it
+  } else if (lastResult) {
+    showSeen(lastResult.input, explainToggle.checked ? lastResult.saliency : null);
+  }
+});
+
+function endpoint(askedIn) {
+  const explain = askedIn === "digit" && explainToggle.checked ? "&explain=true" : "";
+  return MODES[askedIn].endpoint + explain;
+}
+
 async function ask(blob, name) {
   const form = new FormData();
   form.append("file", blob, name);
   const askedIn = mode;
+  lastAsked = {blob, name};
   try {
-    const response = await fetch(MODES[askedIn].endpoint, { method: "POST", body: form });
+    const response = await fetch(endpoint(askedIn), { method: "POST", body: form });
     const body = await response.json();
     if (askedIn !== mode) return;  // the mode changed while the request was out
     if (!response.ok) {
@@ -143,6 +162,7 @@ function percent(probability) {
 }
 
 function showResult(result) {
+  lastResult = result;
   const answer = result ? (mode === "number" ? result.number : String(result.digit)) : "–";
   document.getElementById("digit").textContent = answer;
   document.getElementById("confidence").textContent = result ? `${percent(result.confidence)} sure` : "\u00a0";
@@ -150,7 +170,7 @@ function showResult(result) {
     showDigits(result ? result.digits : []);
   } else {
     showBars(result);
-    showSeen(result && result.input);
+    showSeen(result && result.input, result && explainToggle.checked ? result.saliency : null);
   }
 }
 
@@ -164,14 +184,23 @@ function showBars(result) {
   }
 }
 
-function showSeen(input) {
+// The 28x28 input in grey; with a saliency map, each pixel tinted red (evidence for the digit) or blue
+// (against), as strongly as its share of the map's largest value.
+function showSeen(input, saliency) {
   const seenContext = seen.getContext("2d");
   seenContext.fillStyle = "black";
   seenContext.fillRect(0, 0, seen.width, seen.height);
+  seen.dataset.explained = String(Boolean(input && saliency));
   if (!input) return;
   const image = seenContext.createImageData(28, 28);
+  const evidence = saliency ? saliency.flat() : null;
+  const largest = evidence ? Math.max(...evidence.map(Math.abs)) || 1 : 1;
   input.flat().forEach((value, index) => {
-    image.data.set([value, value, value, 255], index * 4);
+    const grey = evidence ? value * 0.5 : value;
+    const share = evidence ? evidence[index] / largest : 0;
+    const tint = Math.min(1, Math.abs(share) * 1.5);
+    const target = share > 0 ? [255, 40, 40] : [60, 120, 255];
+    image.data.set([0, 1, 2].map((c) => grey + (target[c] - grey) * tint).concat(255), index * 4);
   });
   const small = document.createElement("canvas");
   small.width = small.height = 28;
