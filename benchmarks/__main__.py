@@ -23,10 +23,12 @@ STEPS = {
     "accuracy": ["-m", "benchmarks.accuracy"],
     "realworld": ["-m", "benchmarks.realworld", str(RUNS / "cnn")],
     "imaging": ["-m", "benchmarks.imaging", str(RUNS / "cnn")],
+    "numbers": ["-m", "benchmarks.numbers", str(RUNS / "cnn")],
+    "explain": ["-m", "benchmarks.explain", str(RUNS / "cnn")],
     "inference": ["-m", "benchmarks.inference", str(RUNS)],
     "loadtest": ["-m", "benchmarks.loadtest", str(RUNS / "cnn")],
 }
-NEEDS_RUNS = {"realworld", "imaging", "inference", "loadtest"}
+NEEDS_RUNS = {"realworld", "imaging", "numbers", "explain", "inference", "loadtest"}
 
 
 def main() -> None:

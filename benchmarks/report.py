@@ -117,6 +117,20 @@ def numbers_table(payload: dict) -> str:
     return "\n".join(lines)
 
 
+def explain_table(payload: dict) -> str:
+    lines = ["| method | engine | per image (median) | p90 | probability after deleting the 40 most salient pixels "
+             "| after deleting 40 random ink pixels |", "|---|---|---|---|---|---|"]
+    for r in payload["results"]:
+        lines.append(f"| {r['method']} | {r['engine']} | {r['median_ms']:.1f} ms | {r['p90_ms']:.1f} ms "
+                     f"| {r['probability'] - r['drop_salient']:.3f} (-{r['drop_salient']:.3f}) "
+                     f"| {r['probability'] - r['drop_random_ink']:.3f} (-{r['drop_random_ink']:.3f}) |")
+    first = payload["results"][0]
+    lines += ["", f"Model `{payload['model']}`, one image per call, {first['images']} MNIST test images (mean "
+              f"probability of the predicted digit before deleting: {first['probability']:.3f}). Command: "
+              f"`{payload['command']}` ({_machine_line(payload['machine'])})."]
+    return "\n".join(lines)
+
+
 def imaging_table(payload: dict) -> str:
     lines = ["| upload | files (mean size) | decode | prepare | infer | total |", "|---|---|---|---|---|---|"]
     for r in payload["sizes"]:
@@ -225,6 +239,7 @@ TABLES = {
     "loadtest": ("loadtest.json", loadtest_table),
     "imaging": ("imaging.json", imaging_table),
     "numbers": ("numbers.json", numbers_table),
+    "explain": ("explain.json", explain_table),
 }
 PROJECT_README = README.parent.parent / "README.md"
 
@@ -261,6 +276,12 @@ def summary_table(results: dict[str, dict]) -> str:
         rows.append(("whole numbers of 2-6 MNIST test digits (`digitlab read`, cnn)",
                      f"{n['whole_accuracy']:.1%} of numbers right, {n['digit_accuracy']:.1%} of digits",
                      "python -m benchmarks.numbers RUN"))
+    if "explain" in results:
+        occluded = next(r for r in results["explain"]["results"] if r["method"] == "occlusion")
+        rows.append((f"explain one reading (occlusion, cnn on {occluded['engine']})",
+                     f"{occluded['median_ms']:.1f} ms per image; the 40 most salient pixels cost "
+                     f"{occluded['drop_salient']:.2f} of the probability, 40 random ink pixels "
+                     f"{occluded['drop_random_ink']:.2f}", "python -m benchmarks.explain RUN"))
     if "loadtest" in results:
         for r in results["loadtest"]["results"]:
             if not r.get("batching", True):

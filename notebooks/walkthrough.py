@@ -199,6 +199,23 @@ from digitlab.evaluation import misclassified_examples
 (_, _), (raw_test, _) = load_mnist()
 misclassified_figure(raw_test, misclassified_examples(cnn_evaluation, y_test, limit=20))"""),
     ("markdown", """\
+**Why did it say that?** A saliency map shows which pixels were the evidence for an answer. digitlab's
+default method, occlusion, hides one 4x4 square of the input at a time and measures how much the
+answer's log-probability drops: red squares are ink the answer depends on, blue ones speak against it.
+Here are the CNN's two most confident mistakes, with the evidence for its wrong answer and for the
+runner-up (the same pictures as `digitlab explain RUN IMAGE`)."""),
+    ("code", """\
+from IPython.display import display
+
+from digitlab import explain
+from digitlab.plots import explanation_figure
+
+mistakes = misclassified_examples(cnn_evaluation, y_test, limit=2)
+for mistake, why in zip(mistakes, explain(cnn_run, raw_test[[m["index"] for m in mistakes]]), strict=True):
+    print(f"test image {mistake['index']}: a {mistake['true']} read as {why.digit} ({why.confidence:.0%}), "
+          f"runner-up {why.runner_up} ({why.runner_up_confidence:.1%})")
+    display(explanation_figure(why))"""),
+    ("markdown", """\
 **Where next.** Compare runs with `digitlab compare runs/`; every command and its options are in the
 README and in `digitlab --help`."""),
 ]

@@ -181,12 +181,12 @@ def test_page_and_schema_are_served(client):
     assert "access-control-allow-origin" not in client.get("/healthz", headers={"Origin": "http://x"}).headers
 
 
-def test_schemathesis_finds_no_server_errors(exported_run):
+def test_schemathesis_finds_no_server_errors(exported_run, tmp_path):
     import schemathesis
     from hypothesis import HealthCheck, given, settings
     from schemathesis.checks import not_a_server_error
 
-    app = create_app(ServeConfig(exported_run.path))
+    app = create_app(ServeConfig(exported_run.path, feedback=str(tmp_path / "corrections")))
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
     failures, calls = [], []
@@ -204,7 +204,8 @@ def test_schemathesis_finds_no_server_errors(exported_run):
 
         check()
     assert not failures
-    assert {path for path, _ in calls} == {"/healthz", "/v1/model", "/v1/predict", "/v1/predict/batch", "/v1/read"}
+    assert {path for path, _ in calls} == {"/healthz", "/v1/model", "/v1/predict", "/v1/predict/batch", "/v1/read",
+                                           "/v1/feedback"}
     assert sum(path.startswith("/v1/predict") for path, _ in calls) >= 40
 
 

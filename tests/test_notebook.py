@@ -46,5 +46,6 @@ def test_notebook_executes_without_errors(tmp_path):
     assert "within run-to-run noise (under 0.5 points): True" in text
     images = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
               if "image/png" in output.get("data", {})]
-    assert len(images) >= 4  # the sample digit, two confusion matrices, the misclassified gallery
+    assert len(images) >= 6  # the sample digit, two confusion matrices, the gallery, two explained mistakes
+    assert text.count(" read as ") == 2 and "runner-up" in text  # "why did it say that?" on two mistakes
     assert (tmp_path / "runs" / "walkthrough-cnn" / "report.md").exists()

@@ -24,6 +24,7 @@ import numpy as np
 
 from digitlab.data import IMAGE_SIDE
 from digitlab.errors import InvalidArgument
+from digitlab.reading.inference import Predictor
 
 METHODS = ("occlusion", "integrated-gradients")
 WINDOW = 4  # occluded squares are 4x4 pixels (a pen stroke is about 2-3 px wide) ...
@@ -164,13 +165,14 @@ def _top_two(probabilities: np.ndarray) -> np.ndarray:
 
 
 class Explainer:
-    """Explains readings of a trained run: its :class:`Predictor` for occlusion, its Keras model for
-    integrated gradients (loaded on first use)."""
+    """Explains readings of a trained run (a directory, a Run or a :class:`Predictor`): the Predictor for
+    occlusion, the run's Keras model for integrated gradients (loaded on first use)."""
 
-    def __init__(self, predictor, method: str = "occlusion"):
+    def __init__(self, run, method: str = "occlusion", *, engine: str = "auto"):
         if method not in METHODS:
             raise InvalidArgument(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
-        self.predictor, self.method = predictor, method
+        self.predictor = run if isinstance(run, Predictor) else Predictor(run, engine=engine)
+        self.method = method
         self._model = None
 
     def classify(self, images: np.ndarray) -> np.ndarray:
@@ -192,3 +194,8 @@ class Explainer:
         return [Explanation(int(first), float(row[first]), int(second), float(row[second]), image,
                             pair[0], pair[1], self.method)
                 for (first, second), row, image, pair in zip(top, probabilities, images, maps, strict=True)]
+
+
+def explain(run, images: np.ndarray, method: str = "occlusion") -> list[Explanation]:
+    """Explain a trained run's readings of uint8 28x28 MNIST-style images (one, or a stack)."""
+    return Explainer(run, method).explain(images)

@@ -273,7 +273,7 @@ def explain_paths(run, paths: list[str], *, out: str | os.PathLike = "explanatio
                 if (out / f"{name}{suffix}").exists()]
     if existing and not overwrite:
         raise DigitlabError(f"{existing[0]} already exists; pass --overwrite to replace it")
-    explainer = Explainer(Predictor(run, engine=engine), method)
+    explainer = Explainer(run, method, engine=engine)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for path, name in tqdm(list(zip(files, names, strict=True)), unit="file", desc="explaining",

@@ -101,6 +101,13 @@ class Predictor:
         return session
 
     @property
+    def model_sha256(self) -> str:
+        """The SHA-256 of the model file in use (recorded with corrections, so that each names its model)."""
+        if self.engine == "onnx":
+            return self.run.config["onnx"]["sha256"]
+        return sha256_file(self.run.file(MODEL_FILE))
+
+    @property
     def input_spec(self) -> dict:
         return {"shape": [IMAGE_SIDE, IMAGE_SIDE], "dtype": "uint8", "range": [0, 255],
                 "polarity": "white digit on black, as MNIST"}

@@ -4,6 +4,8 @@
                              or {"image_base64": "..."}; ?include_input=true adds the 28x28 the model saw,
                              ?explain=true its saliency maps (evidence for the digit and the runner-up)
     POST /v1/predict/batch   many: multipart (several "files"), or JSON {"items": [...]} (up to max_batch)
+    POST /v1/feedback        a correction: the same bodies plus "label" ("7", "2026"), stored when the
+                             server was started with a feedback store (201 {"id"} once committed)
     POST /v1/read            the whole number in one image (the same bodies as /v1/predict): every digit,
                              left to right, with its box, confidence and top 3 (?explain=true: each
                              digit's 28x28 input and saliency map)
@@ -41,12 +43,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartParser
 
 from digitlab import __version__
-from digitlab.errors import DigitlabError
+from digitlab.errors import DigitlabError, InvalidArgument
 from digitlab.reading.explain import Explainer, rounded
 from digitlab.reading.imaging import ImageError, load_image, mnist_ready, open_image, to_mnist
 from digitlab.reading.inference import BatchPrediction, Predictor
 from digitlab.reading.numbers import Reader
 from digitlab.serving.config import MAX_BATCH, ServeConfig
+from digitlab.serving.feedback import FeedbackStore, StoreError, StoreFull, check_label, open_store
 from digitlab.serving.work import Batcher, Overloaded, WorkPool
 
 LOOP_JSON_BYTES = 64 * 1024  # JSON bodies larger than this are parsed on the pool, not the event loop
@@ -212,7 +215,60 @@ def read_item(item: Item, config: ServeConfig, reader: Reader, explainer: Explai
     return answer
 
 
+def _text_field(fields: dict[str, Any], name: str, longest: int) -> str | None:
+    value = fields.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or len(value) > longest:
+        raise RequestError(422, f"bad_{name}", f"{name} must be text of at most {longest} characters")
+    return value
+
+
+def store_correction(item: Item, fields: dict[str, Any], config: ServeConfig, reader: Reader, store: FeedbackStore,
+                     model_sha256: str | None) -> tuple[str, bool]:
+    """Store one correction (on a pool thread): the inputs the model saw, one per digit of the label (a
+    one-digit label: the input /v1/predict sees; longer: the digits the number reader finds, as many as
+    the label has), the model's reading of them, and the upload itself when it is a file of modest size."""
+    if "label" not in fields:
+        raise RequestError(422, "no_label", 'the correction needs a "label": the digits the image shows')
+    try:
+        label = check_label(fields["label"])
+    except InvalidArgument as error:
+        raise RequestError(422, "bad_label", str(error)) from None
+    reported = _text_field(fields, "prediction", 80)
+    client_id = _text_field(fields, "client_id", 128)
+    (image,) = decode_items([item], config)
+    if len(label) == 1:
+        inputs = to_mnist(image).image[None]
+        prediction = str(reader.predictor.predict_batch(inputs).digits[0])
+    else:
+        reading = reader.read(image)
+        if len(reading.digits) != len(label):
+            raise RequestError(422, "label_mismatch", f"the label has {len(label)} digits but {len(reading.digits)} "
+                               f"were found in the image (read as {reading.number})")
+        inputs, prediction = np.stack([digit.input for digit in reading.digits]), reading.number
+    upload = None
+    if config.feedback_uploads and isinstance(item, str | bytes):
+        upload = base64.b64decode(item) if isinstance(item, str) else item
+    try:
+        return store.add(label=label, inputs=inputs, prediction=prediction, reported_prediction=reported,
+                         model_sha256=model_sha256, upload=upload, client_id=client_id)
+    except StoreFull as error:
+        raise RequestError(409, "store_full", str(error)) from None
+    except InvalidArgument as error:
+        raise RequestError(422, "bad_correction", str(error)) from None
+
+
 async def _parse_request(request: Request, config: ServeConfig, pool: WorkPool, *, batch: bool) -> list[Item]:
+    return (await _parse_body(request, config, pool, batch=batch))[0]
+
+
+async def _parse_body(request: Request, config: ServeConfig, pool: WorkPool, *,
+                      batch: bool) -> tuple[list[Item], dict[str, Any]]:
+    """A request's image items, and its other fields (multipart text fields, or the JSON object's other
+    keys; for a single item only)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     max_batch = config.max_batch if batch else 1
     if content_type == "multipart/form-data":
@@ -234,7 +290,7 @@ async def _parse_request(request: Request, config: ServeConfig, pool: WorkPool, 
         for data in files:
             if len(data) > config.max_bytes:
                 raise RequestError(413, "too_large", f"image is over the {config.max_bytes / 1e6:.1f} MB limit")
-        return files
+        return files, {key: value for key, value in form.multi_items() if isinstance(value, str)}
     if content_type == "application/json":
         body = await _read_body(request, config.max_request_bytes)
         if not body:
@@ -244,13 +300,15 @@ async def _parse_request(request: Request, config: ServeConfig, pool: WorkPool, 
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise RequestError(400, "bad_json", "request body is not valid JSON") from None
         if not batch:
-            return [_item_from_json(payload, config)]
+            fields = {k: v for k, v in payload.items() if k not in ("pixels", "image_base64")} \
+                if isinstance(payload, dict) else {}
+            return [_item_from_json(payload, config)], fields
         items = payload.get("items") if isinstance(payload, dict) else None
         if not isinstance(items, list) or not items:
             raise RequestError(422, "bad_json", 'expected {"items": [...]} with at least one item')
         if len(items) > max_batch:
             raise RequestError(413, "batch_too_large", f"batch of {len(items)} is over the limit of {max_batch}")
-        return [_item_from_json(item, config) for item in items]
+        return [_item_from_json(item, config) for item in items], {}
     raise RequestError(415, "unsupported_media_type",
                        "send multipart/form-data with a file, or application/json with pixels or image_base64")
 
@@ -346,6 +404,17 @@ _BATCH_BODY = {"requestBody": {"required": True, "content": {
         "files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}}}
 _EXPLAIN = {"name": "explain", "in": "query", "required": False, "schema": {"type": "boolean", "default": False},
             "description": "also return saliency maps (occlusion): 28x28 evidence for the digit, by pixel"}
+_CORRECTION_FIELDS = {
+    "label": {"type": "string", "pattern": "^[0-9]{1,40}$", "description": "the digits the image really shows"},
+    "prediction": {"type": "string", "maxLength": 80, "description": "the reading being corrected (optional)"},
+    "client_id": {"type": "string", "minLength": 1, "maxLength": 128,
+                  "description": "the client's id for this correction: a re-sent one is stored once"},
+}
+_FEEDBACK_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {**_ITEM_SCHEMA, "properties": {**_ITEM_SCHEMA["properties"], **_CORRECTION_FIELDS},
+                                    "required": ["label"]}},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file", "label"], "properties": {
+        **_FILE_SCHEMA["properties"], **_CORRECTION_FIELDS}}}}}}
 _INCLUDE_INPUT = {"parameters": [{"name": "include_input", "in": "query", "required": False,
                                   "description": "also return the 28x28 input the model saw",
                                   "schema": {"type": "boolean", "default": False}}, _EXPLAIN]}
@@ -355,6 +424,15 @@ _ERRORS = {status: {"description": description, "content": {"application/json": 
     for status, description in ((400, "malformed request"), (413, "too large"), (415, "unsupported type"),
                                 (422, "invalid content, or no digit found"),
                                 (503, "busy, or image work over the time limit: retry after Retry-After seconds"))}
+
+
+_FEEDBACK_ERRORS = {404: {"description": "this server does not store corrections"},
+                    409: {"description": "the corrections store is full"}}
+
+
+class FeedbackOut(BaseModel):
+    id: str
+    stored: bool  # False: a correction with this client_id was stored before (this is its id)
 
 
 def create_app(config: ServeConfig) -> FastAPI:
@@ -372,12 +450,15 @@ def create_app(config: ServeConfig) -> FastAPI:
         "accepts": ["multipart/form-data (field 'file')", "application/json {pixels: 28x28 0-255}",
                     "application/json {image_base64}"],
         "limits": config.limits(),
+        "feedback": config.feedback is not None,
         "digitlab": __version__,
     }
 
     pool = WorkPool(config.image_threads, config.max_queue, config.time_limit)
     reader = Reader(predictor)
     explainer = Explainer(predictor)
+    store = open_store(config.feedback, max_records=config.feedback_max) if config.feedback else None
+    model_sha256 = predictor.model_sha256
     batcher = Batcher(lambda images: predictor.predict_batch(images).probabilities, enabled=config.batching)
 
     @contextlib.asynccontextmanager
@@ -385,6 +466,8 @@ def create_app(config: ServeConfig) -> FastAPI:
         yield
         pool.close()
         batcher.close()
+        if store is not None:
+            store.close()
 
     app = FastAPI(title="digitlab", version=__version__, lifespan=lifespan,
                   description="Handwritten-digit recognition: send an image, get the digit and its probabilities.")
@@ -447,13 +530,30 @@ def create_app(config: ServeConfig) -> FastAPI:
         except ImageError as error:
             raise _image_error(error) from None
 
+    @app.post("/v1/feedback", summary="Store a correction: what the image really shows", status_code=201,
+              openapi_extra=_FEEDBACK_BODY, responses=_ERRORS | _FEEDBACK_ERRORS, response_model=FeedbackOut)
+    async def feedback(request: Request) -> Response:
+        if store is None:
+            raise RequestError(404, "feedback_off", "this server does not store corrections "
+                               "(start it with --feedback STORE to store them)")
+        items, fields = await _parse_body(request, config, pool, batch=False)
+        try:
+            record_id, created = await pool.run(store_correction, items[0], fields, config, reader, store,
+                                                model_sha256)
+        except ImageError as error:
+            raise _image_error(error) from None
+        except StoreError as error:
+            raise RequestError(503, "store_unavailable", str(error)) from None
+        return Response(json.dumps({"id": record_id, "stored": created}), status_code=201 if created else 200,
+                        media_type="application/json")
+
     @app.get("/", include_in_schema=False)
     async def index():
         return FileResponse(STATIC / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(Shortcut, handlers={"/v1/predict": predict, "/v1/predict/batch": predict_batch,
-                                           "/v1/read": read})
+                                           "/v1/read": read, "/v1/feedback": feedback})
     if config.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"])
     return app

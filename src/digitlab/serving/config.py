@@ -11,6 +11,7 @@ from typing import Any
 from digitlab.errors import InvalidArgument
 from digitlab.reading.imaging import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
 from digitlab.reading.inference import ENGINES
+from digitlab.serving.feedback import MAX_RECORDS
 
 MAX_BATCH = 64
 MAX_REQUEST_BYTES = 8 * 1024 * 1024  # a whole request, batch included: far below 64 single-image limits
@@ -28,6 +29,8 @@ class ServeConfig:
     one per core), with room for ``max_queue`` more tasks waiting; ``time_limit`` bounds one request's
     image work. ``max_bytes``/``max_pixels`` bound one image, ``max_request_bytes``/``max_request_pixels``
     a whole request, batch included. ``batching`` lets requests that arrive together share a model call.
+    ``feedback`` is where corrections are stored (a directory or a postgresql:// URL; None: not at all),
+    up to ``feedback_max`` of them, with their original uploads unless ``feedback_uploads`` is off.
     """
 
     run: Path
@@ -43,14 +46,19 @@ class ServeConfig:
     max_batch: int = MAX_BATCH
     batching: bool = True
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    feedback: str | None = None
+    feedback_max: int = MAX_RECORDS
+    feedback_uploads: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "run", Path(self.run))
         object.__setattr__(self, "cors_origins", tuple(self.cors_origins))
+        if self.feedback is not None:
+            object.__setattr__(self, "feedback", os.fspath(self.feedback))
         if self.engine not in ENGINES:
             raise InvalidArgument(f"unknown engine {self.engine!r}; choose one of: {', '.join(ENGINES)}")
         for name in ("threads", "image_threads", "max_bytes", "max_pixels", "max_request_bytes",
-                     "max_request_pixels", "max_batch"):
+                     "max_request_pixels", "max_batch", "feedback_max"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InvalidArgument(f"{name} must be a whole number >= 1, got {value!r}")

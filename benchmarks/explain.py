@@ -1,0 +1,92 @@
+"""What an explanation costs, and how faithful it is, for each method.
+
+Cost: one image at a time, as `digitlab explain` and `?explain=true` call it (the whole Explainer call:
+the occluded copies' model call or the gradient path, and building the maps), median and p90 over MNIST
+test images after a warm-up. Occlusion runs on ONNX Runtime (the run must be exported) and on Keras;
+integrated gradients on Keras (TensorFlow). Faithfulness: deleting (setting to background) the 40 most
+salient pixels of each image against 40 random ink pixels, as the mean drop of the predicted digit's
+probability over the same images (the test suite asserts the same on a smaller model).
+
+    python -m benchmarks.explain runs/quickstart/cnn [--count 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results" / "explain.json"
+DELETED = 40
+
+
+def _deleted(images: np.ndarray, chosen: list[np.ndarray]) -> np.ndarray:
+    copies = images.copy()
+    for copy, pixels in zip(copies, chosen, strict=True):
+        copy.reshape(-1)[pixels] = 0
+    return copies
+
+
+def measure(explainer, images: np.ndarray, judge) -> dict:
+    """Per-image cost of ``explainer`` and the deletion check, judged by ``judge`` (a Predictor)."""
+    for image in images[:5]:
+        explainer.explain(image)  # warm-up: sessions, graph tracing
+    seconds, explanations = [], []
+    for image in images:
+        started = time.perf_counter()
+        (explanation,) = explainer.explain(image)
+        seconds.append(time.perf_counter() - started)
+        explanations.append(explanation)
+    digits = np.array([explanation.digit for explanation in explanations])
+    generator = np.random.default_rng(0)
+    salient = [np.argsort(-explanation.saliency.ravel())[:DELETED] for explanation in explanations]
+    random_ink = [generator.choice(np.flatnonzero(image.ravel() > 0), DELETED, replace=False) for image in images]
+
+    def probability(batch: np.ndarray) -> float:
+        return float(judge.predict_batch(batch).probabilities[np.arange(len(batch)), digits].mean())
+
+    whole = probability(images)
+    engine = explainer.predictor.engine if explainer.method == "occlusion" else "keras"
+    return {"method": explainer.method, "engine": engine, "images": len(images),
+            "median_ms": round(1e3 * statistics.median(seconds), 2),
+            "p90_ms": round(1e3 * float(np.percentile(seconds, 90)), 2),
+            "probability": round(whole, 4),
+            "drop_salient": round(whole - probability(_deleted(images, salient)), 4),
+            "drop_random_ink": round(whole - probability(_deleted(images, random_ink)), 4)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", help="an exported run directory (runs/quickstart/cnn)")
+    parser.add_argument("--count", type=int, default=200, help="MNIST test images (default: %(default)s)")
+    arguments = parser.parse_args()
+    from digitlab import load_mnist
+    from digitlab.reading.explain import Explainer
+    from digitlab.reading.inference import Predictor
+    from digitlab.runs import open_run
+
+    run = open_run(arguments.run)
+    if not run.file("model.onnx").exists():
+        parser.error(f"{arguments.run} has no model.onnx; run: digitlab export {arguments.run}")
+    _, (x_test, _) = load_mnist(verbose=False)
+    images = x_test[:arguments.count]
+    judge = Predictor(run, engine="onnx")
+    results = [measure(Explainer(run, "occlusion", engine="onnx"), images, judge),
+               measure(Explainer(run, "occlusion", engine="keras"), images, judge),
+               measure(Explainer(run, "integrated-gradients"), images, judge)]
+    from benchmarks.report import machine_info, regenerate_readme, write_results
+
+    payload = {"command": f"python -m benchmarks.explain {arguments.run} --count {arguments.count}",
+               "model": run.config["model"], "deleted_pixels": DELETED, "results": results,
+               "machine": machine_info()}
+    write_results(RESULTS, payload)
+    regenerate_readme()
+    print(json.dumps(payload, indent=2))
+
+
+if __name__ == "__main__":
+    main()
