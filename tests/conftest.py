@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -106,3 +111,43 @@ def block_digit(label: int, size: int = 28, dark_on_light: bool = False) -> byte
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def _postgres_binaries() -> Path | None:
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "initdb").exists():
+            return candidate
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server of our own (initdb in a temporary directory, a free port, trust auth), shared
+    by the session; calling it with a name creates that database and gives its URL."""
+    binaries = _postgres_binaries()
+    if binaries is None:
+        pytest.skip("no PostgreSQL server installed (apt-get install postgresql; .ci/run does this in CI)")
+    as_user: list[str] = []
+    directory = Path(tempfile.mkdtemp(prefix="digitlab-pg-"))
+    if os.geteuid() == 0:  # the server refuses to run as root
+        as_user = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(directory, "postgres", "postgres")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = directory / "data"
+    subprocess.run([*as_user, str(binaries / "initdb"), "-D", str(data), "-U", "digitlab", "-A", "trust"],
+                   check=True, capture_output=True)
+    subprocess.run([*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-l", str(directory / "log"), "-w", "-o",
+                    f"-p {port} -k {directory} -c listen_addresses=127.0.0.1", "start"], check=True,
+                   capture_output=True)
+
+    def database(name: str) -> str:
+        subprocess.run([*as_user, str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "digitlab",
+                        name], check=True, capture_output=True)
+        return f"postgresql://digitlab:unused-password@127.0.0.1:{port}/{name}"
+
+    yield database
+    subprocess.run([*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], capture_output=True)
+    shutil.rmtree(directory, ignore_errors=True)

@@ -4,13 +4,9 @@ shared by two worker processes."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -166,38 +162,9 @@ def test_study_of_another_model_is_refused(learnable_dir, tmp_path):
 # Many workers, one real PostgreSQL
 
 
-def _postgres_binaries() -> Path | None:
-    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (candidate / "initdb").exists():
-            return candidate
-    found = shutil.which("initdb")
-    return Path(found).parent if found else None
-
-
 @pytest.fixture(scope="module")
-def postgres_url():
-    binaries = _postgres_binaries()
-    if binaries is None:
-        pytest.skip("no PostgreSQL server installed (apt-get install postgresql; .ci/run does this in CI)")
-    as_user: list[str] = []
-    directory = Path(tempfile.mkdtemp(prefix="digitlab-pg-"))
-    if os.geteuid() == 0:  # the server refuses to run as root
-        as_user = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(directory, "postgres", "postgres")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    data = directory / "data"
-    subprocess.run([*as_user, str(binaries / "initdb"), "-D", str(data), "-U", "digitlab", "-A", "trust"],
-                   check=True, capture_output=True)
-    subprocess.run([*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-l", str(directory / "log"), "-w", "-o",
-                    f"-p {port} -k {directory} -c listen_addresses=127.0.0.1", "start"], check=True,
-                   capture_output=True)
-    subprocess.run([*as_user, str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "digitlab",
-                    "optuna"], check=True, capture_output=True)
-    yield f"postgresql://digitlab:unused-password@127.0.0.1:{port}/optuna"
-    subprocess.run([*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], capture_output=True)
-    shutil.rmtree(directory, ignore_errors=True)
+def postgres_url(postgres_server):
+    return postgres_server("optuna")
 
 
 @pytest.mark.integration

@@ -399,6 +399,40 @@ def command_explain(arguments: argparse.Namespace) -> int:
                                        progress=sys.stderr.isatty()))
 
 
+def _store_location(store: str | None) -> str | None:
+    """A store directory made absolute (workers may start elsewhere); a URL as given."""
+    return store if store is None or "://" in store else str(Path(store).resolve())
+
+
+def command_feedback(arguments: argparse.Namespace) -> int:
+    from digitlab.corrections import delete_correction, summarise
+
+    if arguments.delete:
+        delete_correction(arguments.store, arguments.delete)
+        print(json.dumps({"deleted": arguments.delete}) if arguments.json else f"Deleted correction {arguments.delete}")
+        return EXIT_OK
+    summary = summarise(arguments.store, gallery=arguments.gallery, export=arguments.export,
+                        overwrite=arguments.overwrite)
+    if arguments.json:
+        print(json.dumps(summary.to_json(), indent=2))
+        return EXIT_OK
+    from digitlab.evaluation import confusion_text
+
+    print(f"{summary.count} corrections ({summary.digits} digits) in {summary.store}")
+    print("digits per right label: " + "  ".join(f"{d}: {n}" for d, n in summary.per_digit.items()))
+    if summary.digits:
+        print(f"the model had read {summary.wrong} of them as another digit; confusion (rows: right, columns: read):")
+        print(confusion_text(summary.confusion))
+    for sha, count in summary.models.items():
+        print(f"model {sha[:12]}: {count} corrections")
+    if summary.gallery:
+        print(f"Gallery: {summary.gallery}")
+    if summary.export:
+        print(f"Exported {summary.export['images']} digits to {summary.export['directory']} "
+              f"(train with: digitlab train --extra-data {summary.export['directory']})")
+    return EXIT_OK
+
+
 def command_serve(arguments: argparse.Namespace) -> int:
     from digitlab.serving.config import ServeConfig, ServerOptions
     from digitlab.serving.server import serve
@@ -409,7 +443,8 @@ def command_serve(arguments: argparse.Namespace) -> int:
                          max_bytes=arguments.max_bytes, max_pixels=arguments.max_pixels,
                          max_request_bytes=arguments.max_request_bytes, max_request_pixels=arguments.max_request_pixels,
                          max_batch=arguments.max_batch, batching=not arguments.no_batching,
-                         cors_origins=tuple(arguments.cors_origin or ()))
+                         cors_origins=tuple(arguments.cors_origin or ()), feedback=_store_location(arguments.feedback),
+                         feedback_max=arguments.feedback_max, feedback_uploads=not arguments.feedback_no_uploads)
     options = ServerOptions(host=arguments.host, port=arguments.port, workers=arguments.workers,
                             log_level=arguments.log_level, access_log=arguments.access_log)
     serve(config, options, on_ready=lambda: print(
@@ -430,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     from digitlab.reading.inference import ENGINES
     from digitlab.runs import SPLITS
     from digitlab.serving.config import (
+        FEEDBACK_MAX,
         LOG_LEVELS,
         MAX_BATCH,
         MAX_QUEUE,
@@ -614,6 +650,21 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--json", action="store_true", help="print one JSON row per file instead of a table")
     explain.set_defaults(handler=command_explain)
 
+    feedback = commands.add_parser(
+        "feedback", help="the stored corrections: counts, the model's confusion, a gallery; export or delete",
+        description="Summarise the corrections in STORE (a directory given to serve --feedback, or a postgresql:// "
+        "URL): digits per right label, how the model had read them (a confusion matrix), and a gallery PNG of the "
+        "newest (STORE/gallery.png for a directory). --export DIR writes them as train-images-idx3-ubyte and "
+        "train-labels-idx1-ubyte, for digitlab train --extra-data DIR; --delete ID removes one record for good.",
+    )
+    feedback.add_argument("store", metavar="STORE", help="a store directory or a postgresql:// URL")
+    feedback.add_argument("--json", action="store_true", help='print {"count": N, ...} as JSON')
+    feedback.add_argument("--gallery", metavar="FILE", help="where to write the gallery PNG")
+    feedback.add_argument("--export", metavar="DIR", help="write the corrected digits as an IDX training pair")
+    feedback.add_argument("--overwrite", action="store_true", help="replace an earlier --export in DIR")
+    feedback.add_argument("--delete", metavar="ID", help="remove the correction with this id")
+    feedback.set_defaults(handler=command_feedback)
+
     serve = commands.add_parser(
         "serve", help="REST API and a drawing web page for a run",
         description="Serve RUN over HTTP: POST /v1/predict, POST /v1/predict/batch, GET /v1/model, GET /healthz, "
@@ -650,6 +701,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: %(default)s)")
     serve.add_argument("--cors-origin", action="append", metavar="ORIGIN",
                        help="allow browser calls from ORIGIN (repeatable); no CORS unless given")
+    serve.add_argument("--feedback", metavar="STORE",
+                       help="store corrections sent to POST /v1/feedback in STORE: a directory (SQLite, made if "
+                       "missing) or a postgresql:// URL; without it, corrections are refused and nothing is stored")
+    serve.add_argument("--feedback-max", type=_whole(1), default=FEEDBACK_MAX, metavar="N",
+                       help="most corrections the store takes (default: %(default)s)")
+    serve.add_argument("--feedback-no-uploads", action="store_true",
+                       help="keep only the 28x28 inputs of a correction, not the uploaded image (kept up to 1 MB)")
     serve.add_argument("--log-level", default="warning", choices=LOG_LEVELS, help="(default: %(default)s)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(handler=command_serve)

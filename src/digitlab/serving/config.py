@@ -11,7 +11,7 @@ from typing import Any
 from digitlab.errors import InvalidArgument
 from digitlab.reading.imaging import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
 from digitlab.reading.inference import ENGINES
-from digitlab.serving.feedback import MAX_RECORDS
+from digitlab.serving.feedback import MAX_RECORDS as FEEDBACK_MAX
 
 MAX_BATCH = 64
 MAX_REQUEST_BYTES = 8 * 1024 * 1024  # a whole request, batch included: far below 64 single-image limits
@@ -47,7 +47,7 @@ class ServeConfig:
     batching: bool = True
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     feedback: str | None = None
-    feedback_max: int = MAX_RECORDS
+    feedback_max: int = FEEDBACK_MAX
     feedback_uploads: bool = True
 
     def __post_init__(self) -> None:

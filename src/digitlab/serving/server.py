@@ -8,13 +8,15 @@ from collections.abc import Callable
 
 from digitlab.runs import open_run
 from digitlab.serving.config import ServeConfig, ServerOptions
+from digitlab.serving.feedback import open_store
 
 
 def serve(config: ServeConfig, options: ServerOptions | None = None, *,
           on_ready: Callable[[], None] | None = None) -> None:
     """Serve until Ctrl-C. Binds to ``options.host`` (this machine only, by default).
 
-    The run is opened here first, so that a bad run directory fails with one line before uvicorn starts;
+    The run (and the feedback store) is opened here first, so that a bad one fails with one line before
+    uvicorn starts;
     ``on_ready`` is called just before it does.
     """
     import uvicorn
@@ -24,6 +26,8 @@ def serve(config: ServeConfig, options: ServerOptions | None = None, *,
 
     options = options or ServerOptions()
     open_run(config.run)
+    if config.feedback:
+        open_store(config.feedback, max_records=config.feedback_max).close()  # a bad store fails here, in one line
     uvicorn_config = uvicorn.Config(functools.partial(create_app, config), factory=True, host=options.host,
                                     port=options.port, workers=options.workers, log_level=options.log_level,
                                     access_log=options.access_log)

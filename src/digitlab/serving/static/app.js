@@ -2,6 +2,7 @@
 // "One digit" mode asks POST /v1/predict (bars and the 28x28 the model saw; with "why?" ticked, the
 // saliency map over it: red where the ink is evidence for the digit, blue against); "A number" mode gives a
 // wide canvas, asks POST /v1/read, and draws a box over each digit found with its digit and confidence.
+// When the server stores corrections, "Wrong? It was:" sends the right digit or number to POST /v1/feedback.
 "use strict";
 
 const MODES = {
@@ -22,6 +23,7 @@ let drawing = false;
 let placement = {scale: 1, left: 0, top: 0};  // where the image sent lies on the pad (uploads are fitted in)
 let lastAsked = null;  // the last image sent and its answer, so that ticking "why?" can ask again
 let lastResult = null;
+let feedbackOn = false;  // whether the server stores corrections (GET /v1/model says)
 
 // A blank pad (and no boxes over it), in the mode's size.
 function clearPad() {
@@ -163,6 +165,9 @@ function percent(probability) {
 
 function showResult(result) {
   lastResult = result;
+  document.getElementById("correct").hidden = !(feedbackOn && result);
+  document.getElementById("correct-status").textContent = "";
+  document.getElementById("correct-input").value = "";
   const answer = result ? (mode === "number" ? result.number : String(result.digit)) : "–";
   document.getElementById("digit").textContent = answer;
   document.getElementById("confidence").textContent = result ? `${percent(result.confidence)} sure` : "\u00a0";
@@ -233,9 +238,49 @@ function showDigits(digits) {
   }
 }
 
+// A correction: the image that was read, the right label and the reading it corrects. The client id makes
+// a re-send (a retry after a lost answer) count once.
+async function sendCorrection(label) {
+  const status = document.getElementById("correct-status");
+  if (!lastAsked || !lastResult) return;
+  const form = new FormData();
+  form.append("file", lastAsked.blob, lastAsked.name);
+  form.append("label", label);
+  form.append("prediction", mode === "number" ? lastResult.number : String(lastResult.digit));
+  form.append("client_id", self.crypto && crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`);
+  status.textContent = "saving…";
+  try {
+    const response = await fetch("/v1/feedback", {method: "POST", body: form});
+    const body = await response.json();
+    status.textContent = response.ok ? `Saved: it was ${label}. Thank you.` :
+      (body.error ? body.error.message : `error ${response.status}`);
+    status.dataset.saved = String(response.ok);
+    if (response.ok) status.dataset.id = body.id;
+  } catch (error) {
+    status.textContent = `cannot reach the server (${error})`;
+  }
+}
+
+function buildCorrections() {
+  const digits = document.getElementById("correct-digits");
+  for (let digit = 0; digit < 10; digit++) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = String(digit);
+    button.dataset.digit = String(digit);
+    button.addEventListener("click", () => sendCorrection(String(digit)));
+    digits.appendChild(button);
+  }
+  document.getElementById("correct-number").addEventListener("submit", (event) => {
+    event.preventDefault();
+    sendCorrection(document.getElementById("correct-input").value.trim());
+  });
+}
+
 async function loadModelInfo() {
   try {
     const info = await (await fetch("/v1/model")).json();
+    feedbackOn = Boolean(info.feedback);
     const accuracy = info.test_accuracy ? `, ${(100 * info.test_accuracy).toFixed(2)}% on the MNIST test set` : "";
     document.getElementById("model-info").textContent = `model ${info.model} (${info.run}) via ${info.engine}${accuracy}`;
   } catch (error) {
@@ -244,5 +289,6 @@ async function loadModelInfo() {
 }
 
 buildBars();
+buildCorrections();
 setMode(location.hash === "#number" ? "number" : "digit");
 loadModelInfo();

@@ -1,0 +1,247 @@
+"""Corrections: POST /v1/feedback stores them (SQLite in WAL mode, or a real PostgreSQL), nothing acknowledged is
+lost when the server is killed with SIGKILL, a re-sent correction counts once, and `digitlab feedback`
+summarises, exports and deletes them."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from conftest import block_digit
+from digitlab.data import read_idx
+from digitlab.serving.app import create_app
+from digitlab.serving.config import ServeConfig
+from digitlab.serving.feedback import FeedbackStore
+
+
+def block_pixels(label: int) -> list[list[int]]:
+    image = np.zeros((28, 28), int)
+    row, column = 3 + 8 * (label // 4), 2 + 6 * (label % 4)
+    image[row:row + 6, column:column + 6] = 255
+    return image.tolist()
+
+
+def number_png(marks: int) -> bytes:
+    page = Image.new("L", (100 * marks, 100), 255)
+    for index in range(marks):
+        page.paste(0, (30 + 100 * index, 20, 50 + 100 * index, 80))
+    buffer = io.BytesIO()
+    page.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def client(exported_run, tmp_path):
+    config = ServeConfig(exported_run.path, feedback=str(tmp_path / "store"), feedback_max=6)
+    with TestClient(create_app(config)) as test_client:
+        yield test_client
+
+
+def test_a_correction_is_stored_with_what_the_model_saw(client, exported_run, tmp_path):
+    sent = client.post("/v1/feedback", json={"pixels": block_pixels(3), "label": "5", "prediction": "3",
+                                             "client_id": "page-1"})
+    assert sent.status_code == 201, sent.text
+    assert sent.json()["stored"] is True
+    again = client.post("/v1/feedback", json={"pixels": block_pixels(3), "label": "5", "client_id": "page-1"})
+    assert again.status_code == 200 and again.json() == {"id": sent.json()["id"], "stored": False}
+    upload = client.post("/v1/feedback", files={"file": ("d.png", block_digit(7))}, data={"label": "7"})
+    assert upload.status_code == 201, upload.text
+    number = client.post("/v1/feedback", json={"image_base64": base64.b64encode(number_png(3)).decode(),
+                                               "label": "204"})
+    assert number.status_code == 201, number.text
+
+    store = FeedbackStore(tmp_path / "store")
+    records = {record.id: record for record in store.records()}
+    store.close()
+    assert len(records) == 3
+    first = records[sent.json()["id"]]
+    assert first.label == "5" and first.prediction == "3" and first.reported_prediction == "3"
+    assert first.inputs.shape == (1, 28, 28) and first.inputs.max() == 255 and first.upload is None
+    assert first.model_sha256 == exported_run.config["onnx"]["sha256"] and first.created_at.endswith("Z")
+    assert records[upload.json()["id"]].upload == block_digit(7)  # the original upload, kept (it is small)
+    whole = records[number.json()["id"]]
+    assert whole.label == "204" and whole.inputs.shape == (3, 28, 28) and len(whole.prediction) == 3
+
+
+@pytest.mark.parametrize(("body", "status", "code"), [
+    ({"pixels": block_pixels(3)}, 422, "no_label"),
+    ({"pixels": block_pixels(3), "label": "seven"}, 422, "bad_label"),
+    ({"pixels": block_pixels(3), "label": "-1"}, 422, "bad_label"),
+    ({"pixels": block_pixels(3), "label": ""}, 422, "bad_label"),
+    ({"pixels": block_pixels(3), "label": "12"}, 422, "label_mismatch"),  # one digit found, two in the label
+    ({"pixels": block_pixels(3), "label": "3", "client_id": 7.5}, 422, "bad_client_id"),
+    ({"pixels": [[0] * 28] * 28, "label": "3"}, 422, "no_digit"),
+    ({"label": "3"}, 422, "bad_json"),
+])
+def test_bad_corrections_are_4xx_and_not_stored(client, tmp_path, body, status, code):
+    response = client.post("/v1/feedback", json=body)
+    assert response.status_code == status and response.json()["error"]["code"] == code, response.text
+    store = FeedbackStore(tmp_path / "store")
+    assert store.count() == 0
+    store.close()
+
+
+def test_a_full_store_says_so(client):
+    for index in range(6):
+        assert client.post("/v1/feedback", json={"pixels": block_pixels(index), "label": str(index)}).status_code == 201
+    full = client.post("/v1/feedback", json={"pixels": block_pixels(1), "label": "1"})
+    assert full.status_code == 409 and full.json()["error"]["code"] == "store_full"
+
+
+def test_without_a_store_corrections_are_refused(exported_run):
+    client = TestClient(create_app(ServeConfig(exported_run.path)))
+    response = client.post("/v1/feedback", json={"pixels": block_pixels(3), "label": "3"})
+    assert response.status_code == 404 and "--feedback" in response.json()["error"]["message"]
+    assert client.get("/v1/model").json()["feedback"] is False
+
+
+def test_feedback_command_counts_exports_and_deletes(client, tmp_path):
+    for label, shown in (("5", 3), ("5", 2), ("1", 1)):
+        assert client.post("/v1/feedback", json={"pixels": block_pixels(shown), "label": label}).status_code == 201
+    store = tmp_path / "store"
+    command = [sys.executable, "-m", "digitlab", "feedback", str(store)]
+    summary = subprocess.run([*command, "--json", "--export", str(tmp_path / "idx")], capture_output=True, text=True,
+                             timeout=120)
+    assert summary.returncode == 0, summary.stderr
+    report = json.loads(summary.stdout)
+    assert report["count"] == 3 and report["per_digit"]["5"] == 2 and report["per_digit"]["1"] == 1
+    assert report["confusion"][5][3] == 1 and report["confusion"][5][2] == 1 and report["wrong"] == 2
+    assert (store / "gallery.png").exists() and report["gallery"] == str(store / "gallery.png")
+    images, labels = read_idx(tmp_path / "idx" / "train-images-idx3-ubyte"), \
+        read_idx(tmp_path / "idx" / "train-labels-idx1-ubyte")
+    assert images.shape == (3, 28, 28) and sorted(labels.tolist()) == [1, 5, 5]
+    again = subprocess.run([*command, "--export", str(tmp_path / "idx")], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 1 and "pass --overwrite" in again.stderr and "Traceback" not in again.stderr
+
+    deleted = subprocess.run([*command, "--delete", report["records"][0]["id"]], capture_output=True, text=True,
+                             timeout=120)
+    assert deleted.returncode == 0, deleted.stderr
+    table = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0 and table.stdout.startswith("2 corrections (2 digits)")
+    missing = subprocess.run([*command, "--delete", "no-such-id"], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and missing.stderr.strip() == \
+        f"digitlab: error: no correction with id 'no-such-id' in {store}"
+    bad = subprocess.run([sys.executable, "-m", "digitlab", "feedback", "mysql://x/y"], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 1 and "unsupported store" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------------------------------------
+# A real server killed in the middle of a burst
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(run_path, store) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "digitlab", "serve", str(run_path), "--port", str(port),
+                                "--feedback", str(store)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1):
+                return process, url
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"server exited: {process.stdout.read()}")
+            time.sleep(0.2)
+    process.kill()
+    pytest.fail("server did not start within 60 s")
+
+
+def send(url: str, client_id: str, label: int) -> tuple[int, dict]:
+    body = json.dumps({"pixels": block_pixels(label), "label": str(label), "client_id": client_id}).encode()
+    request = urllib.request.Request(f"{url}/v1/feedback", data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_no_acknowledged_correction_is_lost_when_the_server_is_killed(exported_run, tmp_path):
+    store = tmp_path / "store"
+    process, url = start_server(exported_run.path, store)
+    acknowledged: dict[str, str] = {}  # client id -> id in the answer
+    attempted: list[str] = []
+    lock = threading.Lock()
+
+    def client(worker: int) -> None:
+        for index in range(400):
+            client_id = f"w{worker}-{index}"
+            with lock:
+                attempted.append(client_id)
+            try:
+                status, answer = send(url, client_id, index % 10)
+            except OSError:
+                return  # the server is gone
+            if status == 201:
+                with lock:
+                    acknowledged[client_id] = answer["id"]
+
+    workers = [threading.Thread(target=client, args=(worker,)) for worker in range(16)]
+    for worker in workers:
+        worker.start()
+    deadline = time.monotonic() + 60
+    while len(acknowledged) < 150 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)  # in the middle of the burst: requests are in flight
+    process.wait(timeout=10)
+    for worker in workers:
+        worker.join(timeout=60)
+    assert len(acknowledged) >= 150 and len(attempted) > len(acknowledged)
+
+    kept = {record.client_id: record.id for record in FeedbackStore(store).records()}
+    assert all(kept.get(client_id) == record_id for client_id, record_id in acknowledged.items())
+
+    process, url = start_server(exported_run.path, store)  # restarted: the clients re-send what they sent
+    try:
+        for client_id in attempted:
+            status, answer = send(url, client_id, int(client_id.rsplit("-", 1)[1]) % 10)
+            assert status in (200, 201), answer
+            if client_id in acknowledged:
+                assert status == 200 and answer == {"id": acknowledged[client_id], "stored": False}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    records = FeedbackStore(store).records()
+    assert sorted(record.client_id for record in records) == sorted(attempted)  # each stored exactly once
+
+
+@pytest.mark.integration
+def test_several_servers_share_one_postgresql_store(exported_run, postgres_server):
+    url = postgres_server("corrections")
+    apps = [TestClient(create_app(ServeConfig(exported_run.path, feedback=url))) for _ in range(2)]
+    ids = []
+    for index in range(6):
+        response = apps[index % 2].post("/v1/feedback", json={"pixels": block_pixels(index), "label": str(index),
+                                                               "client_id": f"c{index}"})
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+    duplicate = apps[1].post("/v1/feedback", json={"pixels": block_pixels(0), "label": "0", "client_id": "c0"})
+    assert duplicate.status_code == 200 and duplicate.json()["id"] == ids[0]
+    summary = subprocess.run([sys.executable, "-m", "digitlab", "feedback", url, "--json"], capture_output=True,
+                             text=True, timeout=120)
+    assert summary.returncode == 0, summary.stderr
+    report = json.loads(summary.stdout)
+    assert report["count"] == 6 and sorted(r["id"] for r in report["records"]) == sorted(ids)
+    assert "unused-password" not in report["store"] and report["gallery"] is None
