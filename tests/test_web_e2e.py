@@ -2,7 +2,8 @@
 
 It draws digits with pointer events, checks the predicted digit and the probability bars, uploads a
 PNG, writes a three-digit number in number mode and checks the boxes, ticks "why?" and checks the
-evidence tint over what the model saw, and keeps screenshots in
+evidence tint over what the model saw, corrects readings (a digit, a number) and finds them stored, and
+keeps screenshots in
 test-artifacts/ (desktop and phone-sized).
 """
 
@@ -41,12 +42,18 @@ def mnist_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(mnist_run):
+def feedback_store(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("feedback") / "store"
+
+
+@pytest.fixture(scope="module")
+def server(mnist_run, feedback_store):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "digitlab", "serve", str(mnist_run.path), "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "digitlab", "serve", str(mnist_run.path), "--port", str(port),
+                                "--feedback", str(feedback_store)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -204,3 +211,39 @@ def test_the_why_toggle_tints_what_the_model_saw_with_its_evidence(server, brows
     page.uncheck("#explain")
     assert page.eval_on_selector("#seen", "c => c.dataset.explained") == "false"
     assert page.eval_on_selector("#seen", tinted) == [0, 0]
+
+
+def test_a_correction_from_the_page_is_stored(server, browser, feedback_store):
+    from digitlab.serving.feedback import FeedbackStore
+
+    page = browser.new_page(viewport={"width": 1000, "height": 800})
+    page.goto(server)
+    page.wait_for_function("document.getElementById('model-info').textContent.includes('cnn')")
+    assert page.locator("#correct").is_hidden()  # nothing read yet, nothing to correct
+    stroke(page, [(140, 40), (142, 240)])  # a one; say it was a 7 written badly
+    digit, _ = read_result(page)
+    assert digit == "1" and page.locator("#correct").is_visible()
+    page.click("#correct-digits button[data-digit='7']")
+    page.wait_for_function("document.getElementById('correct-status').dataset.saved === 'true'", timeout=15000)
+    assert "Saved: it was 7" in page.locator("#correct-status").text_content()
+    saved_id = page.eval_on_selector("#correct-status", "s => s.dataset.id")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web-page-correction.png"), full_page=True)
+
+    page.click("#mode-number")
+    stroke(page, [(140, 40), (142, 240)])
+    stroke(page, [(340, 50), (480, 50), (390, 245)])
+    page.wait_for_function("document.querySelector('[data-testid=prediction]').textContent.length === 2",
+                           timeout=20000)
+    page.fill("#correct-input", "12")
+    page.click("#correct-number button")
+    page.wait_for_function("document.getElementById('correct-status').dataset.saved === 'true'", timeout=15000)
+
+    store = FeedbackStore(feedback_store)
+    records = {record.id: record for record in store.records()}
+    store.close()
+    digit_record = records[saved_id]
+    assert digit_record.label == "7" and digit_record.reported_prediction == "1"
+    assert digit_record.upload.startswith(b"\x89PNG") and digit_record.inputs.shape == (1, 28, 28)
+    number_record = next(record for record in records.values() if record.label == "12")
+    assert number_record.inputs.shape == (2, 28, 28) and len(number_record.reported_prediction) == 2
