@@ -245,3 +245,59 @@ def test_several_servers_share_one_postgresql_store(exported_run, postgres_serve
     report = json.loads(summary.stdout)
     assert report["count"] == 6 and sorted(r["id"] for r in report["records"]) == sorted(ids)
     assert "unused-password" not in report["store"] and report["gallery"] is None
+
+
+# ------------------------------------------------------------------------------------------------
+# Retraining on corrections: --extra-data and --from
+
+
+def writer_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A writer the synthetic data lacks: digit k is a bright bar across row 1 + 2k."""
+    generator = np.random.default_rng(seed)
+    labels = (np.arange(count) % 10).astype(np.uint8)
+    images = generator.integers(0, 60, (count, 28, 28), dtype=np.uint8)
+    for image, label in zip(images, labels, strict=True):
+        image[1 + 2 * label:3 + 2 * label, :] = 255
+    return images, labels
+
+
+def test_training_on_corrections_learns_the_new_writer_and_records_it(exported_run, learnable_dir, tmp_path):
+    from digitlab.data import write_idx
+    from digitlab.pipeline import train
+    from digitlab.reading.inference import Predictor
+
+    images, labels = writer_digits(60, seed=1)
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    write_idx(extra / "train-images-idx3-ubyte", images)
+    write_idx(extra / "train-labels-idx1-ubyte", labels)
+    held_images, held_labels = writer_digits(100, seed=2)
+
+    def writer_accuracy(run) -> float:
+        return float((Predictor(run, engine="keras").predict_batch(held_images).digits == held_labels).mean())
+
+    assert writer_accuracy(exported_run) < 0.5
+    tuned = train("linear", data_dir=learnable_dir, out=tmp_path / "tuned", epochs=3, learning_rate=0.01, verbose=0,
+                  extra_data=extra, extra_weight=5, from_run=exported_run.path)
+    assert writer_accuracy(tuned) > 0.9 and tuned.metrics["test"]["accuracy"] > 0.9
+    record = tuned.config["extra_data"]
+    assert record["images"] == 60 and record["held_out"] == 6 and record["fit"] == 54 and record["weight"] == 5
+    from digitlab.data import load_extra_data
+
+    assert record["sha256"] == load_extra_data(extra).sha256
+    assert tuned.config["from"]["model_sha256"] == exported_run.model_sha256()
+
+    # with a vanishing learning rate, fine-tuning keeps the starting weights: --from really starts from them
+    kept = train("linear", data_dir=learnable_dir, out=tmp_path / "kept", epochs=1, learning_rate=1e-9, verbose=0,
+                 from_run=exported_run.path)
+    for before, after in zip(exported_run.load_model().get_weights(), kept.load_model().get_weights(), strict=True):
+        assert np.allclose(before, after, atol=1e-5)
+
+    command = [sys.executable, "-m", "digitlab", "train", "--data-dir", str(learnable_dir), "--epochs", "1", "--quiet"]
+    wrong_model = subprocess.run([*command, "--model", "mlp", "--from", str(exported_run.path), "--out",
+                                  str(tmp_path / "x")], capture_output=True, text=True, timeout=300)
+    assert wrong_model.returncode == 2 and "fine-tuning it needs --model linear" in wrong_model.stderr  # a usage error
+    missing = subprocess.run([*command, "--model", "linear", "--extra-data", str(tmp_path / "nowhere"), "--out",
+                              str(tmp_path / "y")], capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 1 and "extra-data directory not found" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1

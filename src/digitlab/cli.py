@@ -187,6 +187,7 @@ def command_train(arguments: argparse.Namespace) -> int:
         return _report_run(run, arguments.json)
     settings = {name: getattr(arguments, name) for name in setting_rules()}
     options = dict(hyper=dict(arguments.param or []), overwrite=arguments.overwrite, data_dir=arguments.data_dir,
+                   extra_data=arguments.extra_data, extra_weight=arguments.extra_weight, from_run=arguments.from_run,
                    verbose=verbose)
     if not arguments.ensemble:
         run = pipeline.train(arguments.model, out=arguments.out, **settings, **options)
@@ -458,7 +459,7 @@ def command_serve(arguments: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from digitlab.models import MODELS
-    from digitlab.pipeline import QUICKSTART_MODELS
+    from digitlab.pipeline import EXTRA_WEIGHT, QUICKSTART_MODELS
     from digitlab.reading.explain import METHODS
     from digitlab.reading.files import FORMATS
     from digitlab.reading.imaging import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
@@ -516,6 +517,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--param", action="append", type=_parse_param, metavar="KEY=VALUE",
                        help="model hyper-parameter, e.g. --param hidden_units=256 (repeatable)")
     _add_training_settings(train)
+    train.add_argument("--extra-data", metavar="DIR",
+                       help="also train on the IDX pair in DIR (train-images-idx3-ubyte, train-labels-idx1-ubyte: "
+                       "digitlab feedback --export writes one); the validation split holds back part of it too")
+    train.add_argument("--extra-weight", type=_positive_float, default=EXTRA_WEIGHT, metavar="W",
+                       help="each extra image is seen W times an epoch (default: %(default)s)")
+    train.add_argument("--from", dest="from_run", metavar="RUN",
+                       help="start from RUN's trained weights (fine-tuning: a quick update, e.g. --epochs 2 --lr 1e-4)")
     train.add_argument("--ensemble", type=_whole(2), metavar="K",
                        help="train K runs with seeds SEED..SEED+K-1 into DIR/seedN and evaluate the ensemble that "
                        "averages their probabilities (written to DIR/ensemble.json)")
@@ -728,6 +736,8 @@ def _add_file_reading(parser: argparse.ArgumentParser, formats: tuple[str, ...],
 def _check_train(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> None:
     if arguments.resume and arguments.ensemble:
         parser.error("--ensemble trains new runs; resume an ensemble's members one by one with --resume RUN")
+    if arguments.resume and (arguments.extra_data or arguments.from_run):
+        parser.error("--resume continues with the run's own extra data and starting weights; drop --extra-data/--from")
 
 
 def _check_tune(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> None:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from digitlab.data import MNISTData, load_dataset
+from digitlab.data import ExtraData, MNISTData, load_dataset, load_extra_data
 from digitlab.errors import InvalidArgument
 from digitlab.evaluation import Evaluation, evaluate_ensemble, evaluate_run
 from digitlab.models import get_spec, validate_hyper
@@ -23,6 +23,7 @@ from digitlab.runs import Run, RunError, create_run, leaderboard, next_free_path
 from digitlab.training.settings import TrainingSettings, setting_rules, settings_for
 
 DEFAULT_RUNS_DIRECTORY = Path("runs")
+EXTRA_WEIGHT = 10.0  # each extra image is seen this many times an epoch: a few hundred corrections among 54,000
 ENSEMBLE_FILE = "ensemble.json"
 LEADERBOARD_FILE = "leaderboard.md"
 
@@ -44,6 +45,9 @@ def train(
     augment: float | None = None,
     precision: str | None = None,
     hyper: dict[str, Any] | None = None,
+    extra_data: str | os.PathLike | None = None,
+    extra_weight: float = EXTRA_WEIGHT,
+    from_run: str | os.PathLike | None = None,
     out: str | os.PathLike | None = None,
     overwrite: bool = False,
     data_dir: str | os.PathLike | None = None,
@@ -54,12 +58,26 @@ def train(
 
     The training settings are those of :class:`TrainingSettings` (see ``digitlab train --help``);
     None means the model's default. ``hyper`` holds the model's hyper-parameters (``digitlab models``).
+    ``extra_data`` is a directory with an IDX training pair (``digitlab feedback --export``) mixed into the
+    training images, each seen ``extra_weight`` times an epoch, part of it held back for validation like
+    MNIST's; ``from_run`` starts from that run's trained weights instead of fresh ones (fine-tuning).
     """
     arguments = locals()
     overrides = {name: arguments[name] for name in setting_rules()}
     spec = get_spec(model)
     hyper = validate_hyper(model, hyper or {})
     settings = settings_for(spec.training_defaults, overrides)
+    if isinstance(extra_weight, bool) or not isinstance(extra_weight, int | float) or not 0 < extra_weight <= 1000:
+        raise InvalidArgument(f"extra_weight must be a number in (0, 1000], got {extra_weight!r}")
+    start = open_run(from_run) if from_run is not None else None
+    if start is not None and start.config["model"] != model:
+        raise InvalidArgument(f"{start.path} is a {start.config['model']} run; fine-tuning it needs "
+                              f"--model {start.config['model']}")
+    if start is not None:
+        hyper = start.config["hyper"] if not arguments["hyper"] else hyper
+        if hyper != start.config["hyper"]:
+            raise InvalidArgument(f"fine-tuning keeps {start.path}'s architecture; drop --param")
+    extra = load_extra_data(extra_data) if extra_data is not None else None
     dataset = dataset or load_dataset(data_dir)
     path = Path(out) if out else next_free_path(DEFAULT_RUNS_DIRECTORY / model)
     run = create_run(path, {
@@ -68,12 +86,16 @@ def train(
         "training": asdict(settings),
         "data": {"source": dataset.source, "fingerprint": dataset.fingerprint,
                  "data_dir": str(data_dir) if data_dir else None},
+        "extra_data": None if extra is None else {"directory": str(Path(extra.directory).resolve()),
+                                                  "sha256": extra.sha256, "images": len(extra.labels),
+                                                  "weight": float(extra_weight)},
+        "from": None if start is None else {"run": str(start.path.resolve()), "model_sha256": start.model_sha256()},
         "versions": package_versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "epochs_done": 0,
         "train_seconds": 0.0,
     }, overwrite=overwrite)
-    return _fit_and_evaluate(run, settings, dataset, verbose)
+    return _fit_and_evaluate(run, settings, dataset, verbose, extra, start)
 
 
 def resume(path: str | os.PathLike, *, dataset: MNISTData | None = None, verbose: str | int = "auto") -> Run:
@@ -86,15 +108,25 @@ def resume(path: str | os.PathLike, *, dataset: MNISTData | None = None, verbose
     dataset = dataset or load_dataset(config["data"].get("data_dir"))
     if dataset.fingerprint != config["data"]["fingerprint"]:
         raise RunError(f"{run.path}: the data differs from the data this run was started on")
+    extra = start = None
+    if config.get("extra_data"):
+        extra = load_extra_data(config["extra_data"]["directory"])
+        if extra.sha256 != config["extra_data"]["sha256"]:
+            raise RunError(f"{run.path}: the extra data in {extra.directory} differs from what this run started on")
+    if config.get("from"):
+        start = open_run(config["from"]["run"])
     run.update_config(status="running")
-    return _fit_and_evaluate(run, settings, dataset, verbose)
+    return _fit_and_evaluate(run, settings, dataset, verbose, extra, start)
 
 
-def _fit_and_evaluate(run: Run, settings: TrainingSettings, dataset: MNISTData, verbose: str | int) -> Run:
+def _fit_and_evaluate(run: Run, settings: TrainingSettings, dataset: MNISTData, verbose: str | int,
+                      extra: ExtraData | None = None, start: Run | None = None) -> Run:
     from digitlab.training.fit import fit_run
 
     config = run.config
-    model = fit_run(run, get_spec(config["model"]), config["hyper"], settings, dataset, verbose)
+    weight = config["extra_data"]["weight"] if extra is not None else 0.0
+    model = fit_run(run, get_spec(config["model"]), config["hyper"], settings, dataset, verbose,
+                    extra=extra, extra_weight=weight, start=start)
     evaluate_run(run, dataset=dataset, split="test", model=model)
     run.update_config(status="complete", finished=datetime.now(UTC).isoformat(timespec="seconds"))
     return run

@@ -101,6 +101,12 @@ class Run:
         except (OSError, json.JSONDecodeError) as error:
             raise RunError(f"{self.file(name)}: unreadable ({error})") from None
 
+    def model_sha256(self) -> str:
+        """The SHA-256 of the trained model file: which model a correction or a fine-tuned run came from."""
+        from digitlab.fileio import sha256_file
+
+        return sha256_file(self.file(MODEL_FILE))
+
     def load_model(self, which: str = MODEL_FILE):
         """The saved Keras model, loaded in safe mode (no arbitrary code from the file)."""
         from digitlab._keras import keras

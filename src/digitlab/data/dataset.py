@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitlab.data.idx import parse_idx
+from digitlab.data.idx import parse_idx, read_file_bytes
 from digitlab.data.sources import (
     CANONICAL_SHA256,
     PART_FILES,
@@ -108,6 +108,42 @@ def load_idx_directory(directory: str | os.PathLike) -> MNISTData:
     """Load the four IDX files of an MNIST-format dataset from ``directory``."""
     source = DirectorySource(Path(directory).expanduser())
     return dataset_from_fetched(source.fetch(), source.name)
+
+
+@dataclass(frozen=True)
+class ExtraData:
+    """An extra training set (exported corrections, or any IDX pair) to mix into MNIST's training images."""
+
+    images: np.ndarray  # (n, 28, 28) uint8
+    labels: np.ndarray  # (n,) uint8, 0-9
+    directory: str
+    sha256: str  # of the two files' bytes: which extra data a run used
+
+    def split(self, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """(fit, held-out) indices: ``fraction`` of them (at least one, with two or more) held back for
+        validation, seeded."""
+        order = np.random.default_rng(seed).permutation(len(self.labels))
+        held = 0 if not fraction or len(order) < 2 else min(len(order) - 1, max(1, round(fraction * len(order))))
+        return np.sort(order[held:]), np.sort(order[:held])
+
+
+def load_extra_data(directory: str | os.PathLike) -> ExtraData:
+    """The training pair (train-images-idx3-ubyte, train-labels-idx1-ubyte, gzipped or not) in ``directory``,
+    as ``digitlab feedback --export`` writes it, checked like any dataset."""
+    source = DirectorySource(Path(directory).expanduser())
+    if not source.directory.is_dir():
+        raise DataFormatError(f"{source.directory}: extra-data directory not found")
+    parts = ("train_images", "train_labels")
+    paths = {part: source.find(part) for part in parts}
+    raw = {part: read_file_bytes(paths[part]) for part in parts}
+    images, labels = (parse_idx(raw[part], str(paths[part])) for part in parts)
+    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE) or images.dtype != np.uint8:
+        raise DataFormatError(f"{paths['train_images']}: expected uint8 images of 28x28, got {images.dtype} "
+                              f"{images.shape}")
+    if labels.shape != (len(images),) or not len(images) or labels.max() >= NUM_CLASSES:
+        raise DataFormatError(f"{paths['train_labels']}: expected {len(images)} labels 0-9, got {labels.shape}")
+    digest = hashlib.sha256(raw["train_images"] + raw["train_labels"]).hexdigest()
+    return ExtraData(images, labels.astype(np.uint8), str(source.directory), digest)
 
 
 def load_dataset(

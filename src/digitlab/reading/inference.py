@@ -105,7 +105,7 @@ class Predictor:
         """The SHA-256 of the model file in use (recorded with corrections, so that each names its model)."""
         if self.engine == "onnx":
             return self.run.config["onnx"]["sha256"]
-        return sha256_file(self.run.file(MODEL_FILE))
+        return self.run.model_sha256()
 
     @property
     def input_spec(self) -> dict:

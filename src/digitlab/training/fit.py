@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from digitlab._keras import keras
-from digitlab.data import MNISTData
+from digitlab.data import ExtraData, MNISTData
 from digitlab.errors import Interrupted
 from digitlab.models import ModelSpec
 from digitlab.runs import CHECKPOINT_FILE, MODEL_FILE, Run, write_json
@@ -187,8 +187,12 @@ def build_compiled_model(spec: ModelSpec, hyper: dict, settings: TrainingSetting
 
 
 def fit_run(run: Run, spec: ModelSpec, hyper: dict, settings: TrainingSettings, dataset: MNISTData,
-            verbose: str | int) -> keras.Model:
-    """Train (or continue training) the run's model to its last epoch; saves and returns the float32 model."""
+            verbose: str | int, *, extra: ExtraData | None = None, extra_weight: float = 0.0,
+            start: Run | None = None) -> keras.Model:
+    """Train (or continue training) the run's model to its last epoch; saves and returns the float32 model.
+
+    ``extra`` images join the training images, each ``extra_weight`` times (rounded over the set), with
+    ``val_split`` of them held back for validation; ``start`` gives the initial weights (fine-tuning)."""
     with reproducible(settings.seed):
         if settings.folds:
             cross_validate(run, spec, hyper, settings, dataset, verbose)
@@ -196,17 +200,28 @@ def fit_run(run: Run, spec: ModelSpec, hyper: dict, settings: TrainingSettings, 
                                                  str(run.path))
         run.update_config(split=split_record(fit_indices, val_indices, subset=settings.subset,
                                              val_split=settings.val_split, seed=settings.seed))
-        data = fit_data(spec, dataset.x_train[fit_indices], dataset.y_train[fit_indices], settings, settings.seed)
-        validation = None
-        if len(val_indices):
-            validation = (spec.prepare(dataset.x_train[val_indices]), dataset.y_train[val_indices])
+        images, labels = dataset.x_train[fit_indices], dataset.y_train[fit_indices]
+        held_images, held_labels = dataset.x_train[val_indices], dataset.y_train[val_indices]
+        if extra is not None:
+            extra_fit, extra_held = extra.split(settings.val_split, settings.seed)
+            repeats = np.arange(max(1, round(extra_weight * len(extra_fit)))) % len(extra_fit)
+            images = np.concatenate([images, extra.images[extra_fit][repeats]])
+            labels = np.concatenate([labels, extra.labels[extra_fit][repeats]])
+            held_images = np.concatenate([held_images, extra.images[extra_held]])
+            held_labels = np.concatenate([held_labels, extra.labels[extra_held]])
+            run.update_config(extra_data={**run.config["extra_data"], "fit": len(extra_fit),
+                                          "held_out": len(extra_held), "seen_per_epoch": len(repeats)})
+        data = fit_data(spec, images, labels, settings, settings.seed)
+        validation = (spec.prepare(held_images), held_labels) if len(held_labels) else None
 
         config = run.config
         if run.file(CHECKPOINT_FILE).exists() and config.get("epochs_done", 0) > 0:
             model = run.load_model(CHECKPOINT_FILE)
             history, initial_epoch = run.history, config["epochs_done"]
         else:
-            model = build_compiled_model(spec, hyper, settings, len(fit_indices))
+            model = build_compiled_model(spec, hyper, settings, len(labels))
+            if start is not None:
+                model.set_weights(start.load_model().get_weights())
             history, initial_epoch = {}, 0
         run.update_config(parameters=int(model.count_params()))
 

@@ -202,4 +202,9 @@ def train_command(config: dict[str, Any]) -> str:
         option = option_name(key)
         parts.append(option if value is True else f"{option} {value:g}" if isinstance(value, float)
                      else f"{option} {value}")
+    extra = config.get("extra_data")
+    if extra:
+        parts.append(f"--extra-data {extra['directory']} --extra-weight {extra['weight']:g}")
+    if config.get("from"):
+        parts.append(f"--from {config['from']['run']}")
     return " ".join(parts)
