@@ -25,10 +25,11 @@ STEPS = {
     "imaging": ["-m", "benchmarks.imaging", str(RUNS / "cnn")],
     "numbers": ["-m", "benchmarks.numbers", str(RUNS / "cnn")],
     "explain": ["-m", "benchmarks.explain", str(RUNS / "cnn")],
+    "writer": ["-m", "benchmarks.writer", str(RUNS / "cnn")],
     "inference": ["-m", "benchmarks.inference", str(RUNS)],
     "loadtest": ["-m", "benchmarks.loadtest", str(RUNS / "cnn")],
 }
-NEEDS_RUNS = {"realworld", "imaging", "numbers", "explain", "inference", "loadtest"}
+NEEDS_RUNS = {"realworld", "imaging", "numbers", "explain", "writer", "inference", "loadtest"}
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ probability over the same images (the test suite asserts the same on a smaller m
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -24,15 +23,10 @@ RESULTS = Path(__file__).resolve().parent / "results" / "explain.json"
 DELETED = 40
 
 
-def _deleted(images: np.ndarray, chosen: list[np.ndarray]) -> np.ndarray:
-    copies = images.copy()
-    for copy, pixels in zip(copies, chosen, strict=True):
-        copy.reshape(-1)[pixels] = 0
-    return copies
-
-
 def measure(explainer, images: np.ndarray, judge) -> dict:
     """Per-image cost of ``explainer`` and the deletion check, judged by ``judge`` (a Predictor)."""
+    from digitlab.reading.explain import deletion_check
+
     for image in images[:5]:
         explainer.explain(image)  # warm-up: sessions, graph tracing
     seconds, explanations = [], []
@@ -41,22 +35,12 @@ def measure(explainer, images: np.ndarray, judge) -> dict:
         (explanation,) = explainer.explain(image)
         seconds.append(time.perf_counter() - started)
         explanations.append(explanation)
-    digits = np.array([explanation.digit for explanation in explanations])
-    generator = np.random.default_rng(0)
-    salient = [np.argsort(-explanation.saliency.ravel())[:DELETED] for explanation in explanations]
-    random_ink = [generator.choice(np.flatnonzero(image.ravel() > 0), DELETED, replace=False) for image in images]
-
-    def probability(batch: np.ndarray) -> float:
-        return float(judge.predict_batch(batch).probabilities[np.arange(len(batch)), digits].mean())
-
-    whole = probability(images)
+    check = deletion_check(judge, images, explanations, pixels=DELETED)
     engine = explainer.predictor.engine if explainer.method == "occlusion" else "keras"
     return {"method": explainer.method, "engine": engine, "images": len(images),
             "median_ms": round(1e3 * statistics.median(seconds), 2),
             "p90_ms": round(1e3 * float(np.percentile(seconds, 90)), 2),
-            "probability": round(whole, 4),
-            "drop_salient": round(whole - probability(_deleted(images, salient)), 4),
-            "drop_random_ink": round(whole - probability(_deleted(images, random_ink)), 4)}
+            **{key: round(value, 4) for key, value in check.items()}}
 
 
 def main() -> None:
@@ -78,14 +62,10 @@ def main() -> None:
     results = [measure(Explainer(run, "occlusion", engine="onnx"), images, judge),
                measure(Explainer(run, "occlusion", engine="keras"), images, judge),
                measure(Explainer(run, "integrated-gradients"), images, judge)]
-    from benchmarks.report import machine_info, regenerate_readme, write_results
+    from benchmarks.report import publish
 
-    payload = {"command": f"python -m benchmarks.explain {arguments.run} --count {arguments.count}",
-               "model": run.config["model"], "deleted_pixels": DELETED, "results": results,
-               "machine": machine_info()}
-    write_results(RESULTS, payload)
-    regenerate_readme()
-    print(json.dumps(payload, indent=2))
+    publish(RESULTS, {"command": f"python -m benchmarks.explain {arguments.run} --count {arguments.count}",
+                      "model": run.config["model"], "deleted_pixels": DELETED, "results": results})
 
 
 if __name__ == "__main__":

@@ -30,6 +30,15 @@ def write_results(path: Path, payload: dict) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
 
 
+def publish(path: Path, payload: dict) -> None:
+    """A benchmark's results with this machine's facts: written to ``path``, rendered into the READMEs,
+    and printed."""
+    payload = {**payload, "machine": machine_info()}
+    write_results(path, payload)
+    regenerate_readme()
+    print(json.dumps(payload, indent=2))
+
+
 # ------------------------------------------------------------------------------------------------
 # Tables in benchmarks/README.md and the summary in README.md, regenerated from results/*.json
 # between marker comments.
@@ -128,6 +137,25 @@ def explain_table(payload: dict) -> str:
     lines += ["", f"Model `{payload['model']}`, one image per call, {first['images']} MNIST test images (mean "
               f"probability of the predicted digit before deleting: {first['probability']:.3f}). Command: "
               f"`{payload['command']}` ({_machine_line(payload['machine'])})."]
+    return "\n".join(lines)
+
+
+def writer_table(payload: dict) -> str:
+    before = payload["before"]
+    lines = ["| corrections | the writer's accuracy | the writer's error rate, vs before | MNIST test accuracy | "
+             "MNIST change |", "|---|---|---|---|---|",
+             f"| none (the base run) | {before['writer_accuracy']:.2%} | 1.00x | {before['mnist_test_accuracy']:.2%} "
+             "| |"]
+    for r in payload["results"]:
+        label = "0 (fine-tuning alone)" if r["corrections"] == 0 else f"**{r['corrections']}**"
+        lines.append(f"| {label} | {r['writer_accuracy']:.2%} | {r['writer_error_ratio']:.2f}x "
+                     f"| {r['mnist_test_accuracy']:.2%} | {r['mnist_change_points']:+.2f} points |")
+    tune = payload["fine_tune"]
+    seeds = len(payload["results"][0]["members"])
+    lines += ["", f"Base `{payload['model']}` run; {payload['writer']['held_out']:,} held-out digits in the writer's "
+              f"style; fine-tuning {tune['epochs']} epochs at learning rate {tune['learning_rate']:g} "
+              f"({tune['schedule']}), extra weight {tune['extra_weight']:g}; means of {seeds} seeds, final epoch. "
+              f"Command: `{payload['command']}` ({_machine_line(payload['machine'])})."]
     return "\n".join(lines)
 
 
@@ -240,6 +268,7 @@ TABLES = {
     "imaging": ("imaging.json", imaging_table),
     "numbers": ("numbers.json", numbers_table),
     "explain": ("explain.json", explain_table),
+    "writer": ("writer.json", writer_table),
 }
 PROJECT_README = README.parent.parent / "README.md"
 
@@ -276,6 +305,13 @@ def summary_table(results: dict[str, dict]) -> str:
         rows.append(("whole numbers of 2-6 MNIST test digits (`digitlab read`, cnn)",
                      f"{n['whole_accuracy']:.1%} of numbers right, {n['digit_accuracy']:.1%} of digits",
                      "python -m benchmarks.numbers RUN"))
+    if "writer" in results:
+        w = results["writer"]
+        most = max(w["results"], key=lambda r: r["corrections"])
+        rows.append((f"a writer MNIST lacks, after {most['corrections']} corrections (`train --from --extra-data`)",
+                     f"{w['before']['writer_accuracy']:.1%} -> {most['writer_accuracy']:.1%} of their digits "
+                     f"(error {most['writer_error_ratio']:.2f}x); MNIST test {most['mnist_change_points']:+.2f} points",
+                     "python -m benchmarks.writer RUN"))
     if "explain" in results:
         occluded = next(r for r in results["explain"]["results"] if r["method"] == "occlusion")
         rows.append((f"explain one reading (occlusion, cnn on {occluded['engine']})",

@@ -14,7 +14,7 @@ from PIL import Image
 from scipy.stats import spearmanr
 
 from conftest import block_digit
-from digitlab.reading.explain import METHODS, Explainer, integrated_gradients, occlusion
+from digitlab.reading.explain import METHODS, Explainer, deletion_check, integrated_gradients, occlusion
 from digitlab.reading.inference import Predictor
 from digitlab.serving.app import create_app
 from digitlab.serving.config import ServeConfig
@@ -33,31 +33,13 @@ def mnist_run(tmp_path_factory):
     return run, mnist.x_test[:SAMPLE]
 
 
-def deleted(images: np.ndarray, chosen: list[np.ndarray]) -> np.ndarray:
-    copies = images.copy()
-    for copy, pixels in zip(copies, chosen, strict=True):
-        copy.reshape(-1)[pixels] = 0
-    return copies
-
-
 @pytest.mark.integration
 @pytest.mark.parametrize("method", METHODS)
 def test_deleting_the_most_salient_pixels_hurts_more_than_deleting_random_ink(mnist_run, method):
     run, images = mnist_run
     predictor = Predictor(run)
-    explanations = Explainer(predictor, method).explain(images)
-    digits = np.array([explanation.digit for explanation in explanations])
-    generator = np.random.default_rng(0)
-    salient = [np.argsort(-explanation.saliency.ravel())[:DELETED] for explanation in explanations]
-    random_ink = [generator.choice(np.flatnonzero(image.ravel() > 0), DELETED, replace=False) for image in images]
-
-    def probability(batch: np.ndarray) -> float:
-        return float(predictor.predict_batch(batch).probabilities[np.arange(len(batch)), digits].mean())
-
-    whole = probability(images)
-    salient_drop = whole - probability(deleted(images, salient))
-    random_drop = whole - probability(deleted(images, random_ink))
-    assert salient_drop > 2 * random_drop and salient_drop > 0.2, (whole, salient_drop, random_drop)
+    check = deletion_check(predictor, images, Explainer(predictor, method).explain(images), pixels=DELETED)
+    assert check["drop_salient"] > 2 * check["drop_random_ink"] and check["drop_salient"] > 0.2, check
 
 
 @pytest.mark.integration

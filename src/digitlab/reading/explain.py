@@ -196,6 +196,28 @@ class Explainer:
                 for (first, second), row, image, pair in zip(top, probabilities, images, maps, strict=True)]
 
 
+def deletion_check(predictor, images: np.ndarray, explanations: list[Explanation], *, pixels: int = 40,
+                   seed: int = 0) -> dict[str, float]:
+    """Faithfulness: the mean probability of each image's predicted digit, whole, with its ``pixels`` most
+    salient pixels deleted (set to background), and with as many random ink pixels deleted instead. A
+    faithful map's pixels carry the evidence, so deleting them must cost far more than random ink."""
+    images = _check_images(images)
+    digits = np.array([explanation.digit for explanation in explanations])
+    generator = np.random.default_rng(seed)
+    salient, random_ink = images.copy(), images.copy()
+    for index, (image, explanation) in enumerate(zip(images, explanations, strict=True)):
+        salient[index].reshape(-1)[np.argsort(-explanation.saliency.ravel())[:pixels]] = 0
+        ink = np.flatnonzero(image.ravel() > 0)
+        random_ink[index].reshape(-1)[generator.choice(ink, min(pixels, len(ink)), replace=False)] = 0
+
+    def probability(batch: np.ndarray) -> float:
+        return float(predictor.predict_batch(batch).probabilities[np.arange(len(batch)), digits].mean())
+
+    whole = probability(images)
+    return {"probability": whole, "drop_salient": whole - probability(salient),
+            "drop_random_ink": whole - probability(random_ink)}
+
+
 def explain(run, images: np.ndarray, method: str = "occlusion") -> list[Explanation]:
     """Explain a trained run's readings of uint8 28x28 MNIST-style images (one, or a stack)."""
     return Explainer(run, method).explain(images)
