@@ -138,6 +138,10 @@ def test_feedback_command_counts_exports_and_deletes(client, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "digitlab", "feedback", "mysql://x/y"], capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 1 and "unsupported store" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    absent = subprocess.run([sys.executable, "-m", "digitlab", "feedback", str(tmp_path / "typo")],
+                            capture_output=True, text=True, timeout=120)
+    assert absent.returncode == 1 and "no corrections store here" in absent.stderr
+    assert not (tmp_path / "typo").exists()  # looking does not make a store
 
 
 # ------------------------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def summarise(store: str | os.PathLike, *, gallery: str | os.PathLike | None = N
     the IDX export. A directory store gets its gallery in the directory unless another path is given."""
     from digitlab import plots
 
-    corrections = open_store(store)
+    corrections = open_store(store, create=False)
     try:
         records = corrections.records()
         location = corrections.safe_location
@@ -115,7 +115,7 @@ def delete_correction(store: str | os.PathLike, record_id: str) -> None:
     """Remove one correction from the store, for good."""
     if not record_id:
         raise InvalidArgument("give the id of the correction to delete")
-    corrections = open_store(store)
+    corrections = open_store(store, create=False)
     try:
         if not corrections.delete(record_id):
             raise DigitlabError(f"no correction with id {record_id!r} in {corrections.safe_location}")

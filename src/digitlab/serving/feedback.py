@@ -73,7 +73,7 @@ def check_label(label: object) -> str:
     return label
 
 
-def _url(store: str | os.PathLike) -> str:
+def _url(store: str | os.PathLike, create: bool) -> str:
     text = os.fspath(store)
     if text.startswith(("postgresql://", "postgresql+psycopg://")):
         return text
@@ -82,6 +82,9 @@ def _url(store: str | os.PathLike) -> str:
     directory = Path(text)
     if directory.exists() and not directory.is_dir():
         raise StoreError(f"{directory} is not a directory (the store is a directory, or a postgresql:// URL)")
+    if not create and not (directory / DATABASE_FILE).is_file():
+        raise StoreError(f"{directory}: no corrections store here (a server started with --feedback {directory} "
+                         "makes one)")
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -96,11 +99,11 @@ def _reason(error: Exception) -> str:
 class FeedbackStore:
     """Corrections in SQLite (a directory) or PostgreSQL (a URL); safe to share between threads."""
 
-    def __init__(self, store: str | os.PathLike, *, max_records: int = MAX_RECORDS):
+    def __init__(self, store: str | os.PathLike, *, max_records: int = MAX_RECORDS, create: bool = True):
         import sqlalchemy as sa
 
         self.location, self.max_records = os.fspath(store), max_records
-        url = _url(store)
+        url = _url(store, create)
         self._sqlite = url.startswith("sqlite")
         metadata = sa.MetaData()
         self._table = sa.Table(
@@ -216,5 +219,6 @@ def _sqlite_pragmas(connection, _record) -> None:
     cursor.close()
 
 
-def open_store(store: str | os.PathLike, *, max_records: int = MAX_RECORDS) -> FeedbackStore:
-    return FeedbackStore(store, max_records=max_records)
+def open_store(store: str | os.PathLike, *, max_records: int = MAX_RECORDS, create: bool = True) -> FeedbackStore:
+    """The store at ``store``; a directory is made (with its database) unless ``create`` is False."""
+    return FeedbackStore(store, max_records=max_records, create=create)
