@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CONSTRAINTS := constraints.txt
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS)
 
-.PHONY: run test notebook bench lock clean help
+.PHONY: run test notebook bench lock clean help vendor
 
 help:
 	@echo "make run    install into $(VENV) and run the main job (digitlab quickstart)"
@@ -15,10 +15,28 @@ help:
 	@echo "make notebook  rebuild and execute notebooks/walkthrough.ipynb in place"
 	@echo "make bench  run every benchmark (about an hour; results in benchmarks/results)"
 	@echo "make lock   re-resolve the pins in $(CONSTRAINTS) from pyproject.toml"
+	@echo "make vendor install onnxruntime-web (npm ci) into the package for the on-device app"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "digitlab needs Python >= 3.11; set PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
+
+# The on-device app's runtime: onnxruntime-web from npm (pinned by package-lock.json), its wasm files
+# copied into the Python package so that `digitlab app` needs no Node. npm comes from apt when missing.
+VENDOR := src/digitlab/serving/pwa/vendor
+ORT_DIST := node_modules/onnxruntime-web/dist
+ORT_FILES := ort.wasm.bundle.min.mjs ort-wasm-simd-threaded.wasm ort-wasm-simd-threaded.mjs
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+$(VENDOR)/.installed: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm; }
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	mkdir -p $(VENDOR)
+	cd $(ORT_DIST) && cp $(ORT_FILES) $(CURDIR)/$(VENDOR)/
+	@touch $@
+
+vendor: $(VENDOR)/.installed
 
 # A stamp per extra, remade whenever the dependency declarations change.
 $(VENV)/.installed-run: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
@@ -29,10 +47,10 @@ $(VENV)/.installed-test: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(PIP) -e '.[test]'
 	@touch $@ $(VENV)/.installed-run
 
-run: $(VENV)/.installed-run
+run: $(VENV)/.installed-run $(VENDOR)/.installed
 	$(BIN)/digitlab quickstart
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(VENDOR)/.installed
 	$(BIN)/ruff check src tests benchmarks notebooks
 	$(BIN)/python -m pytest
 
@@ -47,4 +65,4 @@ lock: | $(BIN)/python
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' > $(CONSTRAINTS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache node_modules $(VENDOR)

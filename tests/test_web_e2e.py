@@ -247,3 +247,93 @@ def test_a_correction_from_the_page_is_stored(server, browser, feedback_store):
     assert digit_record.upload.startswith(b"\x89PNG") and digit_record.inputs.shape == (1, 28, 28)
     number_record = next(record for record in records.values() if record.label == "12")
     assert number_record.inputs.shape == (2, 28, 28) and len(number_record.reported_prediction) == 2
+
+
+# ------------------------------------------------------------------------------------------------
+# The on-device app at /app/: read in the browser, offline after one visit
+
+
+def open_app(browser, server, **context_options):
+    context = browser.new_context(**context_options)
+    page = context.new_page()
+    page.goto(f"{server}/app/")
+    page.wait_for_function("document.body.dataset.ready === 'true'", timeout=30000)
+    return context, page
+
+
+def test_the_app_reads_a_drawn_digit_with_the_network_off(server, browser):
+    context, page = open_app(browser, server, viewport={"width": 1000, "height": 800})
+    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=30000)  # every file is cached
+    context.set_offline(True)
+    page.reload()
+    page.wait_for_function("document.body.dataset.ready === 'true'", timeout=30000)
+    assert "on this device" in page.locator("#status").text_content()
+    stroke(page, [(140, 40), (142, 240)])
+    digit, widths = read_result(page)
+    assert digit == "1" and abs(sum(widths) - 100) < 1.5
+    seen_has_ink = "c => c.getContext('2d').getImageData(0, 0, 112, 112).data.some(v => v > 200)"
+    assert page.eval_on_selector("#seen", seen_has_ink)
+    context.close()
+
+
+def test_the_app_on_a_phone_reads_touch_and_a_photo(server, browser, tmp_path):
+    context, page = open_app(browser, server, viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    pad = page.locator("#pad").bounding_box()
+    assert pad["width"] <= 390
+    page.evaluate("""() => {  // one stroke of a finger: pointer events of type touch, down the middle
+        const pad = document.getElementById('pad'), box = pad.getBoundingClientRect();
+        const at = (y) => ({clientX: box.left + box.width / 2, clientY: box.top + y * box.height, pointerId: 7,
+                            pointerType: 'touch', isPrimary: true, bubbles: true});
+        pad.dispatchEvent(new PointerEvent('pointerdown', at(0.15)));
+        for (let y = 0.2; y <= 0.85; y += 0.05) pad.dispatchEvent(new PointerEvent('pointermove', at(y)));
+        pad.dispatchEvent(new PointerEvent('pointerup', at(0.85)));
+    }""")
+    digit, _ = read_result(page)
+    assert digit == "1"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "app-phone.png"), full_page=True)
+
+    from benchmarks.uploads import phone_photo_jpeg
+
+    from digitlab import load_mnist
+
+    _, (x_test, y_test) = load_mnist(verbose=False)
+    index = int(np.flatnonzero(y_test == 3)[1])
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(phone_photo_jpeg(x_test[index], np.random.default_rng(0), size=(1600, 1200)))
+    assert page.get_attribute("#photo", "capture") == "environment"  # a phone opens its camera
+    assert "image/" in page.get_attribute("#photo", "accept")
+    page.set_input_files("#photo", str(photo))
+    digit, _ = read_result(page, previous="1")
+    assert digit == "3"
+    context.close()
+
+
+def test_the_app_prepares_images_as_the_server_does(server, browser, mnist_run):
+    """imaging.js against imaging.py on 200 images of the real-world set (photo-like and canvas-like)."""
+    import base64
+
+    from benchmarks.realworld import make_set
+
+    from digitlab.reading.imaging import load_image_file
+    from digitlab.reading.inference import Predictor
+
+    files, _, _ = make_set(200, seed=0)
+    context, page = open_app(browser, server)
+    in_browser = page.evaluate("""async (encoded) => {
+        const imaging = await import('./imaging.js');
+        const inputs = [];
+        for (const text of encoded) {
+            const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+            const {picture, isJpeg} = await imaging.decode(new Blob([bytes]));
+            inputs.push(Array.from(imaging.toMnist(picture, {isJpeg})));
+        }
+        return inputs; }""", [base64.b64encode(data).decode() for data in files])
+    context.close()
+    browser_inputs = np.asarray(in_browser, dtype=np.uint8).reshape(-1, 28, 28)
+    server_inputs = np.stack([load_image_file(data).image for data in files])
+    difference = np.abs(browser_inputs.astype(int) - server_inputs.astype(int)).mean(axis=(1, 2))
+    predictor = Predictor(mnist_run)
+    same = (predictor.predict_batch(browser_inputs).digits == predictor.predict_batch(server_inputs).digits).mean()
+    assert same >= 0.99 and difference.mean() <= 2.0, (same, difference.mean(), difference.max())

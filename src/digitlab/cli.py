@@ -434,6 +434,19 @@ def command_feedback(arguments: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_app(arguments: argparse.Namespace) -> int:
+    from digitlab.serving.offline_app import build_app
+
+    summary = build_app(arguments.run, arguments.out, overwrite=arguments.overwrite)
+    if arguments.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"Built the app for {summary['model']['run']} ({summary['model']['model']}) in {summary['directory']}: "
+              f"{summary['files']} files, {summary['bytes'] / 1e6:.1f} MB. Serve it over HTTPS (or from localhost) "
+              "and open it on a phone; after one visit it works offline. `digitlab serve` also serves it at /app/.")
+    return EXIT_OK
+
+
 def command_serve(arguments: argparse.Namespace) -> int:
     from digitlab.serving.config import ServeConfig, ServerOptions
     from digitlab.serving.server import serve
@@ -672,6 +685,18 @@ def build_parser() -> argparse.ArgumentParser:
     feedback.add_argument("--overwrite", action="store_true", help="replace an earlier --export in DIR")
     feedback.add_argument("--delete", metavar="ID", help="remove the correction with this id")
     feedback.set_defaults(handler=command_feedback)
+
+    app = commands.add_parser(
+        "app", help="build the on-device app: a PWA that reads digits in the browser, offline",
+        description="Write into --out a static web app (HTML, CSS, JS, the run's model.onnx and ONNX Runtime Web's "
+        "wasm) that reads drawn or photographed digits entirely in the browser, with the same preprocessing as the "
+        "server. It installs on phones as a PWA and works offline after one visit. The run must be exported.",
+    )
+    app.add_argument("run", metavar="RUN", help="an exported run directory")
+    app.add_argument("--out", default="app", metavar="DIR", help="where to build it (default: %(default)s)")
+    app.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    app.add_argument("--json", action="store_true", help="print what was built as JSON")
+    app.set_defaults(handler=command_app)
 
     serve = commands.add_parser(
         "serve", help="REST API and a drawing web page for a run",

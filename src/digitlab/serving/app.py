@@ -12,6 +12,7 @@
     GET  /v1/model           run name, model, metrics, input spec
     GET  /healthz            liveness
     GET  /                   the drawing page (static files, no build step)
+    GET  /app/               the on-device app (see offline_app.py): read in the browser, offline
 
 Every bad request is a 4xx JSON error {"error": {"code", "message"}}, never a 500; a server too busy
 to take more image work answers 503 with Retry-After. Uploads are read into memory within the request's
@@ -48,6 +49,7 @@ from digitlab.reading.explain import Explainer, rounded
 from digitlab.reading.imaging import ImageError, load_image, mnist_ready, open_image, to_mnist
 from digitlab.reading.inference import BatchPrediction, Predictor
 from digitlab.reading.numbers import Reader
+from digitlab.serving import offline_app
 from digitlab.serving.config import MAX_BATCH, ServeConfig
 from digitlab.serving.feedback import FeedbackStore, StoreError, StoreFull, check_label, open_store
 from digitlab.serving.work import Batcher, Overloaded, WorkPool
@@ -435,6 +437,41 @@ class FeedbackOut(BaseModel):
     stored: bool  # False: a correction with this client_id was stored before (this is its id)
 
 
+def _add_offline_app(app: FastAPI, predictor: Predictor) -> None:
+    """The on-device app at /app/, served from the package's files and the run's verified model.onnx; the
+    two files it is told (model.json, precache.json) are made on first request. Without an exported run or
+    the runtime files, /app/ says why in a 404."""
+    run = predictor.run
+    reason = offline_app.app_available(run)
+    if reason is not None:
+        @app.get("/app/", include_in_schema=False)
+        async def no_app():
+            return _error(404, "no_app", f"the on-device app is not available: {reason}")
+        return
+    told: dict[str, Any] = {}
+
+    def described() -> dict[str, Any]:
+        if not told:
+            files = offline_app.app_files(run)
+            model = offline_app.model_json(run)
+            told.update(files=files, model=model, precache=offline_app.precache_json(files, model))
+        return told
+
+    @app.get("/app/model.json", include_in_schema=False)
+    async def app_model() -> JSONResponse:
+        return JSONResponse(described()["model"])
+
+    @app.get("/app/precache.json", include_in_schema=False)
+    async def app_precache() -> JSONResponse:
+        return JSONResponse(described()["precache"], headers={"Cache-Control": "no-store"})
+
+    @app.get("/app/model.onnx", include_in_schema=False)
+    async def app_onnx() -> FileResponse:
+        return FileResponse(described()["files"]["model.onnx"], media_type="application/octet-stream")
+
+    app.mount("/app", StaticFiles(directory=offline_app.PWA, html=True), name="app")
+
+
 def create_app(config: ServeConfig) -> FastAPI:
     """The app for one run; the model is loaded once, here, with ``config.threads`` inference threads."""
     predictor = Predictor(config.run, engine=config.engine, threads=config.threads)
@@ -551,6 +588,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     async def index():
         return FileResponse(STATIC / "index.html")
 
+    _add_offline_app(app, predictor)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(Shortcut, handlers={"/v1/predict": predict, "/v1/predict/batch": predict_batch,
                                            "/v1/read": read, "/v1/feedback": feedback})

@@ -1,0 +1,107 @@
+"""``digitlab app RUN --out DIR``: the on-device app, a static PWA that reads digits in the browser.
+
+DIR gets the app's HTML, CSS and JS (``pwa/``), the ONNX Runtime Web files (copied into the package from the
+npm package ``onnxruntime-web`` by ``make``; no Node is needed here), the run's ``model.onnx`` (its SHA-256
+checked against the one recorded at export), ``model.json`` (what the app needs to know of the model) and
+``precache.json`` (every file and a version, for the service worker). Nothing is fetched from another host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from digitlab import __version__
+from digitlab.errors import DigitlabError
+from digitlab.fileio import sha256_file
+from digitlab.models import get_spec
+from digitlab.runs import ONNX_FILE, Run, RunError, open_run
+
+PWA = Path(__file__).resolve().parent / "pwa"
+VENDOR = PWA / "vendor"
+VENDOR_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs")
+APP_FILES = ("index.html", "app.css", "app.js", "imaging.js", "sw.js", "manifest.webmanifest", "icon-192.png",
+             "icon-512.png")
+
+
+def _checked_onnx(run: Run) -> Path:
+    path = run.file(ONNX_FILE)
+    recorded = run.config.get("onnx", {}).get("sha256")
+    if not path.exists():
+        raise RunError(f"{run.path}: no {ONNX_FILE}; create it with: digitlab export {run.path}")
+    if recorded is None or sha256_file(path) != recorded:
+        raise RunError(f"{path}: its SHA-256 does not match the one recorded at export; refusing to use it "
+                       f"(re-run: digitlab export {run.path})")
+    return path
+
+
+def app_files(run: Run) -> dict[str, Path]:
+    """Every file of the app but the two it is told (model.json, precache.json): name in the app -> source."""
+    missing = [name for name in VENDOR_FILES if not (VENDOR / name).is_file()]
+    if missing:
+        raise DigitlabError(f"the ONNX Runtime Web files are missing from {VENDOR} ({', '.join(missing)}); "
+                            "install them with: make vendor (npm ci, then a copy)")
+    files = {name: PWA / name for name in APP_FILES}
+    files |= {f"vendor/{name}": VENDOR / name for name in VENDOR_FILES}
+    files[ONNX_FILE] = _checked_onnx(run)
+    return files
+
+
+def model_json(run: Run) -> dict:
+    """What the app knows of its model: names, input layout, accuracy, hash."""
+    return {"run": run.name, "model": run.config["model"], "flatten": not get_spec(run.config["model"]).takes_images,
+            "test_accuracy": run.metrics.get("test", {}).get("accuracy"), "sha256": run.config["onnx"]["sha256"],
+            "digitlab": __version__}
+
+
+def precache_json(files: dict[str, Path], model: dict) -> dict:
+    """The service worker's list: every file, and a version that changes whenever any of them does."""
+    digest = hashlib.sha256(json.dumps(model, sort_keys=True).encode())
+    for name in sorted(files):
+        digest.update(name.encode() + sha256_file(files[name]).encode())
+    return {"version": digest.hexdigest()[:16], "files": ["./", "model.json", *sorted(files)]}
+
+
+def _write_app(run: Run, directory: Path) -> dict:
+    files = app_files(run)
+    for name, source in files.items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, directory / name)
+    model = model_json(run)
+    (directory / "model.json").write_text(json.dumps(model, indent=2) + "\n")
+    (directory / "precache.json").write_text(json.dumps(precache_json(files, model), indent=2) + "\n")
+    size = sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
+    return {"directory": str(directory), "files": len(files) + 2, "bytes": size, "model": model}
+
+
+def build_app(run: str | os.PathLike | Run, out: str | os.PathLike, *, overwrite: bool = False) -> dict:
+    """Build the app for ``run`` into ``out`` (atomically: a finished build replaces it as a whole, and an
+    existing ``out`` only with ``overwrite``). Returns {"directory", "files", "bytes", "model"}."""
+    run = run if isinstance(run, Run) else open_run(run)
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise DigitlabError(f"{out} already exists; pass --overwrite to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        summary = _write_app(run, staging)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return {**summary, "directory": str(out)}
+
+
+def app_available(run: Run) -> str | None:
+    """Why the app cannot be built for ``run`` (None when it can): no ONNX file, or no runtime files."""
+    if not run.file(ONNX_FILE).exists():
+        return f"the run has no {ONNX_FILE}; export it with: digitlab export {run.path}"
+    if not all((VENDOR / name).is_file() for name in VENDOR_FILES):
+        return "the ONNX Runtime Web files are not installed (make vendor)"
+    return None
