@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shutil
 import subprocess
 import sys
 
@@ -292,3 +293,44 @@ def test_read_refuses_noise_quickly(client):
     noise.save(buffer, format="PNG")
     response = client.post("/v1/read", files={"file": ("noise.png", buffer.getvalue(), "image/png")})
     assert response.status_code == 422 and response.json()["error"]["code"] == "too_many_marks"
+
+
+def test_app_command_builds_the_offline_app(exported_run, tmp_path):
+    out = tmp_path / "app"
+    command = [sys.executable, "-m", "digitlab", "app", str(exported_run.path), "--out", str(out)]
+    built = subprocess.run([*command, "--json"], capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stderr
+    summary = json.loads(built.stdout)
+    precache = json.loads((out / "precache.json").read_text())
+    for name in ("index.html", "app.js", "imaging.js", "sw.js", "manifest.webmanifest", "model.onnx",
+                 "vendor/ort-wasm-simd-threaded.wasm"):
+        assert (out / name).is_file() and name in precache["files"]
+    assert (out / "model.onnx").read_bytes() == exported_run.file("model.onnx").read_bytes()
+    assert json.loads((out / "model.json").read_text())["flatten"] is True  # linear takes 784 values
+    manifest = json.loads((out / "manifest.webmanifest").read_text())
+    assert manifest["display"] == "standalone" and {icon["sizes"] for icon in manifest["icons"]} == {"192x192",
+                                                                                                     "512x512"}
+    assert summary["bytes"] < 25e6  # the single wasm build: about 16 MB with the model
+    html = (out / "index.html").read_text() + (out / "app.js").read_text()
+    assert "http://" not in html and "https://" not in html  # nothing from another host
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 1 and "pass --overwrite" in again.stderr
+
+    unexported = tmp_path / "unexported"
+    shutil.copytree(exported_run.path, unexported)
+    (unexported / "model.onnx").unlink()
+    refused = subprocess.run([sys.executable, "-m", "digitlab", "app", str(unexported), "--out", str(tmp_path / "x")],
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and "digitlab export" in refused.stderr and not (tmp_path / "x").exists()
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_serve_offers_the_app_at_app(client, exported_run):
+    page = client.get("/app/")
+    assert page.status_code == 200 and 'data-testid="prediction"' in page.text
+    assert client.get("/app/model.json").json()["sha256"] == exported_run.config["onnx"]["sha256"]
+    precache = client.get("/app/precache.json")
+    assert precache.headers["cache-control"] == "no-store" and "model.onnx" in precache.json()["files"]
+    for name in precache.json()["files"][1:]:
+        assert client.get(f"/app/{name}").status_code == 200, name
+    assert client.get("/app/vendor/ort.wasm.bundle.min.mjs").headers["content-type"].startswith("text/javascript")
