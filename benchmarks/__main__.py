@@ -26,10 +26,11 @@ STEPS = {
     "numbers": ["-m", "benchmarks.numbers", str(RUNS / "cnn")],
     "explain": ["-m", "benchmarks.explain", str(RUNS / "cnn")],
     "writer": ["-m", "benchmarks.writer", str(RUNS / "cnn")],
+    "app": ["-m", "benchmarks.app", str(RUNS / "cnn")],
     "inference": ["-m", "benchmarks.inference", str(RUNS)],
     "loadtest": ["-m", "benchmarks.loadtest", str(RUNS / "cnn")],
 }
-NEEDS_RUNS = {"realworld", "imaging", "numbers", "explain", "writer", "inference", "loadtest"}
+NEEDS_RUNS = {"realworld", "imaging", "numbers", "explain", "writer", "app", "inference", "loadtest"}
 
 
 def main() -> None:

@@ -159,6 +159,20 @@ def writer_table(payload: dict) -> str:
     return "\n".join(lines)
 
 
+def app_table(payload: dict) -> str:
+    p = payload
+    lines = ["| what | measured | target |", "|---|---|---|",
+             f"| the app's size (every file; of it, ONNX Runtime's wasm / the model) | {p['app_megabytes']:.1f} MB "
+             f"({p['wasm_megabytes']:.1f} / {p['model_megabytes']:.1f} MB) | small: the single wasm build |",
+             f"| first load, empty cache, loopback, to the model ready | {p['first_load_seconds']:.2f} s "
+             f"(median of {len(p['first_loads'])}) | |",
+             f"| one reading (imaging.js + the model, one wasm thread) | {p['reading_median_ms']:.1f} ms median, "
+             f"{p['reading_p90_ms']:.1f} ms p90 of {p['readings']} | <= 10 ms (`cnn`) |",
+             "", f"Model `{p['model']}` ({p['accuracy']:.0%} of the {p['readings']} canvas drawings read right); "
+             f"{p['browser']}. Command: `{p['command']}` ({_machine_line(p['machine'])})."]
+    return "\n".join(lines)
+
+
 def imaging_table(payload: dict) -> str:
     lines = ["| upload | files (mean size) | decode | prepare | infer | total |", "|---|---|---|---|---|---|"]
     for r in payload["sizes"]:
@@ -269,6 +283,7 @@ TABLES = {
     "numbers": ("numbers.json", numbers_table),
     "explain": ("explain.json", explain_table),
     "writer": ("writer.json", writer_table),
+    "app": ("app.json", app_table),
 }
 PROJECT_README = README.parent.parent / "README.md"
 
@@ -312,6 +327,11 @@ def summary_table(results: dict[str, dict]) -> str:
                      f"{w['before']['writer_accuracy']:.1%} -> {most['writer_accuracy']:.1%} of their digits "
                      f"(error {most['writer_error_ratio']:.2f}x); MNIST test {most['mnist_change_points']:+.2f} points",
                      "python -m benchmarks.writer RUN"))
+    if "app" in results:
+        a = results["app"]
+        rows.append(("the on-device app in Chromium (`digitlab app`), cnn",
+                     f"{a['app_megabytes']:.1f} MB, first load {a['first_load_seconds']:.2f} s, "
+                     f"{a['reading_median_ms']:.1f} ms per reading", "python -m benchmarks.app RUN"))
     if "explain" in results:
         occluded = next(r for r in results["explain"]["results"] if r["method"] == "occlusion")
         rows.append((f"explain one reading (occlusion, cnn on {occluded['engine']})",
