@@ -337,3 +337,18 @@ def test_the_app_prepares_images_as_the_server_does(server, browser, mnist_run):
     predictor = Predictor(mnist_run)
     same = (predictor.predict_batch(browser_inputs).digits == predictor.predict_batch(server_inputs).digits).mean()
     assert same >= 0.99 and difference.mean() <= 2.0, (same, difference.mean(), difference.max())
+
+
+def test_the_app_reads_a_written_number(server, browser):
+    context, page = open_app(browser, server, viewport={"width": 1000, "height": 800})
+    page.click("#mode-number")
+    assert page.eval_on_selector("#pad", "pad => pad.width") == 840
+    stroke(page, [(140, 40), (142, 240)])  # 1
+    stroke(page, [(340, 50), (480, 50), (390, 245)])  # 7
+    stroke(page, ellipse(680, 140, 110, 190))  # 0
+    page.wait_for_function("document.querySelector('[data-testid=prediction]').textContent === '170'",
+                           timeout=20000)
+    assert page.eval_on_selector_all("#digits li", "items => items.map(i => i.dataset.digit)") == ["1", "7", "0"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "app-number.png"), full_page=True)
+    context.close()

@@ -24,7 +24,7 @@ from digitlab.runs import ONNX_FILE, Run, RunError, open_run
 PWA = Path(__file__).resolve().parent / "pwa"
 VENDOR = PWA / "vendor"
 VENDOR_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs")
-APP_FILES = ("index.html", "app.css", "app.js", "imaging.js", "sw.js", "manifest.webmanifest", "icon-192.png",
+APP_FILES = ("index.html", "app.css", "app.js", "imaging.js", "numbers.js", "sw.js", "manifest.webmanifest", "icon-192.png",
              "icon-512.png")
 
 

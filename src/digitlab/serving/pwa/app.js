@@ -1,16 +1,19 @@
-// The on-device app: draw or photograph a digit; it is read here, by the run's model.onnx in ONNX Runtime
+// The on-device app: draw or photograph a digit or a whole number; it is read here, by the run's model.onnx in ONNX Runtime
 // Web (wasm, one thread), after the same preprocessing as the server's (imaging.js). A service worker keeps
 // every file, so after one visit the app works offline.
 import * as ort from "./vendor/ort.wasm.bundle.min.mjs";
 import {decode, NoDigitFound, toMnist} from "./imaging.js";
+import {readNumber} from "./numbers.js";
 
 const pad = document.getElementById("pad");
 const context = pad.getContext("2d", {willReadFrequently: true});
 const bars = document.getElementById("bars");
 const message = document.getElementById("message");
-let session = null, model = null, drawing = false;
+let session = null, model = null, drawing = false, mode = "digit";
+const WIDTHS = {digit: 280, number: 840};
 
 function clearPad() {
+  pad.width = WIDTHS[mode];
   context.fillStyle = "white";
   context.fillRect(0, 0, pad.width, pad.height);
   context.strokeStyle = "black";
@@ -47,14 +50,23 @@ window.digitlabApp = {
   },
 };
 
-// The 28x28 input -> probabilities (scores normalised to sum to 1, as the server's Predictor does).
-async function classify(input) {
-  const pixels = Float32Array.from(input, (v) => v / 255);
-  const shape = model.flatten ? [1, 784] : [1, 28, 28];
+// 28x28 inputs -> their probabilities, in one model call (scores normalised to sum to 1, as the server's
+// Predictor does).
+async function classifyMany(inputs) {
+  const pixels = new Float32Array(inputs.length * 784);
+  inputs.forEach((input, i) => input.forEach((v, j) => { pixels[i * 784 + j] = v / 255; }));
+  const shape = model.flatten ? [inputs.length, 784] : [inputs.length, 28, 28];
   const outputs = await session.run({[session.inputNames[0]]: new ort.Tensor("float32", pixels, shape)});
-  const scores = Array.from(outputs[session.outputNames[0]].data);
-  const total = scores.reduce((a, b) => a + b, 0) || 1;
-  return scores.map((s) => s / total);
+  const scores = outputs[session.outputNames[0]].data;
+  return inputs.map((_, i) => {
+    const row = Array.from(scores.subarray(i * 10, i * 10 + 10));
+    const total = row.reduce((a, b) => a + b, 0) || 1;
+    return row.map((s) => s / total);
+  });
+}
+
+async function classify(input) {
+  return (await classifyMany([input]))[0];
 }
 
 async function read(picture, options) {
@@ -62,9 +74,17 @@ async function read(picture, options) {
   const started = performance.now();
   let input;
   try {
+    if (mode === "number") {
+      const reading = await readNumber(picture, classifyMany, options);
+      window.lastReadingMs = performance.now() - started;
+      message.textContent = "";
+      showNumber(reading);
+      return;
+    }
     input = toMnist(picture, options);
   } catch (error) {
     show(null, null);
+    showNumber(null);
     message.textContent = error instanceof NoDigitFound ? error.message : `cannot read the image (${error})`;
     return;
   }
@@ -72,6 +92,35 @@ async function read(picture, options) {
   window.lastReadingMs = performance.now() - started;  // the benchmark reads this
   message.textContent = "";
   show(probabilities, input);
+}
+
+function showNumber(reading) {
+  document.getElementById("digit").textContent = reading ? reading.number : "–";
+  document.getElementById("confidence").textContent = reading ? `${(100 * reading.confidence).toFixed(1)}% sure` : "\u00a0";
+  const list = document.getElementById("digits");
+  list.innerHTML = "";
+  for (const found of reading ? reading.digits : []) {
+    const item = document.createElement("li");
+    item.dataset.digit = String(found.digit);
+    item.textContent = `${found.digit}: ${(100 * found.confidence).toFixed(1)}%`;
+    list.appendChild(item);
+  }
+}
+
+function setMode(next) {
+  mode = next;
+  document.body.classList.toggle("mode-number", mode === "number");
+  for (const button of document.querySelectorAll("[data-mode]")) {
+    button.setAttribute("aria-pressed", String(button.dataset.mode === mode));
+  }
+  document.getElementById("answer-label").textContent = mode === "number" ? "number" : "digit";
+  document.getElementById("hint").textContent = mode === "number" ?
+    "Write a number, digits side by side, or take a photo of one." :
+    "Draw a digit, or take a photo of one. Everything happens on this device, offline too.";
+  clearPad();
+  show(null, null);
+  showNumber(null);
+  message.textContent = "";
 }
 
 function show(probabilities, input) {
@@ -125,7 +174,10 @@ function endStroke() {
 }
 pad.addEventListener("pointerup", endStroke);
 pad.addEventListener("pointercancel", endStroke);
-document.getElementById("clear").addEventListener("click", () => { clearPad(); show(null, null); message.textContent = ""; });
+document.getElementById("clear").addEventListener("click", () => setMode(mode));
+for (const button of document.querySelectorAll("[data-mode]")) {
+  button.addEventListener("click", () => setMode(button.dataset.mode));
+}
 
 document.getElementById("photo").addEventListener("change", async (event) => {
   const file = event.target.files[0];
@@ -145,8 +197,8 @@ document.getElementById("photo").addEventListener("change", async (event) => {
   }
 });
 
-clearPad();
 buildBars();
+setMode(location.hash === "#number" ? "number" : "digit");
 if ("serviceWorker" in navigator) navigator.serviceWorker.register("sw.js");
 loadModel().catch((error) => {
   document.getElementById("status").textContent = `the model could not be loaded (${error.message || error})`;

@@ -342,9 +342,9 @@ function looksLikeMnist(gray) {
   return box !== null && box.bottom - 1 - box.top < DIGIT_BOX + 4 && box.right - 1 - box.left < DIGIT_BOX + 4;
 }
 
-// Stage 1: paper colour, polarity, colour distance and ink strength on a copy at most WORK_SIDE a side.
-function findInk(picture, hasAlpha) {
-  const reduction = Math.max(1, Math.ceil(Math.max(picture.width, picture.height) / WORK_SIDE));
+// Stage 1: paper colour, polarity, colour distance and ink strength on a copy at most workSide a side.
+function findInk(picture, hasAlpha, workSide = WORK_SIDE) {
+  const reduction = Math.max(1, Math.ceil(Math.max(picture.width, picture.height) / workSide));
   const working = reduce(picture, reduction);
   const {rgb, background} = asRgb(working, hasAlpha, null);
   const paper = border(rgb, working.width, working.height);
@@ -373,6 +373,14 @@ export function draftFactor(width, height) {
     if (Math.ceil(width / candidate) >= wanted[0] && Math.ceil(height / candidate) >= wanted[1]) factor = candidate;
   }
   return factor;
+}
+
+// The ink of a whole image (white on black, [0, 1]) on a copy at most workSide a side: imaging.py's ink_map.
+export function inkMap(picture, workSide, {isJpeg = false} = {}) {
+  if (isJpeg) picture = reduce(picture, draftFactor(picture.width, picture.height));
+  const found = findInk(picture, !opaque(picture), workSide);
+  return {ink: inkOf(found.distance, found.peak), width: found.working.width, height: found.working.height,
+          reduction: found.reduction, inverted: found.inverted};
 }
 
 // The whole pipeline: RGBA pixels {width, height, data} -> the 28x28 Uint8Array input (imaging.py's to_mnist).

@@ -1,0 +1,180 @@
+// Reading whole numbers in the browser: the JavaScript twin of src/digitlab/reading/numbers.py (marks,
+// specks dropped, the strokes of one digit merged, touching digits split where the classifier is surest,
+// one pen width for the whole number, left to right).
+"use strict";
+
+import {digitToMnist, inkMap, NoDigitFound, strokeWidth} from "./imaging.js";
+
+const READ_SIDE = 512, MAX_COMPONENTS = 40, SPECK_FRACTION = 0.3, MERGE_OVERLAP = 0.5, WIDE_FRACTION = 1.2;
+const MAYBE_WIDE_FRACTION = 0.55, SURE = 0.9, MAX_DIGITS_PER_MARK = 4, SPLIT_PENALTY = 0.5, STROKE_FRACTION = 0.12;
+
+function roundHalfEven(value) {
+  const floor = Math.floor(value), rest = value - floor;
+  if (rest > 0.5) return floor + 1;
+  if (rest < 0.5) return floor;
+  return floor % 2 === 0 ? floor : floor + 1;
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b), middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+// 8-connected components of ink > 0: a label per pixel (0: none) and each label's box.
+function label(ink, width, height) {
+  const labels = new Int32Array(width * height), boxes = [];
+  const stack = [];
+  for (let start = 0; start < ink.length; start++) {
+    if (ink[start] <= 0 || labels[start]) continue;
+    const id = boxes.length + 1, box = {top: height, bottom: 0, left: width, right: 0, labels: [id]};
+    labels[start] = id;
+    stack.push(start);
+    while (stack.length) {
+      const at = stack.pop(), y = Math.floor(at / width), x = at % width;
+      box.top = Math.min(box.top, y); box.bottom = Math.max(box.bottom, y + 1);
+      box.left = Math.min(box.left, x); box.right = Math.max(box.right, x + 1);
+      for (let dy = -1; dy <= 1; dy++) {
+        for (let dx = -1; dx <= 1; dx++) {
+          const yy = y + dy, xx = x + dx;
+          if (yy < 0 || xx < 0 || yy >= height || xx >= width) continue;
+          const next = yy * width + xx;
+          if (ink[next] > 0 && !labels[next]) { labels[next] = id; stack.push(next); }
+        }
+      }
+    }
+    boxes.push(box);
+  }
+  return {labels, boxes};
+}
+
+const heightOf = (mark) => mark.bottom - mark.top, widthOf = (mark) => mark.right - mark.left;
+
+export function findMarks(ink, width, height) {
+  const {labels, boxes} = label(ink, width, height);
+  if (!boxes.length) throw new NoDigitFound("no digit found: the image has no ink (blank or nearly uniform)");
+  const tallest = Math.max(...boxes.map(heightOf));
+  const typical = median(boxes.map(heightOf).filter((h) => h >= 0.3 * tallest));
+  let marks = boxes.filter((m) => Math.max(heightOf(m), widthOf(m)) >= SPECK_FRACTION * typical);
+  marks = marks.filter((m) => !(heightOf(m) < 0.2 * typical && widthOf(m) > 0.8 * typical));
+  if (marks.length > MAX_COMPONENTS) {
+    throw new Error(`${marks.length} separate marks: more than the ${MAX_COMPONENTS} a number may have (text or noise?)`);
+  }
+  marks.sort((a, b) => a.left - b.left);  // stable, as Python's sort
+  const merged = [];
+  for (const mark of marks) {
+    const last = merged[merged.length - 1];
+    if (last) {
+      const overlap = Math.min(last.right, mark.right) - Math.max(last.left, mark.left);
+      if (overlap >= MERGE_OVERLAP * Math.min(widthOf(last), widthOf(mark))) {
+        last.top = Math.min(last.top, mark.top); last.bottom = Math.max(last.bottom, mark.bottom);
+        last.left = Math.min(last.left, mark.left); last.right = Math.max(last.right, mark.right);
+        last.labels.push(...mark.labels);
+        continue;
+      }
+    }
+    merged.push({...mark, labels: [...mark.labels]});
+  }
+  if (!merged.length) throw new NoDigitFound("no digit found: only specks");
+  return {marks: merged, labels};
+}
+
+// The ink of a mark's own components within its box (a neighbour reaching in is left out).
+function inkOfMark(mark, labels, ink, width) {
+  const w = widthOf(mark), h = heightOf(mark), piece = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const at = (mark.top + y) * width + mark.left + x;
+      if (mark.labels.includes(labels[at])) piece[y * w + x] = ink[at];
+    }
+  }
+  return piece;
+}
+
+function cutCandidates(profile, pieces) {
+  const width = profile.length, choices = [];
+  for (let index = 1; index < pieces; index++) {
+    const centre = width * index / pieces;
+    const low = Math.trunc(centre - 0.25 * width / pieces), high = Math.trunc(centre + 0.25 * width / pieces) + 1;
+    const window = [];
+    for (let x = Math.max(1, low); x < Math.min(width - 1, high); x++) window.push(x);
+    if (!window.length) return [];
+    const ranked = [...window].sort((a, b) => profile[a] - profile[b] || a - b).slice(0, 3);
+    choices.push([...new Set(ranked)].sort((a, b) => a - b));
+  }
+  let combinations = [[]];
+  for (const options of choices) {
+    const next = [];
+    for (const cut of combinations) {
+      for (const option of options) if (!cut.length || option > cut[cut.length - 1] + 1) next.push([...cut, option]);
+    }
+    combinations = next;
+  }
+  return combinations;
+}
+
+function columns(piece, w, h, start, stop) {
+  const part = new Float32Array((stop - start) * h);
+  for (let y = 0; y < h; y++) for (let x = start; x < stop; x++) part[y * (stop - start) + x - start] = piece[y * w + x];
+  return part;
+}
+
+// RGBA pixels -> {number, confidence, digits: [{digit, confidence, box: [x, y, w, h], input}]};
+// classify(inputs) gives each 28x28 input's probabilities (one model call for many).
+export async function readNumber(picture, classify, options = {}) {
+  const found = inkMap(picture, READ_SIDE, options);
+  const {ink, width, height, reduction} = found;
+  const {marks, labels} = findMarks(ink, width, height);
+  const typical = median(marks.map(heightOf));
+  const pieces = marks.map((mark) => inkOfMark(mark, labels, ink, width));
+  const widths = pieces.map((piece, i) => strokeWidth(piece, widthOf(marks[i]), heightOf(marks[i]))).filter((w) => w !== null);
+  const thickness = widths.length ? median(widths) : null;
+  const target = STROKE_FRACTION * typical;
+  const digits = [];
+  for (let i = 0; i < marks.length; i++) {
+    const mark = marks[i], piece = pieces[i], w = widthOf(mark), h = heightOf(mark);
+    if (w > MAYBE_WIDE_FRACTION * typical) {
+      digits.push(...await split(mark, piece, typical, thickness, target, classify));
+    } else {
+      digits.push({mark, input: digitToMnist(piece, w, h, thickness, target), span: [0, w]});
+    }
+  }
+  const probabilities = await classify(digits.map((d) => d.input));
+  const readings = digits.map(({mark, input, span: [start, stop]}, i) => {
+    const row = probabilities[i], digit = row.indexOf(Math.max(...row));
+    const box = [mark.left + start, mark.top, stop - start, heightOf(mark)].map((v) => roundHalfEven(v * reduction));
+    return {digit, confidence: row[digit], box, input};
+  });
+  return {number: readings.map((r) => r.digit).join(""), confidence: readings.reduce((p, r) => p * r.confidence, 1),
+          digits: readings};
+}
+
+async function split(mark, piece, typical, thickness, target, classify) {
+  const w = widthOf(mark), h = heightOf(mark);
+  const profile = new Float32Array(w);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) profile[x] += piece[y * w + x];
+  const wide = w > WIDE_FRACTION * typical;
+  const most = Math.min(MAX_DIGITS_PER_MARK, Math.max(2, roundHalfEven(w / (0.6 * typical))));
+  const options = [{spans: [[0, w]], inputs: [digitToMnist(piece, w, h, thickness, target)]}];
+  for (let count = 2; count <= most; count++) {
+    for (const cuts of cutCandidates(profile, count)) {
+      const edges = [0, ...cuts, w], spans = [];
+      for (let k = 0; k < edges.length - 1; k++) spans.push([edges[k], edges[k + 1]]);
+      const parts = spans.map(([start, stop]) => columns(piece, w, h, start, stop));
+      if (parts.every((part) => part.some((v) => v > 0))) {
+        options.push({spans, inputs: parts.map((part, k) => digitToMnist(part, spans[k][1] - spans[k][0], h, thickness, target))});
+      }
+    }
+  }
+  const probabilities = await classify(options.flatMap((option) => option.inputs));
+  const scores = [];
+  let at = 0;
+  for (const option of options) {
+    let score = wide ? 1 : SPLIT_PENALTY ** (option.inputs.length - 1);
+    for (let k = 0; k < option.inputs.length; k++) score *= Math.max(...probabilities[at + k]);
+    scores.push(score);
+    at += option.inputs.length;
+  }
+  if (scores[0] >= SURE && !wide) scores[0] = Infinity;
+  const best = options[scores.indexOf(Math.max(...scores))];
+  return best.inputs.map((input, k) => ({mark, input, span: best.spans[k]}));
+}
