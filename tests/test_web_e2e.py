@@ -352,3 +352,39 @@ def test_the_app_reads_a_written_number(server, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "app-number.png"), full_page=True)
     context.close()
+
+
+def test_the_app_reads_numbers_as_the_server_does(server, browser, mnist_run):
+    """numbers.js against numbers.py on 60 numbers of the number benchmark's set (all spacings and looks)."""
+    import base64
+
+    from benchmarks.numbers import make_set
+
+    from digitlab.reading.imaging import ImageError
+    from digitlab.reading.numbers import Reader
+
+    numbers = make_set(60, seed=1)
+    context, page = open_app(browser, server)
+    page.click("#mode-number")
+    in_browser = page.evaluate("""async (encoded) => {
+        const imaging = await import('./imaging.js');
+        const read = [];
+        for (const text of encoded) {
+            const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+            const {picture, isJpeg} = await imaging.decode(new Blob([bytes]));
+            await window.digitlabApp.readPixels(picture, {isJpeg});
+            read.push(document.getElementById('digit').textContent);
+        }
+        return read; }""", [base64.b64encode(number.data).decode() for number in numbers])
+    context.close()
+    reader = Reader(mnist_run)
+
+    def read_on_server(data: bytes) -> str:
+        try:
+            return reader.read_file(data).number
+        except ImageError:
+            return "\u2013"  # the app shows a dash and says why
+
+    on_server = [read_on_server(number.data) for number in numbers]
+    agree = np.mean([a == b for a, b in zip(in_browser, on_server, strict=True)])
+    assert agree >= 0.95, list(zip(in_browser, on_server, strict=True))
