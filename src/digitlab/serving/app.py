@@ -437,6 +437,13 @@ class FeedbackOut(BaseModel):
     stored: bool  # False: a correction with this client_id was stored before (this is its id)
 
 
+def _file_endpoint(path: Path) -> Callable[[], Awaitable[FileResponse]]:
+    async def send_file() -> FileResponse:
+        return FileResponse(path)
+
+    return send_file
+
+
 def _add_offline_app(app: FastAPI, predictor: Predictor) -> None:
     """The on-device app at /app/, served from the package's files and the run's verified model.onnx; the
     two files it is told (model.json, precache.json) are made on first request. Without an exported run or
@@ -469,6 +476,8 @@ def _add_offline_app(app: FastAPI, predictor: Predictor) -> None:
     async def app_onnx() -> FileResponse:
         return FileResponse(described()["files"]["model.onnx"], media_type="application/octet-stream")
 
+    for name in offline_app.SHARED_FILES:
+        app.add_api_route(f"/app/{name}", _file_endpoint(offline_app.STATIC / name), include_in_schema=False)
     app.mount("/app", StaticFiles(directory=offline_app.PWA, html=True), name="app")
 
 

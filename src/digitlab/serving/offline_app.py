@@ -22,10 +22,12 @@ from digitlab.models import get_spec
 from digitlab.runs import ONNX_FILE, Run, RunError, open_run
 
 PWA = Path(__file__).resolve().parent / "pwa"
+STATIC = Path(__file__).resolve().parent / "static"
+SHARED_FILES = ("drawing.js",)  # the drawing page's, shared with the app
 VENDOR = PWA / "vendor"
 VENDOR_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs")
-APP_FILES = ("index.html", "app.css", "app.js", "imaging.js", "numbers.js", "sw.js", "manifest.webmanifest", "icon-192.png",
-             "icon-512.png")
+APP_FILES = ("index.html", "app.css", "app.js", "imaging.js", "numbers.js", "sw.js", "manifest.webmanifest",
+             "icon-192.png", "icon-512.png")
 
 
 def _checked_onnx(run: Run) -> Path:
@@ -45,7 +47,7 @@ def app_files(run: Run) -> dict[str, Path]:
     if missing:
         raise DigitlabError(f"the ONNX Runtime Web files are missing from {VENDOR} ({', '.join(missing)}); "
                             "install them with: make vendor (npm ci, then a copy)")
-    files = {name: PWA / name for name in APP_FILES}
+    files = {name: PWA / name for name in APP_FILES} | {name: STATIC / name for name in SHARED_FILES}
     files |= {f"vendor/{name}": VENDOR / name for name in VENDOR_FILES}
     files[ONNX_FILE] = _checked_onnx(run)
     return files

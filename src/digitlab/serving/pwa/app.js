@@ -2,6 +2,7 @@
 // Web (wasm, one thread), after the same preprocessing as the server's (imaging.js). A service worker keeps
 // every file, so after one visit the app works offline.
 import * as ort from "./vendor/ort.wasm.bundle.min.mjs";
+import {attachPad, buildBars, clearPad as blankPad, showBars, showSeen} from "./drawing.js";
 import {decode, NoDigitFound, toMnist} from "./imaging.js";
 import {readNumber} from "./numbers.js";
 
@@ -9,27 +10,11 @@ const pad = document.getElementById("pad");
 const context = pad.getContext("2d", {willReadFrequently: true});
 const bars = document.getElementById("bars");
 const message = document.getElementById("message");
-let session = null, model = null, drawing = false, mode = "digit";
+let session = null, model = null, mode = "digit";
 const WIDTHS = {digit: 280, number: 840};
 
 function clearPad() {
-  pad.width = WIDTHS[mode];
-  context.fillStyle = "white";
-  context.fillRect(0, 0, pad.width, pad.height);
-  context.strokeStyle = "black";
-  context.lineWidth = 18;
-  context.lineCap = "round";
-  context.lineJoin = "round";
-}
-
-function buildBars() {
-  for (let digit = 0; digit < 10; digit++) {
-    const row = document.createElement("div");
-    row.className = "bar";
-    row.dataset.digit = String(digit);
-    row.innerHTML = `<span>${digit}</span><div class="track"><div class="fill"></div></div><span class="value">0%</span>`;
-    bars.appendChild(row);
-  }
+  blankPad(pad, WIDTHS[mode]);
 }
 
 async function loadModel() {
@@ -128,52 +113,14 @@ function show(probabilities, input) {
   document.getElementById("digit").textContent = digit === null ? "–" : String(digit);
   document.getElementById("confidence").textContent = digit === null ? "\u00a0" :
     `${(100 * probabilities[digit]).toFixed(1)}% sure`;
-  for (const row of bars.children) {
-    const p = probabilities ? probabilities[Number(row.dataset.digit)] : 0;
-    row.querySelector(".fill").style.width = `${(100 * p).toFixed(1)}%`;
-    row.querySelector(".value").textContent = `${Math.round(100 * p)}%`;
-    row.classList.toggle("top", digit !== null && Number(row.dataset.digit) === digit);
-  }
-  const seen = document.getElementById("seen").getContext("2d");
-  seen.fillStyle = "black";
-  seen.fillRect(0, 0, 112, 112);
-  if (!input) return;
-  const image = new ImageData(28, 28);
-  input.forEach((v, i) => image.data.set([v, v, v, 255], i * 4));
-  const small = new OffscreenCanvas(28, 28);
-  small.getContext("2d").putImageData(image, 0, 0);
-  seen.imageSmoothingEnabled = false;
-  seen.drawImage(small, 0, 0, 112, 112);
+  showBars(bars, probabilities, digit);
+  showSeen(document.getElementById("seen"), input);
 }
 
-function point(event) {
-  const box = pad.getBoundingClientRect();
-  return [(event.clientX - box.left) * pad.width / box.width, (event.clientY - box.top) * pad.height / box.height];
-}
-
-pad.addEventListener("pointerdown", (event) => {
-  drawing = true;
-  pad.setPointerCapture(event.pointerId);
-  const [x, y] = point(event);
-  context.beginPath();
-  context.moveTo(x, y);
-  context.lineTo(x + 0.01, y);
-  context.stroke();
-});
-pad.addEventListener("pointermove", (event) => {
-  if (!drawing) return;
-  const [x, y] = point(event);
-  context.lineTo(x, y);
-  context.stroke();
-});
-function endStroke() {
-  if (!drawing) return;
-  drawing = false;
+attachPad(pad, () => {
   const {data} = context.getImageData(0, 0, pad.width, pad.height);
   read({width: pad.width, height: pad.height, data});
-}
-pad.addEventListener("pointerup", endStroke);
-pad.addEventListener("pointercancel", endStroke);
+});
 document.getElementById("clear").addEventListener("click", () => setMode(mode));
 for (const button of document.querySelectorAll("[data-mode]")) {
   button.addEventListener("click", () => setMode(button.dataset.mode));
@@ -197,7 +144,7 @@ document.getElementById("photo").addEventListener("change", async (event) => {
   }
 });
 
-buildBars();
+buildBars(bars);
 setMode(location.hash === "#number" ? "number" : "digit");
 if ("serviceWorker" in navigator) navigator.serviceWorker.register("sw.js");
 loadModel().catch((error) => {

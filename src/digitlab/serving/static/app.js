@@ -3,7 +3,7 @@
 // saliency map over it: red where the ink is evidence for the digit, blue against); "A number" mode gives a
 // wide canvas, asks POST /v1/read, and draws a box over each digit found with its digit and confidence.
 // When the server stores corrections, "Wrong? It was:" sends the right digit or number to POST /v1/feedback.
-"use strict";
+import {attachPad, buildBars, clearPad as blankPad, showBars, showSeen} from "./drawing.js";
 
 const MODES = {
   digit: {width: 280, label: "prediction", endpoint: "/v1/predict?include_input=true",
@@ -19,7 +19,6 @@ const bars = document.getElementById("bars");
 const message = document.getElementById("message");
 const explainToggle = document.getElementById("explain");
 let mode = "digit";
-let drawing = false;
 let placement = {scale: 1, left: 0, top: 0};  // where the image sent lies on the pad (uploads are fitted in)
 let lastAsked = null;  // the last image sent and its answer, so that ticking "why?" can ask again
 let lastResult = null;
@@ -27,13 +26,8 @@ let feedbackOn = false;  // whether the server stores corrections (GET /v1/model
 
 // A blank pad (and no boxes over it), in the mode's size.
 function clearPad() {
-  pad.width = boxes.width = MODES[mode].width;
-  context.fillStyle = "white";
-  context.fillRect(0, 0, pad.width, pad.height);
-  context.strokeStyle = "black";
-  context.lineWidth = 18;
-  context.lineCap = "round";
-  context.lineJoin = "round";
+  blankPad(pad, MODES[mode].width);
+  boxes.width = MODES[mode].width;
   placement = {scale: 1, left: 0, top: 0};
 }
 
@@ -56,45 +50,10 @@ function setMode(next) {
   message.textContent = "";
 }
 
-function buildBars() {
-  bars.innerHTML = "";
-  for (let digit = 0; digit < 10; digit++) {
-    const row = document.createElement("div");
-    row.className = "bar";
-    row.dataset.digit = String(digit);
-    row.innerHTML = `<span>${digit}</span><div class="track"><div class="fill"></div></div><span class="value">0%</span>`;
-    bars.appendChild(row);
-  }
-}
-
-function point(event) {
-  const box = pad.getBoundingClientRect();
-  return [(event.clientX - box.left) * pad.width / box.width, (event.clientY - box.top) * pad.height / box.height];
-}
-
-pad.addEventListener("pointerdown", (event) => {
-  drawing = true;
-  pad.setPointerCapture(event.pointerId);
-  const [x, y] = point(event);
-  context.beginPath();
-  context.moveTo(x, y);
-  context.lineTo(x + 0.01, y);
-  context.stroke();
-});
-pad.addEventListener("pointermove", (event) => {
-  if (!drawing) return;
-  const [x, y] = point(event);
-  context.lineTo(x, y);
-  context.stroke();
-});
-function endStroke() {
-  if (!drawing) return;
-  drawing = false;
+attachPad(pad, () => {
   placement = {scale: 1, left: 0, top: 0};
   pad.toBlob((blob) => ask(blob, "drawing.png"), "image/png");
-}
-pad.addEventListener("pointerup", endStroke);
-pad.addEventListener("pointercancel", endStroke);
+});
 
 for (const button of document.querySelectorAll("[data-mode]")) {
   button.addEventListener("click", () => setMode(button.dataset.mode));
@@ -129,7 +88,7 @@ explainToggle.addEventListener("change", () => {
   if (explainToggle.checked && lastAsked && lastResult && !lastResult.saliency) {
     ask(lastAsked.blob, lastAsked.name);  // the answer came without the map: ask for it
   } else if (lastResult) {
-    showSeen(lastResult.input, explainToggle.checked ? lastResult.saliency : null);
+    showSeen(seen, lastResult.input, explainToggle.checked ? lastResult.saliency : null);
   }
 });
 
@@ -167,6 +126,7 @@ function showResult(result) {
   lastResult = result;
   document.getElementById("correct").hidden = !(feedbackOn && result);
   document.getElementById("correct-status").textContent = "";
+  delete document.getElementById("correct-status").dataset.saved;
   document.getElementById("correct-input").value = "";
   const answer = result ? (mode === "number" ? result.number : String(result.digit)) : "–";
   document.getElementById("digit").textContent = answer;
@@ -174,44 +134,9 @@ function showResult(result) {
   if (mode === "number") {
     showDigits(result ? result.digits : []);
   } else {
-    showBars(result);
-    showSeen(result && result.input, result && explainToggle.checked ? result.saliency : null);
+    showBars(bars, result && result.probabilities, result && result.digit);
+    showSeen(seen, result && result.input, result && explainToggle.checked ? result.saliency : null);
   }
-}
-
-function showBars(result) {
-  for (const row of bars.children) {
-    const digit = Number(row.dataset.digit);
-    const probability = result ? result.probabilities[digit] : 0;
-    row.querySelector(".fill").style.width = `${(100 * probability).toFixed(1)}%`;
-    row.querySelector(".value").textContent = `${Math.round(100 * probability)}%`;
-    row.classList.toggle("top", Boolean(result) && digit === result.digit);
-  }
-}
-
-// The 28x28 input in grey; with a saliency map, each pixel tinted red (evidence for the digit) or blue
-// (against), as strongly as its share of the map's largest value.
-function showSeen(input, saliency) {
-  const seenContext = seen.getContext("2d");
-  seenContext.fillStyle = "black";
-  seenContext.fillRect(0, 0, seen.width, seen.height);
-  seen.dataset.explained = String(Boolean(input && saliency));
-  if (!input) return;
-  const image = seenContext.createImageData(28, 28);
-  const evidence = saliency ? saliency.flat() : null;
-  const largest = evidence ? Math.max(...evidence.map(Math.abs)) || 1 : 1;
-  input.flat().forEach((value, index) => {
-    const grey = evidence ? value * 0.5 : value;
-    const share = evidence ? evidence[index] / largest : 0;
-    const tint = Math.min(1, Math.abs(share) * 1.5);
-    const target = share > 0 ? [255, 40, 40] : [60, 120, 255];
-    image.data.set([0, 1, 2].map((c) => grey + (target[c] - grey) * tint).concat(255), index * 4);
-  });
-  const small = document.createElement("canvas");
-  small.width = small.height = 28;
-  small.getContext("2d").putImageData(image, 0, 0);
-  seenContext.imageSmoothingEnabled = false;
-  seenContext.drawImage(small, 0, 0, seen.width, seen.height);
 }
 
 // Each digit of a number: a box over it on the pad, and a line in the list beside it.
@@ -249,6 +174,7 @@ async function sendCorrection(label) {
   form.append("prediction", mode === "number" ? lastResult.number : String(lastResult.digit));
   form.append("client_id", self.crypto && crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`);
   status.textContent = "saving…";
+  status.dataset.saved = "pending";
   try {
     const response = await fetch("/v1/feedback", {method: "POST", body: form});
     const body = await response.json();
@@ -288,7 +214,7 @@ async function loadModelInfo() {
   }
 }
 
-buildBars();
+buildBars(bars);
 buildCorrections();
 setMode(location.hash === "#number" ? "number" : "digit");
 loadModelInfo();
