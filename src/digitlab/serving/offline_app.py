@@ -23,7 +23,7 @@ from digitlab.runs import ONNX_FILE, Run, RunError, open_run
 
 PWA = Path(__file__).resolve().parent / "pwa"
 STATIC = Path(__file__).resolve().parent / "static"
-SHARED_FILES = ("drawing.js",)  # the drawing page's, shared with the app
+SHARED_FILES = ("drawing.js", "drawing.css")  # the drawing page's, shared with the app
 VENDOR = PWA / "vendor"
 VENDOR_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs")
 APP_FILES = ("index.html", "app.css", "app.js", "imaging.js", "numbers.js", "sw.js", "manifest.webmanifest",
