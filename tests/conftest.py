@@ -61,7 +61,7 @@ def make_learnable_arrays(train: int = 600, test: int = 200, seed: int = 0) -> d
         generator.shuffle(labels)
         images = generator.integers(0, 60, (count, 28, 28), dtype=np.uint8)
         for index, label in enumerate(labels):
-            row, column = 3 + 8 * (label // 4), 2 + 6 * (label % 4)
+            row, column = block_place(label)
             images[index, row:row + 6, column:column + 6] = 255
         return images, labels
 
@@ -98,15 +98,26 @@ def exported_run(tmp_path_factory):
     return run
 
 
+def block_place(label: int) -> tuple[int, int]:
+    """Top row and left column of the learnable synthetic digit ``label``'s 6x6 block."""
+    return 3 + 8 * (label // 4), 2 + 6 * (label % 4)
+
+
+def block_image(label: int) -> np.ndarray:
+    """The learnable synthetic digit ``label`` without noise: its block lit on black, 28x28 uint8."""
+    image = np.zeros((28, 28), np.uint8)
+    row, column = block_place(label)
+    image[row:row + 6, column:column + 6] = 255
+    return image
+
+
 def block_digit(label: int, size: int = 28, dark_on_light: bool = False) -> bytes:
     """The learnable synthetic digit `label` (a lit block at its own place) as PNG bytes.
 
     At 28x28 white-on-black it is already MNIST-style and passes through the imaging pipeline as it is,
     so its position, which is what the synthetic classes encode, survives.
     """
-    image = np.zeros((28, 28), np.uint8)
-    row, column = 3 + 8 * (label // 4), 2 + 6 * (label % 4)
-    image[row:row + 6, column:column + 6] = 255
+    image = block_image(label)
     picture = Image.fromarray(255 - image if dark_on_light else image).resize((size, size), Image.Resampling.NEAREST)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from scipy.stats import spearmanr
 
-from conftest import block_digit
+from conftest import block_digit, block_place
 from digitlab.reading.explain import METHODS, Explainer, deletion_check, integrated_gradients, occlusion
 from digitlab.reading.inference import Predictor
 from digitlab.serving.app import create_app
@@ -74,7 +74,7 @@ def test_saliency_of_the_synthetic_digits_lies_on_their_own_block(exported_run, 
     explanations = Explainer(Predictor(exported_run)).explain(learnable_dataset.x_test[:30])
     on_block = 0
     for explanation in explanations:
-        row, column = 3 + 8 * (explanation.digit // 4), 2 + 6 * (explanation.digit % 4)
+        row, column = block_place(explanation.digit)
         peak = np.unravel_index(np.argmax(explanation.saliency), explanation.saliency.shape)
         on_block += row - 2 <= peak[0] < row + 8 and column - 2 <= peak[1] < column + 8
         assert explanation.runner_up != explanation.digit and explanation.input.shape == (28, 28)

@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from conftest import block_digit
+from conftest import block_digit, block_image
 from digitlab.data import read_idx
 from digitlab.serving.app import create_app
 from digitlab.serving.config import ServeConfig
@@ -29,10 +29,7 @@ from digitlab.serving.feedback import FeedbackStore
 
 
 def block_pixels(label: int) -> list[list[int]]:
-    image = np.zeros((28, 28), int)
-    row, column = 3 + 8 * (label // 4), 2 + 6 * (label % 4)
-    image[row:row + 6, column:column + 6] = 255
-    return image.tolist()
+    return block_image(label).astype(int).tolist()
 
 
 def number_png(marks: int) -> bytes:

@@ -24,7 +24,7 @@ import numpy as np
 
 from digitlab.data import IMAGE_SIDE
 from digitlab.errors import InvalidArgument
-from digitlab.reading.inference import Predictor
+from digitlab.reading.inference import Predictor, normalised
 
 METHODS = ("occlusion", "integrated-gradients")
 WINDOW = 4  # occluded squares are 4x4 pixels (a pen stroke is about 2-3 px wide) ...
@@ -49,14 +49,11 @@ class Explanation:
     saliency_runner_up: np.ndarray  # (28, 28) float32: evidence for ``runner_up``
     method: str
 
-    def to_json(self, *, include_input: bool = True) -> dict:
-        entry = {"digit": self.digit, "confidence": round(self.confidence, 6), "runner_up": self.runner_up,
-                 "runner_up_confidence": round(self.runner_up_confidence, 6), "method": self.method}
-        if include_input:
-            entry["input"] = self.input.astype(int).tolist()
-        entry["saliency"] = rounded(self.saliency)
-        entry["saliency_runner_up"] = rounded(self.saliency_runner_up)
-        return entry
+    def to_json(self) -> dict:
+        return {"digit": self.digit, "confidence": round(self.confidence, 6), "runner_up": self.runner_up,
+                "runner_up_confidence": round(self.runner_up_confidence, 6), "method": self.method,
+                "input": self.input.astype(int).tolist(), "saliency": rounded(self.saliency),
+                "saliency_runner_up": rounded(self.saliency_runner_up)}
 
 
 def rounded(saliency: np.ndarray) -> list[list[float]]:
@@ -90,9 +87,7 @@ def _check_images(images: np.ndarray) -> np.ndarray:
 
 
 def _log(probabilities: np.ndarray) -> np.ndarray:
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    totals = probabilities.sum(axis=-1, keepdims=True)
-    return np.log(np.clip(probabilities / np.where(totals > 0, totals, 1.0), FLOOR, None))
+    return np.log(np.clip(normalised(probabilities), FLOOR, None))
 
 
 def _in_chunks(classify: Classify, images: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -53,11 +54,23 @@ class BatchPrediction:
         return len(self.probabilities)
 
 
-def _normalised(probabilities: np.ndarray) -> np.ndarray:
+def normalised(probabilities: np.ndarray) -> np.ndarray:
     """Scores -> probabilities that sum to 1 (the lesson's sigmoid outputs do not)."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
-    totals = probabilities.sum(axis=1, keepdims=True)
+    totals = probabilities.sum(axis=-1, keepdims=True)
     return probabilities / np.where(totals > 0, totals, 1.0)
+
+
+def verified_onnx(run: Run) -> Path:
+    """The run's model.onnx, only if its SHA-256 is the one ``digitlab export`` recorded."""
+    path = run.file(ONNX_FILE)
+    recorded = run.config.get("onnx", {}).get("sha256")
+    if not path.exists():
+        raise RunError(f"{run.path}: no {ONNX_FILE}; create it with: digitlab export {run.path}")
+    if recorded is None or sha256_file(path) != recorded:
+        raise RunError(f"{path}: its SHA-256 does not match the one recorded at export; "
+                       f"refusing to load it (re-run: digitlab export {run.path})")
+    return path
 
 
 class Predictor:
@@ -82,12 +95,7 @@ class Predictor:
             self.engine = "keras"
 
     def _load_onnx(self, path, threads: int | None):
-        recorded = self.run.config.get("onnx", {}).get("sha256")
-        if not path.exists():
-            raise RunError(f"{self.run.path}: no {ONNX_FILE}; create it with: digitlab export {self.run.path}")
-        if recorded is None or sha256_file(path) != recorded:
-            raise RunError(f"{path}: its SHA-256 does not match the one recorded at export; "
-                           f"refusing to load it (re-run: digitlab export {self.run.path})")
+        path = verified_onnx(self.run)
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -124,7 +132,7 @@ class Predictor:
             scores = self._session.run(None, {self._input_name: inputs})[0]
         else:
             scores = np.asarray(self._model.predict_on_batch(inputs))
-        return BatchPrediction(_normalised(scores))
+        return BatchPrediction(normalised(scores))
 
     def predict(self, image: np.ndarray) -> Prediction:
         """One 28x28 image."""

@@ -179,17 +179,17 @@ def _item_from_json(item: Any, config: ServeConfig) -> Item:
     return encoded
 
 
+def _base64_bytes(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImageError("image_base64 is not valid base64", "bad_base64") from None
+
+
 def decode_items(items: list[Item], config: ServeConfig) -> list[Image.Image | np.ndarray]:
     """A request's items as images (on a pool thread): base64 decoded, the request's pixel budget checked
     on the files' declared sizes before any is decoded, then decoded."""
-    files = []
-    for item in items:
-        if isinstance(item, str):
-            try:
-                item = base64.b64decode(item, validate=True)
-            except (binascii.Error, ValueError):
-                raise ImageError("image_base64 is not valid base64", "bad_base64") from None
-        files.append(item)
+    files = [_base64_bytes(item) if isinstance(item, str) else item for item in items]
     opened = [open_image(item, max_bytes=config.max_bytes, max_pixels=config.max_pixels)
               if isinstance(item, bytes) else item for item in files]  # headers only, so far
     declared = sum(math.prod(image.size) for image in opened if isinstance(image, Image.Image))
@@ -241,6 +241,8 @@ def store_correction(item: Item, fields: dict[str, Any], config: ServeConfig, re
         raise RequestError(422, "bad_label", str(error)) from None
     reported = _text_field(fields, "prediction", 80)
     client_id = _text_field(fields, "client_id", 128)
+    if isinstance(item, str):
+        item = _base64_bytes(item)  # once: the image below and the upload kept with the correction
     (image,) = decode_items([item], config)
     if len(label) == 1:
         inputs = to_mnist(image).image[None]
@@ -251,9 +253,7 @@ def store_correction(item: Item, fields: dict[str, Any], config: ServeConfig, re
             raise RequestError(422, "label_mismatch", f"the label has {len(label)} digits but {len(reading.digits)} "
                                f"were found in the image (read as {reading.number})")
         inputs, prediction = np.stack([digit.input for digit in reading.digits]), reading.number
-    upload = None
-    if config.feedback_uploads and isinstance(item, str | bytes):
-        upload = base64.b64decode(item) if isinstance(item, str) else item
+    upload = item if config.feedback_uploads and isinstance(item, bytes) else None
     try:
         return store.add(label=label, inputs=inputs, prediction=prediction, reported_prediction=reported,
                          model_sha256=model_sha256, upload=upload, client_id=client_id)

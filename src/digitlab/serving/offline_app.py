@@ -19,7 +19,8 @@ from digitlab import __version__
 from digitlab.errors import DigitlabError
 from digitlab.fileio import sha256_file
 from digitlab.models import get_spec
-from digitlab.runs import ONNX_FILE, Run, RunError, open_run
+from digitlab.reading.inference import verified_onnx
+from digitlab.runs import ONNX_FILE, Run, open_run
 
 PWA = Path(__file__).resolve().parent / "pwa"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -30,17 +31,6 @@ APP_FILES = ("index.html", "app.css", "app.js", "imaging.js", "numbers.js", "sw.
              "icon-192.png", "icon-512.png")
 
 
-def _checked_onnx(run: Run) -> Path:
-    path = run.file(ONNX_FILE)
-    recorded = run.config.get("onnx", {}).get("sha256")
-    if not path.exists():
-        raise RunError(f"{run.path}: no {ONNX_FILE}; create it with: digitlab export {run.path}")
-    if recorded is None or sha256_file(path) != recorded:
-        raise RunError(f"{path}: its SHA-256 does not match the one recorded at export; refusing to use it "
-                       f"(re-run: digitlab export {run.path})")
-    return path
-
-
 def app_files(run: Run) -> dict[str, Path]:
     """Every file of the app but the two it is told (model.json, precache.json): name in the app -> source."""
     missing = [name for name in VENDOR_FILES if not (VENDOR / name).is_file()]
@@ -49,7 +39,7 @@ def app_files(run: Run) -> dict[str, Path]:
                             "install them with: make vendor (npm ci, then a copy)")
     files = {name: PWA / name for name in APP_FILES} | {name: STATIC / name for name in SHARED_FILES}
     files |= {f"vendor/{name}": VENDOR / name for name in VENDOR_FILES}
-    files[ONNX_FILE] = _checked_onnx(run)
+    files[ONNX_FILE] = verified_onnx(run)
     return files
 
 
