@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 
 RUNS = Path("runs/quickstart")
+READER_RUN = Path("runs/reader-cnn")  # the cnn trained with augmentation: the number reader's benchmark model
+READER_TRAINING = ["train", "--model", "cnn", "--augment", "1", "--epochs", "8", "--out", str(READER_RUN), "--quiet"]
 STEPS = {
     "backends": ["-m", "benchmarks.backends"],
     "speed": ["-m", "benchmarks.speed"],
@@ -23,7 +25,7 @@ STEPS = {
     "accuracy": ["-m", "benchmarks.accuracy"],
     "realworld": ["-m", "benchmarks.realworld", str(RUNS / "cnn")],
     "imaging": ["-m", "benchmarks.imaging", str(RUNS / "cnn")],
-    "numbers": ["-m", "benchmarks.numbers", str(RUNS / "cnn")],
+    "numbers": ["-m", "benchmarks.numbers", str(RUNS / "cnn"), str(READER_RUN)],
     "explain": ["-m", "benchmarks.explain", str(RUNS / "cnn")],
     "writer": ["-m", "benchmarks.writer", str(RUNS / "cnn")],
     "app": ["-m", "benchmarks.app", str(RUNS / "cnn")],
@@ -47,6 +49,9 @@ def main() -> None:
         commands.append([sys.executable, "-m", "digitlab", "quickstart", "--quiet"])
         commands += [[sys.executable, "-m", "digitlab", "export", str(RUNS / model)]
                      for model in ("linear", "mlp", "flatten-mlp", "cnn")]
+    if "numbers" in chosen and not (READER_RUN / "model.onnx").exists():
+        commands += [[sys.executable, "-m", "digitlab", *READER_TRAINING],
+                     [sys.executable, "-m", "digitlab", "export", str(READER_RUN)]]
     commands += [[sys.executable, *STEPS[step]] for step in chosen]
     for command in commands:
         print("$ python", " ".join(command[1:]), flush=True)

@@ -17,7 +17,11 @@ wrong with each wrong number: split (more digits read than written), merge (fewe
 some read wrong) or failed (an error, e.g. no digit found). Images come from a fixed seed, so every run
 sees the same set.
 
-    python -m benchmarks.numbers RUN [--count 1000] [--seed 0]
+    python -m benchmarks.numbers RUN [RUN ...] [--count 1000] [--seed 0]
+
+Each run is measured on the same set; the table details the last one. The reader's own settings
+(fragments, cuts, penalties) were tuned on a set built the same way from MNIST *training* digits
+(``make_set(..., digits="train")``, seed 1), never on this one.
 """
 
 from __future__ import annotations
@@ -121,11 +125,14 @@ def render(ink: np.ndarray, look: str, rng: np.random.Generator) -> bytes:
     return buffer.getvalue()
 
 
-def make_set(count: int, seed: int) -> list[NumberImage]:
-    """``count`` numbers, lengths 2-8, spacings and looks taken in turn so that each is equally present."""
+def make_set(count: int, seed: int, digits: str = "test") -> list[NumberImage]:
+    """``count`` numbers, lengths 2-8, spacings and looks taken in turn so that each is equally present.
+    ``digits="train"`` builds them from MNIST training digits instead: the set the reader's settings are
+    tuned on, so that the test digits' set stays a test."""
     from digitlab import load_mnist
 
-    _, (x_test, y_test) = load_mnist(verbose=False)
+    train, test = load_mnist(verbose=False)
+    x_test, y_test = test if digits == "test" else train
     rng = np.random.default_rng(seed)
     numbers = []
     for index in range(count):
@@ -169,11 +176,12 @@ def summarise(outcomes: list[dict]) -> dict:
             "digit_accuracy": round(1 - errors / characters, 4), "errors": kinds}
 
 
-def measure(run_path: str, count: int, seed: int) -> dict:
+def measure(run_path: str, numbers: list[NumberImage]) -> dict:
     from digitlab.reading.imaging import ImageError
     from digitlab.reading.numbers import Reader
+    from digitlab.runs import open_run
+    from digitlab.training.settings import train_command
 
-    numbers = make_set(count, seed)
     reader = Reader(run_path)
     outcomes, seconds = [], []
     for number in numbers:
@@ -187,10 +195,8 @@ def measure(run_path: str, count: int, seed: int) -> dict:
                          "spacing": number.spacing, "look": number.look, "touching": number.touching})
     in_target = [o for o in outcomes if len(o["truth"]) in TARGET_LENGTHS]
     return {
-        "command": f"python -m benchmarks.numbers {run_path} --count {count} --seed {seed}",
         "run": run_path,
-        "count": count,
-        "seed": seed,
+        "trained_with": train_command(open_run(run_path).config),
         "all": summarise(outcomes),
         "lengths_2_to_6": summarise(in_target),
         "lengths_2_to_6_not_touching": summarise([o for o in in_target if not o["touching"]]),
@@ -205,23 +211,29 @@ def measure(run_path: str, count: int, seed: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", help="run directory (the `cnn`, exported to ONNX, is what the targets are for)")
+    parser.add_argument("runs", nargs="+", metavar="RUN",
+                        help="run directories (a `cnn`, exported to ONNX, is what the targets are for)")
     parser.add_argument("--count", type=int, default=1000, help="numbers in the set (default 1000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save-examples", type=Path, help="also write the first 16 images here")
     arguments = parser.parse_args()
     from benchmarks.report import machine_info, regenerate_readme, write_results
 
-    result = measure(arguments.run, arguments.count, arguments.seed)
+    numbers = make_set(arguments.count, arguments.seed)
+    results = [measure(run, numbers) for run in arguments.runs]
     if arguments.save_examples:
         arguments.save_examples.mkdir(parents=True, exist_ok=True)
         for index, number in enumerate(make_set(16, arguments.seed)):
             suffix = "jpg" if number.look == "colour" else "png"
             (arguments.save_examples / f"{index:02d}-{number.truth}-{number.spacing}-{number.look}.{suffix}"
              ).write_bytes(number.data)
-    write_results(RESULTS, {**result, "machine": machine_info()})
+    command = (f"python -m benchmarks.numbers {' '.join(arguments.runs)} --count {arguments.count} "
+               f"--seed {arguments.seed}")
+    write_results(RESULTS, {"command": command, "count": arguments.count, "seed": arguments.seed, "results": results,
+                            "machine": machine_info()})
     regenerate_readme()
-    print(json.dumps({key: result[key] for key in ("lengths_2_to_6", "lengths_2_to_6_touching", "all")}, indent=2))
+    print(json.dumps([{key: result[key] for key in ("run", "lengths_2_to_6", "lengths_2_to_6_touching", "all")}
+                      for result in results], indent=2))
 
 
 if __name__ == "__main__":

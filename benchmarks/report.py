@@ -108,21 +108,29 @@ def loadtest_table(payload: dict) -> str:
 
 
 def numbers_table(payload: dict) -> str:
+    command, machine = payload["command"], payload["machine"]
+
     def row(name: str, group: dict) -> str:
         errors = group["errors"]
         return (f"| {name} | {group['numbers']} | {group['whole_accuracy']:.1%} | {group['digit_accuracy']:.1%} "
                 f"| {errors['split']} | {errors['merge']} | {errors['classify']} | {errors['failed']} |")
 
-    lines = ["| numbers | count | whole numbers right | digit accuracy | split | merge | classify | failed |",
-             "|---|---|---|---|---|---|---|---|",
-             row("**2-6 digits** (the targets: >= 93% / >= 98.5%)", payload["lengths_2_to_6"]),
+    header = ["| numbers | count | whole numbers right | digit accuracy | split | merge | classify | failed |",
+              "|---|---|---|---|---|---|---|---|"]
+    lines = [*header, *(row(f"**2-6 digits**, `{result['run']}`", result["lengths_2_to_6"])
+                         for result in payload["results"])]
+    lines += ["", "Runs: " + "; ".join(f"`{result['run']}` from `{result['trained_with']}`"
+                                       for result in payload["results"]) + ".", ""]
+    payload = payload["results"][-1]
+    lines += [*header, row(f"**2-6 digits** (the targets: >= 93% / >= 98.5%), `{payload['run']}`",
+                           payload["lengths_2_to_6"]),
              row("2-6 digits, no digits touching", payload["lengths_2_to_6_not_touching"]),
              row("2-6 digits, some digits touching", payload["lengths_2_to_6_touching"]),
              row("all, 2-8 digits", payload["all"])]
     lines += [row(f"spacing: {name}", group) for name, group in payload["by_spacing"].items()]
     lines += [row(f"look: {name}", group) for name, group in payload["by_look"].items()]
     lines += ["", f"Model `{payload['run']}`; {payload['median_ms_per_number']:.1f} ms per number (median, decode "
-              f"included, one core). Command: `{payload['command']}` ({_machine_line(payload['machine'])})."]
+              f"included, one core). Command: `{command}` ({_machine_line(machine)})."]
     return "\n".join(lines)
 
 
@@ -316,8 +324,8 @@ def summary_table(results: dict[str, dict]) -> str:
         rows.append(("one upload, decode + prepare + infer (280x280 canvas PNG; 12 MP phone JPEG)",
                      f"{canvas['total_ms']:.2f} ms; {phone['total_ms']:.1f} ms", "python -m benchmarks.imaging RUN"))
     if "numbers" in results:
-        n = results["numbers"]["lengths_2_to_6"]
-        rows.append(("whole numbers of 2-6 MNIST test digits (`digitlab read`, cnn)",
+        n = results["numbers"]["results"][-1]["lengths_2_to_6"]
+        rows.append(("whole numbers of 2-6 MNIST test digits (`digitlab read`, cnn trained with augmentation)",
                      f"{n['whole_accuracy']:.1%} of numbers right, {n['digit_accuracy']:.1%} of digits",
                      "python -m benchmarks.numbers RUN"))
     if "writer" in results:

@@ -43,6 +43,18 @@ def test_strokes_of_one_digit_are_merged():
     assert len(marks) == 2 and (marks[0].left, marks[1].left) == (20, 118)
 
 
+def test_fragments_join_the_nearer_digit_and_far_ones_stay_apart():
+    ink = np.zeros((80, 400), np.float32)
+    blob(ink, 10, 20, 50, 25)  # a digit
+    blob(ink, 30, 100, 30, 25)  # a 5's body ...
+    blob(ink, 10, 120, 6, 30)  # ... and its flag, drawn apart and mostly to the right of it (a low mark)
+    blob(ink, 10, 200, 50, 25)  # a digit
+    blob(ink, 25, 300, 6, 20)  # a low mark far from any digit (a minus sign) stays on its own
+    marks, _ = find_marks(ink)
+    assert [(mark.left, mark.right) for mark in marks] == [(20, 45), (100, 150), (200, 225), (300, 320)]
+    assert marks[1].top == 10 and marks[1].height == 50
+
+
 def test_too_many_marks_is_refused_and_blank_has_no_digit():
     ink = np.zeros((100, 600), np.float32)
     for index in range(60):

@@ -39,6 +39,8 @@ MAYBE_WIDE_FRACTION = 0.55  # from this width on, a mark may hold touching digit
 SURE = 0.9  # a mark read as one digit this confidently is left whole, unless it is wide
 MAX_DIGITS_PER_MARK = 4
 SPLIT_PENALTY = 0.5  # each cut in a mark that is not wide costs this factor: a digit's fragments often read surely
+FRAGMENT_FRACTION = 0.55  # a mark less tall than this (of the median digit height) is part of a digit ...
+FRAGMENT_GAP = 0.3  # ... and joins its nearer neighbour when that is at most this far (of the median height)
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,29 @@ def find_marks(ink: np.ndarray) -> tuple[list[_Mark], np.ndarray]:
         merged.append(mark)
     if not merged:
         raise NoDigitFound("no digit found: only specks")
-    return merged, labelled
+    return _join_fragments(merged, typical), labelled
+
+
+def _join_fragments(marks: list[_Mark], typical: float) -> list[_Mark]:
+    """Marks much less tall than a digit (a 5's flag drawn apart, a stroke broken by JPEG or a thin pen)
+    join the nearer of their neighbours, when it is close enough."""
+    marks = list(marks)
+    while len(marks) > 1:
+        low = [index for index, mark in enumerate(marks) if mark.height < FRAGMENT_FRACTION * typical]
+        joined = False
+        for index in sorted(low, key=lambda k: marks[k].height):
+            mark = marks[index]
+            gap, other = min((mark.left - marks[other].right if other < index else marks[other].left - mark.right,
+                              other) for other in (index - 1, index + 1) if 0 <= other < len(marks))
+            if gap <= FRAGMENT_GAP * typical:
+                first, second = sorted((index, other))
+                marks[first].absorb(marks[second])
+                del marks[second]
+                joined = True
+                break
+        if not joined:
+            break
+    return marks
 
 
 def _cut_candidates(profile: np.ndarray, pieces: int) -> list[list[int]]:

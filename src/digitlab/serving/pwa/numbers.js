@@ -7,6 +7,7 @@ import {digitToMnist, inkMap, NoDigitFound, strokeWidth} from "./imaging.js";
 
 const READ_SIDE = 512, MAX_COMPONENTS = 40, SPECK_FRACTION = 0.3, MERGE_OVERLAP = 0.5, WIDE_FRACTION = 1.2;
 const MAYBE_WIDE_FRACTION = 0.55, SURE = 0.9, MAX_DIGITS_PER_MARK = 4, SPLIT_PENALTY = 0.5, STROKE_FRACTION = 0.12;
+const FRAGMENT_FRACTION = 0.55, FRAGMENT_GAP = 0.3;
 
 function roundHalfEven(value) {
   const floor = Math.floor(value), rest = value - floor;
@@ -66,16 +67,47 @@ export function findMarks(ink, width, height) {
     if (last) {
       const overlap = Math.min(last.right, mark.right) - Math.max(last.left, mark.left);
       if (overlap >= MERGE_OVERLAP * Math.min(widthOf(last), widthOf(mark))) {
-        last.top = Math.min(last.top, mark.top); last.bottom = Math.max(last.bottom, mark.bottom);
-        last.left = Math.min(last.left, mark.left); last.right = Math.max(last.right, mark.right);
-        last.labels.push(...mark.labels);
+        absorb(last, mark);
         continue;
       }
     }
     merged.push({...mark, labels: [...mark.labels]});
   }
   if (!merged.length) throw new NoDigitFound("no digit found: only specks");
-  return {marks: merged, labels};
+  return {marks: joinFragments(merged, typical), labels};
+}
+
+function absorb(mark, other) {
+  mark.top = Math.min(mark.top, other.top); mark.bottom = Math.max(mark.bottom, other.bottom);
+  mark.left = Math.min(mark.left, other.left); mark.right = Math.max(mark.right, other.right);
+  mark.labels.push(...other.labels);
+}
+
+// Marks much less tall than a digit (a 5's flag drawn apart, a broken stroke) join the nearer neighbour.
+function joinFragments(marks, typical) {
+  for (;;) {
+    if (marks.length < 2) return marks;
+    const low = marks.map((_, i) => i).filter((i) => heightOf(marks[i]) < FRAGMENT_FRACTION * typical);
+    low.sort((a, b) => heightOf(marks[a]) - heightOf(marks[b]));  // stable, as Python's sorted
+    let joined = false;
+    for (const index of low) {
+      const gaps = [];
+      for (const other of [index - 1, index + 1]) {
+        if (other < 0 || other >= marks.length) continue;
+        gaps.push([other < index ? marks[index].left - marks[other].right : marks[other].left - marks[index].right, other]);
+      }
+      gaps.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+      const [gap, other] = gaps[0];
+      if (gap <= FRAGMENT_GAP * typical) {
+        const [first, second] = [Math.min(index, other), Math.max(index, other)];
+        absorb(marks[first], marks[second]);
+        marks.splice(second, 1);
+        joined = true;
+        break;
+      }
+    }
+    if (!joined) return marks;
+  }
 }
 
 // The ink of a mark's own components within its box (a neighbour reaching in is left out).
