@@ -3,7 +3,8 @@
 The usual pipeline, done carefully: the ink (the same polarity and colour logic as single digits) ->
 connected components -> specks dropped (small against the median digit height) -> components that are
 one digit merged (a 4, 5 or 7 drawn in two strokes, a stroke broken by JPEG or a thin pen: strong
-horizontal overlap) -> wide components holding touching digits split (cuts at minima of the column
+horizontal overlap; a mark much less tall than a digit, such as a 5's flag drawn apart, joins the nearer
+neighbour) -> wide components holding touching digits split (cuts at minima of the column
 profile, chosen by the classifier's confidence in the pieces) -> left to right -> each digit normalised
 the MNIST way with one pen width for the whole number -> one batched model call.
 """
