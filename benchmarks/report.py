@@ -10,20 +10,39 @@ from pathlib import Path
 
 from digitlab.fileio import atomic_write_text
 
+# The CPU features that decide how fast bfloat16 and int8 run: AMX tiles (Intel Sapphire Rapids on) and
+# AVX-512 BF16 (also AMD Zen 4), recorded with every figure since machines of one kind differ in them.
+CPU_FEATURES = ("amx_bf16", "amx_int8", "amx_tile", "avx512_bf16", "avx512_vnni", "avx512f", "avx2")
+
 
 def machine_info() -> dict:
-    cpu = "unknown"
+    cpu, flags = "unknown", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith("model name") and cpu == "unknown":
                 cpu = line.split(":", 1)[1].strip()
-                break
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
     from digitlab.runs import package_versions
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform(), "date": time.strftime("%Y-%m-%d"), "versions": package_versions()}
+    return {"cpu": cpu, "cpu_features": [feature for feature in CPU_FEATURES if feature in flags],
+            "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "date": time.strftime("%Y-%m-%d"), "versions": package_versions()}
+
+
+def cpu_kind(machine: dict) -> str:
+    """"AMX", "AVX-512 BF16, no AMX" or the like: which bfloat16 hardware a figure was measured with
+    (unknown for results recorded before the features were)."""
+    if "cpu_features" not in machine:
+        return "features not recorded"
+    features = set(machine["cpu_features"])
+    if "amx_bf16" in features:
+        return "AMX"
+    if "avx512_bf16" in features:
+        return "AVX-512 BF16, no AMX"
+    return "AVX-512, no BF16" if "avx512f" in features else "no AVX-512"
 
 
 def write_results(path: Path, payload: dict) -> None:
@@ -66,8 +85,7 @@ def backends_table(payload: dict) -> str:
         )
     machine = payload["machine"]
     lines.append("")
-    lines.append(f"Measured {machine['date']} on {machine['cpu']}, {machine['cores']} cores, "
-                 f"Python {machine['python']}; command: `{payload['command']}`.")
+    lines.append(f"Measured {_machine_line(machine)}, Python {machine['python']}; command: `{payload['command']}`.")
     return "\n".join(lines)
 
 
@@ -84,7 +102,7 @@ def realworld_table(payload: dict) -> str:
 
 
 def _machine_line(machine: dict) -> str:
-    return f"{machine['date']}, {machine['cpu']}, {machine['cores']} cores"
+    return f"{machine['date']}, {machine['cpu']} ({cpu_kind(machine)}), {machine['cores']} cores"
 
 
 def loadtest_table(payload: dict) -> str:
@@ -227,7 +245,7 @@ def inference_table(payload: dict) -> str:
                          f"{e['single_p99_ms']:.3f} ms ({r['bound_single_ms'] * 1000:.1f} us) |")
     machine = payload["machine"]
     lines += ["", f"Bound: {payload['measured_gflops']} GFLOP/s measured (float32 matmul, all cores) / "
-              f"(2 x multiply-adds). Command: `{payload['command']}` ({machine['date']}, {machine['cores']} cores)."]
+              f"(2 x multiply-adds). Command: `{payload['command']}` ({_machine_line(machine)})."]
     return "\n".join(lines)
 
 
@@ -244,8 +262,8 @@ def accuracy_table(payload: dict) -> str:
                  f"| {plain['test_accuracy']:.2%} ({plain['misclassified']} wrong) "
                  f"| {tta['test_accuracy']:.2%} ({tta['misclassified']} wrong) |")
     machine = payload["machine"]
-    lines += ["", f"Command: `{payload['command']}` ({machine['date']}, {machine['cores']} cores; peak memory is the "
-              "resident set of the `digitlab train` process)."]
+    lines += ["", f"Command: `{payload['command']}` ({_machine_line(machine)}; peak memory is the resident set of "
+              "the `digitlab train` process)."]
     return "\n".join(lines)
 
 
@@ -268,8 +286,7 @@ def speed_table(payload: dict) -> str:
     machine = payload["machine"]
     commands = ", ".join(f"`{command}`" for command in dict.fromkeys([target["command"], seed["command"]]))
     lines += ["", f"Medians of {len(target['rounds'])} rounds (time to 99%) and {len(seed['digitlab_seconds'])} pairs "
-              f"(lesson model). Command{'s' if ',' in commands else ''}: {commands} ({machine['date']}, "
-              f"{machine['cores']} cores)."]
+              f"(lesson model). Command{'s' if ',' in commands else ''}: {commands} ({_machine_line(machine)})."]
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from benchmarks import report
 
@@ -21,3 +22,13 @@ def test_summary_has_a_row_per_result_present():
     fast["median_seconds"] = fast["speedup"] = None  # never reached 99%: no row claims a time
     assert "time to 99.0%" not in report.summary_table({"speed": speed})
     assert report.summary_table({}) == "| what | result | command |\n|---|---|---|"
+
+
+def test_every_figure_names_the_bfloat16_hardware_it_was_measured_with():
+    cpu_kind, machine_info = report.cpu_kind, report.machine_info
+    assert cpu_kind({"cpu_features": ["amx_bf16", "avx512_bf16", "avx512f"]}) == "AMX"
+    assert cpu_kind({"cpu_features": ["avx512_bf16", "avx512f"]}) == "AVX-512 BF16, no AMX"
+    assert cpu_kind({"cpu": "old"}) == "features not recorded"
+    features = machine_info()["cpu_features"]
+    flags = Path("/proc/cpuinfo").read_text().split() if Path("/proc/cpuinfo").exists() else []
+    assert ("amx_bf16" in features) == ("amx_bf16" in flags)
