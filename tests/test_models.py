@@ -84,9 +84,12 @@ def test_cnn_blocks_can_hold_two_convolutions():
     assert conv_widths(build_model("cnn", convs_per_block=2, filters=16)) == [16, 16, 32, 32]
 
 
-def test_fast_cnn_has_no_dense_head_or_dropout():
+def test_fast_cnn_has_no_dense_head_or_dropout_unless_asked():
     kinds = [layer.__class__.__name__ for layer in build_model("cnn-fast").layers]
     assert kinds.count("Dense") == 1 and "Dropout" not in kinds
+    model = build_model("cnn-fast", filters=16, dense_units=24)
+    dense = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"]
+    assert [layer.units for layer in dense] == [24, 10] and model.output_shape == (None, 10)
 
 
 def test_flatten_mlp_starts_with_flatten():

@@ -104,8 +104,9 @@ def _check_hyper(key: str, value: Any, default: Any) -> None:
     elif isinstance(default, bool) or not isinstance(default, int | float):
         return
     elif isinstance(default, int):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise InvalidArgument(f"{key} must be a whole number >= 1, got {value!r}")
+        least = 0 if default == 0 else 1  # a default of 0 means "none" (cnn-fast's dense_units): 0 stays allowed
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise InvalidArgument(f"{key} must be a whole number >= {least}, got {value!r}")
     elif not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < 1:
         raise InvalidArgument(f"{key} must be in [0, 1), got {value!r}")
 

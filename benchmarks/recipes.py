@@ -1,0 +1,137 @@
+"""Accuracy against training time for each `cnn-fast` recipe tried, beside the Keras reference, in one run.
+
+Each recipe is `cnn-fast` with some hyper-parameters and training settings changed; each is trained on
+all 60k images for each seed, its test accuracy checked every quarter epoch as `benchmarks.speed` does
+(the checks not counted in the time). Reported per recipe: multiply-adds per image, the time to 99.0%
+(median over seeds; "not reached" if any seed misses it), the test accuracy at the final epoch (mean
+over seeds), and the speed-up against the Keras `mnist_convnet` example timed in the same run (median
+of per-seed ratios). The machine's CPU and its bfloat16/AMX features are recorded with the figures.
+
+    python -m benchmarks.recipes [--seeds 5] [--only NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results" / "recipes.json"
+FIGURE = RESULTS.with_name("recipes.png")
+
+# name -> (cnn-fast hyper-parameters, training settings), each over cnn-fast's defaults
+RECIPES: dict[str, tuple[dict, dict]] = {
+    "default (32 filters, 3 epochs)": ({}, {}),
+    "float32": ({}, {"precision": "float32"}),
+    "32 filters, 2 epochs": ({}, {"epochs": 2}),
+    "16 filters, 3 epochs": ({"filters": 16}, {}),
+    "16 filters, 2 epochs": ({"filters": 16}, {"epochs": 2}),
+    "16 filters, 2 epochs, lr 0.012": ({"filters": 16}, {"epochs": 2, "learning_rate": 0.012}),
+    "16 filters + dense 64, 2 epochs, lr 0.012": ({"filters": 16, "dense_units": 64},
+                                                  {"epochs": 2, "learning_rate": 0.012}),
+    "16 filters, 2 epochs, lr 0.016": ({"filters": 16}, {"epochs": 2, "learning_rate": 0.016}),
+}
+
+
+def measure(seeds: int, names: list[str]) -> dict:
+    from benchmarks.inference import multiply_adds
+    from benchmarks.speed import reference_convnet, time_to_target
+    from digitlab import keras, load_mnist
+    from digitlab.models import get_spec
+    from digitlab.training.fit import build_compiled_model
+    from digitlab.training.settings import settings_for
+
+    (x_train, y_train), (x_test, y_test) = load_mnist(verbose=False)
+    spec = get_spec("cnn-fast")
+    images_train, images_test = spec.prepare(x_train), spec.prepare(x_test)
+    one_hot_train, one_hot_test = keras.utils.to_categorical(y_train, 10), keras.utils.to_categorical(y_test, 10)
+    reference, measured = [], {name: [] for name in names}
+    for seed in range(seeds):
+        keras.utils.set_random_seed(seed)
+        reference.append(time_to_target(reference_convnet, images_train[..., None], one_hot_train,
+                                        images_test[..., None], one_hot_test, batch_size=128, epochs=15,
+                                        validation_split=0.1))
+        for name in names:
+            hyper, overrides = RECIPES[name]
+            hyper = spec.validate_hyper({**spec.hyper_defaults, **hyper})
+            settings = settings_for(spec.training_defaults, {**overrides, "val_split": 0.0, "seed": seed})
+            keras.utils.set_random_seed(seed)
+            built = []
+
+            def build(hyper=hyper, settings=settings, built=built):
+                built.append(build_compiled_model(spec, hyper, settings, len(x_train)))
+                return built[-1]
+
+            result = time_to_target(build, images_train, y_train, images_test, y_test,
+                                    batch_size=settings.batch_size, epochs=settings.epochs, validation_split=0.0,
+                                    target=math.inf)  # never stop early: the final epoch's accuracy is reported
+            checks = result["checks"]
+            reached = next((seconds for seconds, accuracy in checks if accuracy >= 0.99), None)
+            measured[name].append({"seed": seed, "seconds_to_99": reached, "final_accuracy": checks[-1][1],
+                                   "seconds_total": checks[-1][0], "checks": checks,
+                                   "multiply_adds": multiply_adds(built[-1]),
+                                   "settings": {key: getattr(settings, key) for key in
+                                                ("epochs", "batch_size", "learning_rate", "schedule", "precision")},
+                                   "hyper": hyper})
+    recipes = []
+    for name in names:
+        runs = measured[name]
+        times = [run["seconds_to_99"] for run in runs]
+        ratios = [r["seconds_to_target"] / t for r, t in zip(reference, times, strict=True)
+                  if t and r["seconds_to_target"]]
+        recipes.append({
+            "name": name, "multiply_adds": runs[0]["multiply_adds"], "settings": runs[0]["settings"],
+            "hyper": runs[0]["hyper"],
+            "median_seconds_to_99": None if None in times else round(statistics.median(times), 2),
+            "seeds_reaching_99": sum(t is not None for t in times),
+            "mean_final_accuracy": round(statistics.mean(run["final_accuracy"] for run in runs), 5),
+            "median_seconds_total": round(statistics.median(run["seconds_total"] for run in runs), 2),
+            "median_speedup": round(statistics.median(ratios), 2) if len(ratios) == len(runs) else None,
+            "runs": runs,
+        })
+    reference_times = [r["seconds_to_target"] for r in reference]
+    return {"seeds": seeds, "reference": reference,
+            "reference_median_seconds": None if None in reference_times else statistics.median(reference_times),
+            "recipes": recipes}
+
+
+def plot(result: dict, path: Path) -> None:
+    """Final test accuracy against training time: one point per recipe and seed, the reference beside."""
+    from matplotlib.figure import Figure
+
+    from digitlab.plots import save_figure
+
+    figure = Figure(figsize=(8, 4.5))
+    axes = figure.subplots()
+    for recipe in result["recipes"]:
+        axes.scatter([run["seconds_total"] for run in recipe["runs"]],
+                     [100 * run["final_accuracy"] for run in recipe["runs"]], label=recipe["name"], s=22)
+    reference = [(r["seconds_to_target"], 99.0) for r in result["reference"] if r["seconds_to_target"]]
+    if reference:
+        axes.scatter(*zip(*reference, strict=True), marker="x", color="black", label="Keras mnist_convnet (at 99%)")
+    axes.axhline(99.0, color="grey", linestyle="--", linewidth=1)
+    axes.set(xlabel="training time (s), checks excluded", ylabel="final test accuracy (%)",
+             title="cnn-fast recipes: accuracy against time")
+    axes.legend(fontsize=7, loc="lower right")
+    axes.grid(alpha=0.3)
+    save_figure(figure, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=5, help="seeds per recipe (default 5)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", choices=list(RECIPES), help="only these recipes")
+    arguments = parser.parse_args()
+    names = arguments.only or list(RECIPES)
+    from benchmarks.report import publish
+
+    command = f"python -m benchmarks.recipes --seeds {arguments.seeds}" + (
+        " --only " + " ".join(f"'{name}'" for name in names) if arguments.only else "")
+    result = measure(arguments.seeds, names)
+    plot(result, FIGURE)
+    publish(RESULTS, {"command": command, **result})
+
+
+if __name__ == "__main__":
+    main()
