@@ -182,7 +182,8 @@ def measure(run_path: str, numbers: list[NumberImage]) -> dict:
     from digitlab.runs import open_run
     from digitlab.training.settings import train_command
 
-    reader = Reader(run_path)
+    run = open_run(run_path)
+    reader = Reader(run)
     outcomes, seconds = [], []
     for number in numbers:
         started = time.perf_counter()
@@ -196,7 +197,7 @@ def measure(run_path: str, numbers: list[NumberImage]) -> dict:
     in_target = [o for o in outcomes if len(o["truth"]) in TARGET_LENGTHS]
     return {
         "run": run_path,
-        "trained_with": train_command(open_run(run_path).config),
+        "trained_with": train_command(run.config),
         "all": summarise(outcomes),
         "lengths_2_to_6": summarise(in_target),
         "lengths_2_to_6_not_touching": summarise([o for o in in_target if not o["touching"]]),

@@ -36,7 +36,7 @@ RECIPES: dict[str, tuple[dict, dict]] = {
 
 def measure(seeds: int, names: list[str]) -> dict:
     from benchmarks.inference import multiply_adds
-    from benchmarks.speed import reference_convnet, time_to_target
+    from benchmarks.speed import recipe_of, time_reference, time_to_target
     from digitlab import keras, load_mnist
     from digitlab.models import get_spec
     from digitlab.training.fit import build_compiled_model
@@ -45,16 +45,13 @@ def measure(seeds: int, names: list[str]) -> dict:
     (x_train, y_train), (x_test, y_test) = load_mnist(verbose=False)
     spec = get_spec("cnn-fast")
     images_train, images_test = spec.prepare(x_train), spec.prepare(x_test)
-    one_hot_train, one_hot_test = keras.utils.to_categorical(y_train, 10), keras.utils.to_categorical(y_test, 10)
     reference, measured = [], {name: [] for name in names}
     for seed in range(seeds):
         keras.utils.set_random_seed(seed)
-        reference.append(time_to_target(reference_convnet, images_train[..., None], one_hot_train,
-                                        images_test[..., None], one_hot_test, batch_size=128, epochs=15,
-                                        validation_split=0.1))
+        reference.append(time_reference(images_train, y_train, images_test, y_test))
         for name in names:
             hyper, overrides = RECIPES[name]
-            hyper = spec.validate_hyper({**spec.hyper_defaults, **hyper})
+            hyper = spec.validate_hyper(hyper)
             settings = settings_for(spec.training_defaults, {**overrides, "val_split": 0.0, "seed": seed})
             keras.utils.set_random_seed(seed)
             built = []
@@ -71,8 +68,7 @@ def measure(seeds: int, names: list[str]) -> dict:
             measured[name].append({"seed": seed, "seconds_to_99": reached, "final_accuracy": checks[-1][1],
                                    "seconds_total": checks[-1][0], "checks": checks,
                                    "multiply_adds": multiply_adds(built[-1]),
-                                   "settings": {key: getattr(settings, key) for key in
-                                                ("epochs", "batch_size", "learning_rate", "schedule", "precision")},
+                                   "settings": recipe_of(settings),
                                    "hyper": hyper})
     recipes = []
     for name in names:

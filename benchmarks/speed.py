@@ -110,6 +110,20 @@ def reference_convnet():
     return model
 
 
+def time_reference(images_train, y_train, images_test, y_test) -> dict:
+    """The Keras example as its script trains it (one-hot labels, batch 128, 10% held out, up to 15 epochs)."""
+    from digitlab import keras
+
+    return time_to_target(reference_convnet, images_train[..., None], keras.utils.to_categorical(y_train, 10),
+                          images_test[..., None], keras.utils.to_categorical(y_test, 10), batch_size=128, epochs=15,
+                          validation_split=0.1)
+
+
+def recipe_of(settings) -> dict:
+    """The training settings a time-to-99 figure depends on, as recorded beside it."""
+    return {key: getattr(settings, key) for key in ("epochs", "batch_size", "learning_rate", "schedule", "precision")}
+
+
 # cnn-fast is the fast recipe; it is also timed in float32 (what bfloat16 is worth), and the cnn beside it.
 TIMED = {"cnn-fast": ("cnn-fast", {}), "cnn-fast float32": ("cnn-fast", {"precision": "float32"}), "cnn": ("cnn", {})}
 
@@ -123,13 +137,10 @@ def time_to_99(repeats: int) -> dict:
 
     (x_train, y_train), (x_test, y_test) = load_mnist(verbose=False)
     images_train, images_test = get_spec("cnn").prepare(x_train), get_spec("cnn").prepare(x_test)
-    one_hot_train, one_hot_test = keras.utils.to_categorical(y_train, 10), keras.utils.to_categorical(y_test, 10)
     rounds = []
     for repeat in range(repeats):
         keras.utils.set_random_seed(repeat)
-        measured = {"reference": time_to_target(reference_convnet, images_train[..., None], one_hot_train,
-                                                images_test[..., None], one_hot_test, batch_size=128, epochs=15,
-                                                validation_split=0.1)}
+        measured = {"reference": time_reference(images_train, y_train, images_test, y_test)}
         for name, (model, overrides) in TIMED.items():
             spec = get_spec(model)
             settings = settings_for(spec.training_defaults, {**overrides, "val_split": 0.0, "seed": repeat})
@@ -139,8 +150,7 @@ def time_to_99(repeats: int) -> dict:
                                                                           len(x_train)),
                 images_train, y_train, images_test, y_test, batch_size=settings.batch_size,
                 epochs=settings.epochs, validation_split=0.0)
-            measured[name]["settings"] = {key: getattr(settings, key) for key in
-                                          ("epochs", "batch_size", "learning_rate", "schedule", "precision")}
+            measured[name]["settings"] = recipe_of(settings)
         rounds.append(measured)
 
     def median(key):

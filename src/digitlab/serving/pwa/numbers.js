@@ -1,6 +1,6 @@
 // Reading whole numbers in the browser: the JavaScript twin of src/digitlab/reading/numbers.py (marks,
-// specks dropped, the strokes of one digit merged, low fragments joined to the nearer digit, touching digits split where the classifier is surest,
-// one pen width for the whole number, left to right).
+// specks dropped, the strokes of one digit merged, low fragments joined to the nearer digit, touching
+// digits split where the classifier is surest, one pen width for the whole number, left to right).
 "use strict";
 
 import {digitToMnist, inkMap, NoDigitFound, strokeWidth} from "./imaging.js";
