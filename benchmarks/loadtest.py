@@ -10,8 +10,12 @@ CPU) at fixed concurrency until at least --requests requests have been answered,
 - mix:    the canvas workload while a second client sends 12-megapixel phone photos, one at a time,
           at 1% of the canvas rate: the p99 of the canvas requests is what users feel.
 
-Also recorded: errors (socket errors plus non-2xx answers), and each worker's peak resident memory
-(VmHWM) after the mixed workload. Traffic never leaves this machine.
+Also recorded: errors (socket errors plus non-2xx answers), each worker's peak resident memory (VmHWM)
+after the mixed workload, and the CPU time each request costs the server and wrk. From those, the
+ceiling: the requests per second these cores could answer if they did nothing else (cores / CPU per
+request). A last workload gives the floor of any Python server here: uvicorn, with the same workers,
+loop and HTTP parser, answering every JSON request with a fixed reply (`fixed_answer` below), no
+FastAPI, no model. Traffic never leaves this machine.
 
     python -m benchmarks.loadtest RUN [--requests 20000] [--concurrency 32] [--workers 2]
 """
@@ -20,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import socket
 import statistics
@@ -68,11 +74,29 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _start_server(run: str, workers: int, *options: str) -> tuple[subprocess.Popen, str]:
+async def fixed_answer(scope, receive, send) -> None:
+    """The least a Python server on uvicorn can do per request: read the body, send a fixed JSON reply."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"13")]})
+    await send({"type": "http.response.body", "body": b'{"digit": 7}\n'})
+
+
+def _start_server(run: str | None, workers: int, *options: str) -> tuple[subprocess.Popen, str]:
+    """``digitlab serve RUN``, or uvicorn with ``fixed_answer`` when ``run`` is None."""
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "digitlab", "serve", run, "--port", str(port),
-                                "--workers", str(workers), *options], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+    if run is None:
+        command = ["-m", "uvicorn", "benchmarks.loadtest:fixed_answer", "--app-dir", str(Path(__file__).parent.parent),
+                   "--log-level", "warning", "--no-access-log"]
+    else:
+        command = ["-m", "digitlab", "serve", run]
+    process = subprocess.Popen([sys.executable, *command, "--port", str(port), "--workers", str(workers), *options],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -109,11 +133,31 @@ def _worker_pids(server: subprocess.Popen, workers: int) -> list[int]:
     return children
 
 
+def _server_pids(server: subprocess.Popen, workers: int) -> list[int]:
+    """Every process of the server: the supervisor and its workers (or the one process)."""
+    return sorted({server.pid, *_worker_pids(server, workers)})
+
+
 def _peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024, 1)
     return float("nan")
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time the processes have used so far."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_seconds() -> float:
+    """CPU time of this process's finished children: wrk's, once it has exited."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _wrk(url: str, script: Path, bodies: list[Path], concurrency: int, seconds: float) -> dict:
@@ -127,17 +171,22 @@ def _wrk(url: str, script: Path, bodies: list[Path], concurrency: int, seconds: 
 
 
 def _rounds(url: str, script: Path, bodies: list[Path], requests: int, concurrency: int, repeats: int,
-            during=None) -> list[dict]:
-    """``repeats`` wrk runs of at least ``requests`` answers each; ``during(seconds)`` runs beside each."""
+            server: list[int], during=None) -> list[dict]:
+    """``repeats`` wrk runs of at least ``requests`` answers each; ``during(seconds)`` runs beside each.
+    Each round records the CPU milliseconds per answered request of the ``server`` processes and of wrk."""
     _wrk(url, script, bodies, concurrency, 3)  # warm-up: worker threads started, caches filled
     rate = _wrk(url, script, bodies, concurrency, 3)["requests"] / 3  # a first estimate
     rounds = []
     for _ in range(3 * repeats):  # a round that falls short of ``requests`` does not count; try again
         seconds = max(5.0, 1.25 * requests / max(rate, 1))
         side = during(seconds) if during else None
+        server_before, client_before = _cpu_seconds(server), _children_cpu_seconds()
         result = _wrk(url, script, bodies, concurrency, seconds)
+        server_cpu, client_cpu = _cpu_seconds(server) - server_before, _children_cpu_seconds() - client_before
         if side:
             result |= side()
+        result |= {"server_cpu_ms": round(1000 * server_cpu / result["requests"], 4),
+                   "client_cpu_ms": round(1000 * client_cpu / result["requests"], 4)}
         rate = result["requests"] / result["seconds"]
         if result["requests"] >= requests:
             rounds.append(result | {"requests_per_second": round(rate, 1)})
@@ -147,8 +196,8 @@ def _rounds(url: str, script: Path, bodies: list[Path], requests: int, concurren
 
 
 def _summary(name: str, rounds: list[dict], **extra) -> dict:
-    median = {key: round(statistics.median(r[key] for r in rounds), 3)
-              for key in ("requests_per_second", "p50_ms", "p90_ms", "p99_ms")}
+    median = {key: round(statistics.median(r[key] for r in rounds), 4)
+              for key in ("requests_per_second", "p50_ms", "p90_ms", "p99_ms", "server_cpu_ms", "client_cpu_ms")}
     return {"workload": name, **extra, "requests_per_round": [r["requests"] for r in rounds],
             "errors": sum(r["errors"] for r in rounds), **median, "rounds": rounds}
 
@@ -216,17 +265,19 @@ def measure(run: str, requests: int, concurrency: int, workers: int, repeats: in
         for batching in (True, False):
             process, url = _start_server(run, workers, *([] if batching else ["--no-batching"]))
             try:
-                rounds = _rounds(url, json_script, json_bodies, requests, concurrency, repeats)
+                rounds = _rounds(url, json_script, json_bodies, requests, concurrency, repeats,
+                                 _server_pids(process, workers))
             finally:
                 _stop(process)
             results.append(_summary("json 28x28", rounds, batching=batching))
 
         process, url = _start_server(run, workers)
         try:
-            canvas = _rounds(url, canvas_script, canvas_bodies, requests, concurrency, repeats)
+            server = _server_pids(process, workers)
+            canvas = _rounds(url, canvas_script, canvas_bodies, requests, concurrency, repeats, server)
             results.append(_summary("canvas PNG 280x280", canvas, batching=True))
             photo_rate = 0.01 * statistics.median(r["requests_per_second"] for r in canvas)
-            mixed = _rounds(url, canvas_script, canvas_bodies, requests, concurrency, repeats,
+            mixed = _rounds(url, canvas_script, canvas_bodies, requests, concurrency, repeats, server,
                             during=_photo_sender(url, photos, photo_rate))
             peak = [_peak_rss_mb(pid) for pid in _worker_pids(process, workers)]
         finally:
@@ -236,8 +287,19 @@ def measure(run: str, requests: int, concurrency: int, workers: int, repeats: in
                                 photo_share=round(sum(r["photos"] for r in mixed)
                                                   / sum(r["requests"] + r["photos"] for r in mixed), 4),
                                 photo_mb=photo_bytes, worker_peak_rss_mb=peak))
+
+        process, url = _start_server(None, workers)
+        try:
+            floor = _rounds(url, json_script, json_bodies, requests, concurrency, repeats,
+                            _server_pids(process, workers))
+        finally:
+            _stop(process)
+        results.append(_summary("floor: uvicorn, fixed reply to the json requests", floor, batching=None))
+    cores = os.cpu_count() or 1
     for result in results:
-        result |= {"workers": workers, "concurrency": concurrency, "min_requests": requests}
+        result |= {"workers": workers, "concurrency": concurrency, "min_requests": requests,
+                   "ceiling_requests_per_second": round(1000 * cores / (result["server_cpu_ms"]
+                                                                        + result["client_cpu_ms"]))}
     return results
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from digitlab.errors import InvalidArgument
 from digitlab.models import MODELS, build_model, get_spec, validate_hyper
 from digitlab.training.fit import compile_model
 
@@ -14,7 +15,7 @@ EXPECTED_PARAMETERS = {
     "mlp": (784 * 128 + 128) + (128 * 10 + 10),
     "flatten-mlp": (784 * 128 + 128) + (128 * 10 + 10),
     "cnn": (3 * 3 * 1 * 32 + 32) + (3 * 3 * 32 * 64 + 64) + (7 * 7 * 64 * 128 + 128) + (128 * 10 + 10),
-    "cnn-fast": (5 * 5 * 1 * 32 + 32) + (3 * 3 * 32 * 64 + 64) + (7 * 7 * 64 * 10 + 10),
+    "cnn-fast": (5 * 5 * 1 * 16 + 16) + (3 * 3 * 16 * 32 + 32) + (6 * 6 * 32 * 128 + 128) + (128 * 10 + 10),
 }
 
 
@@ -84,12 +85,17 @@ def test_cnn_blocks_can_hold_two_convolutions():
     assert conv_widths(build_model("cnn", convs_per_block=2, filters=16)) == [16, 16, 32, 32]
 
 
-def test_fast_cnn_has_no_dense_head_or_dropout_unless_asked():
-    kinds = [layer.__class__.__name__ for layer in build_model("cnn-fast").layers]
-    assert kinds.count("Dense") == 1 and "Dropout" not in kinds
-    model = build_model("cnn-fast", filters=16, dense_units=24)
-    dense = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"]
-    assert [layer.units for layer in dense] == [24, 10] and model.output_shape == (None, 10)
+def test_fast_cnn_hidden_layer_and_padding_can_be_changed():
+    def dense_units(model):
+        return [layer.units for layer in model.layers if layer.__class__.__name__ == "Dense"]
+
+    model = build_model("cnn-fast")
+    assert dense_units(model) == [128, 10] and "Dropout" not in [layer.__class__.__name__ for layer in model.layers]
+    assert model.layers[1].output.shape[1:3] == (24, 24)  # a "valid" 5x5 first convolution
+    assert dense_units(build_model("cnn-fast", dense_units=0)) == [10]  # 0: no hidden layer
+    assert build_model("cnn-fast", first_padding="same").layers[1].output.shape[1:3] == (28, 28)
+    with pytest.raises(InvalidArgument, match="first_padding must be one of same, valid"):
+        build_model("cnn-fast", first_padding="full")
 
 
 def test_flatten_mlp_starts_with_flatten():

@@ -3,7 +3,8 @@ hyper-parameters worth searching. Every architecture module fills in one ``Model
 
 Hyper-parameters are checked generically from the builder's defaults, so that a typo fails with a
 message listing what is allowed before any training starts: a whole-number default takes whole
-numbers >= 1, a fractional default (dropout) a number in [0, 1), a named choice one of ``CHOICES``.
+numbers >= 1 (0 too for the sizes in ``ZERO_MEANS_NONE``), a fractional default (dropout) a number in
+[0, 1), a named choice one of ``CHOICES``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from digitlab.errors import InvalidArgument
 
 ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "elu", "selu", "swish")
 OUTPUT_ACTIVATIONS = ("sigmoid", "softmax")
-CHOICES = {"activation": ACTIVATIONS, "output_activation": OUTPUT_ACTIVATIONS}
+PADDINGS = ("same", "valid")
+CHOICES = {"activation": ACTIVATIONS, "output_activation": OUTPUT_ACTIVATIONS, "first_padding": PADDINGS}
+ZERO_MEANS_NONE = {"dense_units"}  # cnn-fast's hidden dense layer: 0 leaves it out
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ def _check_hyper(key: str, value: Any, default: Any) -> None:
     elif isinstance(default, bool) or not isinstance(default, int | float):
         return
     elif isinstance(default, int):
-        least = 0 if default == 0 else 1  # a default of 0 means "none" (cnn-fast's dense_units): 0 stays allowed
+        least = 0 if key in ZERO_MEANS_NONE else 1
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
             raise InvalidArgument(f"{key} must be a whole number >= {least}, got {value!r}")
     elif not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < 1:
