@@ -32,3 +32,24 @@ def test_every_figure_names_the_bfloat16_hardware_it_was_measured_with():
     features = machine_info()["cpu_features"]
     flags = Path("/proc/cpuinfo").read_text().split() if Path("/proc/cpuinfo").exists() else []
     assert ("amx_bf16" in features) == ("amx_bf16" in flags)
+
+
+def test_load_test_floor_reads_the_whole_body_and_ceiling_counts_cpu():
+    """The floor server answers any request, however its body arrives, with its fixed reply; the CPU
+    counter that the ceiling is computed from grows with work done."""
+    import os
+    import time
+
+    from starlette.testclient import TestClient
+
+    from benchmarks.loadtest import _cpu_seconds, fixed_answer
+
+    with TestClient(fixed_answer) as client:
+        chunks = (b"x" * 70_000 for _ in range(3))  # streamed in several messages
+        answer = client.post("/v1/predict", content=chunks)
+    assert answer.status_code == 200 and answer.json() == {"digit": 7}
+    before = _cpu_seconds([os.getpid()])
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:
+        pass
+    assert _cpu_seconds([os.getpid()]) - before >= 0.2
