@@ -262,14 +262,17 @@ def measure(run: str, requests: int, concurrency: int, workers: int, repeats: in
         canvas_script.write_text(LUA.replace("%CONTENT_TYPE%", f"multipart/form-data; boundary={BOUNDARY}"))
         photos = [phone_photo_jpeg(x_test[index], rng) for index in range(4)]
 
-        for batching in (True, False):
-            process, url = _start_server(run, workers, *([] if batching else ["--no-batching"]))
+        def json_rounds(served: str | None, *options: str) -> list[dict]:
+            process, url = _start_server(served, workers, *options)
             try:
-                rounds = _rounds(url, json_script, json_bodies, requests, concurrency, repeats,
-                                 _server_pids(process, workers))
+                return _rounds(url, json_script, json_bodies, requests, concurrency, repeats,
+                               _server_pids(process, workers))
             finally:
                 _stop(process)
-            results.append(_summary("json 28x28", rounds, batching=batching))
+
+        for batching in (True, False):
+            results.append(_summary("json 28x28", json_rounds(run, *([] if batching else ["--no-batching"])),
+                                    batching=batching))
 
         process, url = _start_server(run, workers)
         try:
@@ -287,14 +290,7 @@ def measure(run: str, requests: int, concurrency: int, workers: int, repeats: in
                                 photo_share=round(sum(r["photos"] for r in mixed)
                                                   / sum(r["requests"] + r["photos"] for r in mixed), 4),
                                 photo_mb=photo_bytes, worker_peak_rss_mb=peak))
-
-        process, url = _start_server(None, workers)
-        try:
-            floor = _rounds(url, json_script, json_bodies, requests, concurrency, repeats,
-                            _server_pids(process, workers))
-        finally:
-            _stop(process)
-        results.append(_summary("floor: uvicorn, fixed reply to the json requests", floor, batching=None))
+        results.append(_summary("floor: uvicorn, fixed reply to the json requests", json_rounds(None), batching=None))
     cores = os.cpu_count() or 1
     for result in results:
         result |= {"workers": workers, "concurrency": concurrency, "min_requests": requests,

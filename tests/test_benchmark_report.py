@@ -40,9 +40,8 @@ def test_load_test_floor_reads_the_whole_body_and_ceiling_counts_cpu():
     import os
     import time
 
-    from starlette.testclient import TestClient
-
     from benchmarks.loadtest import _cpu_seconds, fixed_answer
+    from starlette.testclient import TestClient
 
     with TestClient(fixed_answer) as client:
         chunks = (b"x" * 70_000 for _ in range(3))  # streamed in several messages
