@@ -76,8 +76,12 @@ def _free_port() -> int:
 
 async def fixed_answer(scope, receive, send) -> None:
     """The least a Python server on uvicorn can do per request: read the body, send a fixed JSON reply."""
-    if scope["type"] != "http":
-        return
+    if scope["type"] == "lifespan":  # nothing to start or stop
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
     more = True
     while more:
         message = await receive()
