@@ -40,38 +40,33 @@ def measure(seeds: int, names: list[str]) -> dict:
     from benchmarks.inference import multiply_adds
     from benchmarks.speed import recipe_of, time_reference, time_to_target
     from digitlab import keras, load_mnist
-    from digitlab.models import get_spec
+    from digitlab.models import build_model, get_spec
     from digitlab.training.fit import build_compiled_model
     from digitlab.training.settings import settings_for
 
     (x_train, y_train), (x_test, y_test) = load_mnist(verbose=False)
     spec = get_spec("cnn-fast")
     images_train, images_test = spec.prepare(x_train), spec.prepare(x_test)
+    hypers = {name: spec.validate_hyper(RECIPES[name][0]) for name in names}
+    costs = {name: multiply_adds(build_model("cnn-fast", **hypers[name])) for name in names}
     reference, measured = [], {name: [] for name in names}
     for seed in range(seeds):
         keras.utils.set_random_seed(seed)
         reference.append(time_reference(images_train, y_train, images_test, y_test))
         for name in names:
-            hyper, overrides = RECIPES[name]
-            hyper = spec.validate_hyper(hyper)
-            settings = settings_for(spec.training_defaults, {**overrides, "val_split": 0.0, "seed": seed})
+            hyper = hypers[name]
+            settings = settings_for(spec.training_defaults, {**RECIPES[name][1], "val_split": 0.0, "seed": seed})
             keras.utils.set_random_seed(seed)
-            built = []
-
-            def build(hyper=hyper, settings=settings, built=built):
-                built.append(build_compiled_model(spec, hyper, settings, len(x_train)))
-                return built[-1]
-
-            result = time_to_target(build, images_train, y_train, images_test, y_test,
+            result = time_to_target(lambda hyper=hyper, settings=settings: build_compiled_model(
+                                        spec, hyper, settings, len(x_train)),
+                                    images_train, y_train, images_test, y_test,
                                     batch_size=settings.batch_size, epochs=settings.epochs, validation_split=0.0,
                                     target=math.inf)  # never stop early: the final epoch's accuracy is reported
             checks = result["checks"]
             reached = next((seconds for seconds, accuracy in checks if accuracy >= 0.99), None)
             measured[name].append({"seed": seed, "seconds_to_99": reached, "final_accuracy": checks[-1][1],
                                    "seconds_total": checks[-1][0], "checks": checks,
-                                   "multiply_adds": multiply_adds(built[-1]),
-                                   "settings": recipe_of(settings),
-                                   "hyper": hyper})
+                                   "settings": recipe_of(settings)})
     recipes = []
     for name in names:
         runs = measured[name]
@@ -79,8 +74,7 @@ def measure(seeds: int, names: list[str]) -> dict:
         ratios = [r["seconds_to_target"] / t for r, t in zip(reference, times, strict=True)
                   if t and r["seconds_to_target"]]
         recipes.append({
-            "name": name, "multiply_adds": runs[0]["multiply_adds"], "settings": runs[0]["settings"],
-            "hyper": runs[0]["hyper"],
+            "name": name, "multiply_adds": costs[name], "settings": runs[0]["settings"], "hyper": hypers[name],
             "median_seconds_to_99": None if None in times else round(statistics.median(times), 2),
             "seeds_reaching_99": sum(t is not None for t in times),
             "mean_final_accuracy": round(statistics.mean(run["final_accuracy"] for run in runs), 5),

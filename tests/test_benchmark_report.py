@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 from benchmarks import report
@@ -37,9 +39,6 @@ def test_every_figure_names_the_bfloat16_hardware_it_was_measured_with():
 def test_load_test_floor_reads_the_whole_body_and_ceiling_counts_cpu():
     """The floor server answers any request, however its body arrives, with its fixed reply; the CPU
     counter that the ceiling is computed from grows with work done."""
-    import os
-    import time
-
     from benchmarks.loadtest import _cpu_seconds, fixed_answer
     from starlette.testclient import TestClient
 

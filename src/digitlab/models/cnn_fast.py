@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from digitlab.data import IMAGE_SIDE
-from digitlab.models.spec import ModelSpec, Parameter, keras_module, output_layer
+from digitlab.models.spec import PADDINGS, ModelSpec, Parameter, keras_module, output_layer
 
 
 def build_fast_cnn(filters: int = 16, first_kernel_size: int = 5, first_padding: str = "valid",
@@ -40,7 +40,7 @@ SPECS = (
         (
             Parameter("filters", "categorical", choices=(16, 24, 32, 48)),
             Parameter("first_kernel_size", "categorical", choices=(3, 5, 7)),
-            Parameter("first_padding", "categorical", choices=("same", "valid")),
+            Parameter("first_padding", "categorical", choices=PADDINGS),
         ),
         order=5,
     ),
