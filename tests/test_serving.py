@@ -201,8 +201,8 @@ def test_the_image_endpoints_shortcut_keeps_cors_errors_and_other_methods(export
     refused = client.post("/v1/predict", json={"pixels": [[300] * 28] * 28}, headers=origin)
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "bad_pixels"
     assert refused.headers["access-control-allow-origin"] == "http://pad.example"
-    not_a_number = json.dumps({"pixels": [[float("nan")] * 28] * 28})  # Python's json reads NaN
-    assert client.post("/v1/predict", content=not_a_number, headers={"content-type": "application/json"}
-                       ).status_code == 422
+    not_a_number = json.dumps({"pixels": [[float("nan")] * 28] * 28})  # Python's json writes NaN; JSON has none
+    refused = client.post("/v1/predict", content=not_a_number, headers={"content-type": "application/json"})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "bad_json"
     wrong_method = client.get("/v1/predict")
     assert wrong_method.status_code == 405 and wrong_method.json()["error"]["code"] == "http_error"
