@@ -206,3 +206,27 @@ def test_the_image_endpoints_shortcut_keeps_cors_errors_and_other_methods(export
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "bad_json"
     wrong_method = client.get("/v1/predict")
     assert wrong_method.status_code == 405 and wrong_method.json()["error"]["code"] == "http_error"
+
+
+def test_uploads_are_closed_once_read(exported_run):
+    """Each upload's in-memory file is closed by the request that read it, not left to the garbage collector
+    (which warns, per request, under load)."""
+    import gc
+    import warnings
+
+    from fastapi.testclient import TestClient
+
+    from digitlab.serving.app import create_app
+    from digitlab.serving.config import ServeConfig
+
+    client = TestClient(create_app(ServeConfig(exported_run.path)))
+    drawing = Image.new("L", (120, 120), 255)
+    ImageDraw.Draw(drawing).line([(60, 15), (60, 105)], fill=0, width=12)
+    png = io.BytesIO()
+    drawing.save(png, format="PNG")
+    body, content_type = multipart([png.getvalue()], field="file")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        assert client.post("/v1/predict", content=body, headers={"content-type": content_type}).status_code == 200
+        gc.collect()
+    assert not [warning for warning in caught if issubclass(warning.category, ResourceWarning)]

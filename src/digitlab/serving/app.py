@@ -285,10 +285,14 @@ async def _parse_body(request: Request, config: ServeConfig, pool: WorkPool, *,
         except Exception as error:  # malformed multipart, too many files or fields
             message = str(getattr(error, "message", error)) or "malformed multipart body"
             raise RequestError(400, "bad_multipart", message) from None
-        uploads = [value for key, value in form.multi_items() if key in ("file", "files") and hasattr(value, "read")]
-        if not uploads:
+        try:
+            uploads = [value for key, value in form.multi_items()
+                       if key in ("file", "files") and hasattr(value, "read")]
+            files = [await upload.read() for upload in uploads]
+        finally:
+            await form.close()  # the uploads' in-memory files, read or not
+        if not files:
             raise RequestError(422, "no_file", 'multipart body has no file field named "file" (or "files")')
-        files = [await upload.read() for upload in uploads]
         for data in files:
             if len(data) > config.max_bytes:
                 raise RequestError(413, "too_large", f"image is over the {config.max_bytes / 1e6:.1f} MB limit")
