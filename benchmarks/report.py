@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -258,6 +259,15 @@ def inference_table(payload: dict) -> str:
     return "\n".join(lines)
 
 
+def member_summary(members: list[dict]) -> dict[str, float]:
+    """The members' mean and sample standard deviation (final-epoch test accuracy, alone and with TTA), and
+    their training time all together."""
+    plain, tta = [m["test_accuracy"] for m in members], [m["test_accuracy_tta"] for m in members]
+    return {"mean": statistics.mean(plain), "sd": statistics.stdev(plain) if len(plain) > 1 else 0.0,
+            "mean_tta": statistics.mean(tta), "sd_tta": statistics.stdev(tta) if len(tta) > 1 else 0.0,
+            "total_minutes": sum(m["train_seconds"] for m in members) / 60}
+
+
 def accuracy_table(payload: dict) -> str:
     lines = ["| run | command | training time | peak memory | test accuracy | with `--tta` |",
              "|---|---|---|---|---|---|"]
@@ -266,6 +276,10 @@ def accuracy_table(payload: dict) -> str:
         lines.append(f"| {Path(member['run']).name} | `{member['command']}` | {member['train_seconds'] / 60:.1f} min "
                      f"| {'-' if peak is None else f'{peak / 1000:.2f} GB'} | {member['test_accuracy']:.2%} "
                      f"| {member['test_accuracy_tta']:.2%} |")
+    summary = member_summary(payload["members"])
+    lines.append(f"| **mean ± sd of the {len(payload['members'])}** | | {summary['total_minutes']:.1f} min all "
+                 f"together | | **{summary['mean']:.2%} ± {summary['sd']:.2%}** "
+                 f"| {summary['mean_tta']:.2%} ± {summary['sd_tta']:.2%} |")
     plain, tta = payload["ensemble"], payload["ensemble_tta"]
     lines.append(f"| ensemble of the {len(payload['members'])} | `digitlab ensemble RUN... [--tta]` | - | - "
                  f"| {plain['test_accuracy']:.2%} ({plain['misclassified']} wrong) "
@@ -403,10 +417,12 @@ def summary_table(results: dict[str, dict]) -> str:
         members = a["members"]
         minutes = [m["train_seconds"] / 60 for m in members]
         peak = max((m.get("peak_rss_megabytes") or 0) for m in members) / 1000
+        summary = member_summary(members)
         rows.append((f"accurate CNN, {len(members)} seeds (`{members[0]['command'].removeprefix('digitlab train ')}`)",
-                     " / ".join(f"{m['test_accuracy']:.2%}" for m in members)
-                     + f" test accuracy, {min(minutes):.1f}-{max(minutes):.1f} min and up to {peak:.2f} GB peak each",
-                     "python -m benchmarks.accuracy"))
+                     f"mean {summary['mean']:.2%} ± {summary['sd']:.2%} test accuracy ("
+                     + " / ".join(f"{m['test_accuracy']:.2%}" for m in members)
+                     + f"), {min(minutes):.1f}-{max(minutes):.1f} min each ({summary['total_minutes']:.0f} min in "
+                     f"all) and up to {peak:.2f} GB peak", "python -m benchmarks.accuracy"))
         rows.append((f"the same {len(members)} as an ensemble; with test-time augmentation (`--tta`)",
                      f"{a['ensemble']['test_accuracy']:.2%}; {a['ensemble_tta']['test_accuracy']:.2%}",
                      "python -m benchmarks.accuracy"))
