@@ -142,13 +142,6 @@ def _server_pids(server: subprocess.Popen, workers: int) -> list[int]:
     return sorted({server.pid, *_worker_pids(server, workers)})
 
 
-def _peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
-
-
 def _cpu_seconds(pids: list[int]) -> float:
     """User plus system CPU time the processes have used so far."""
     ticks = 0
@@ -245,6 +238,7 @@ def _photo_sender(url: str, photos: list[bytes], rate: float):
 
 
 def measure(run: str, requests: int, concurrency: int, workers: int, repeats: int = 3) -> list[dict]:
+    from benchmarks.report import peak_rss_mb
     from benchmarks.uploads import canvas_png, phone_photo_jpeg
     from digitlab import load_mnist
 
@@ -286,7 +280,7 @@ def measure(run: str, requests: int, concurrency: int, workers: int, repeats: in
             photo_rate = 0.01 * statistics.median(r["requests_per_second"] for r in canvas)
             mixed = _rounds(url, canvas_script, canvas_bodies, requests, concurrency, repeats, server,
                             during=_photo_sender(url, photos, photo_rate))
-            peak = [_peak_rss_mb(pid) for pid in _worker_pids(process, workers)]
+            peak = [peak_rss_mb(pid) for pid in _worker_pids(process, workers)]
         finally:
             _stop(process)
         photo_bytes = round(statistics.mean(len(photo) for photo in photos) / 1e6, 2)
