@@ -181,3 +181,29 @@ def test_a_large_blank_photo_has_no_digit():
 def test_an_opaque_rgba_canvas_reads_like_its_rgb_copy():
     seven = drawn_seven(size=(280, 280), ink=(0, 0, 0), paper=(255, 255, 255), width=18)
     np.testing.assert_array_equal(to_mnist(seven.convert("RGBA")).image, to_mnist(seven).image)
+
+
+@pytest.mark.parametrize("mode", ["P", "1", "I;16", "I", "F", "CMYK", "PA"])
+def test_every_colour_mode_reads_like_rgb(mode):
+    """Palette images (every GIF, optimised PNGs), 1-bit scans and 16-bit greys larger than the working
+    size are read as their RGB look, not refused or crashed on (Pillow cannot reduce P, 1 or I;16), and a
+    16-bit grey is scaled to 8 bits, not clipped to white."""
+    seven = drawn_seven(size=(280, 280), ink=(0, 0, 0), paper=(255, 255, 255), width=18)
+    expected = to_mnist(seven).image.astype(int)
+    if mode in ("I;16", "I", "F"):
+        grey = np.asarray(seven.convert("L"), dtype=np.float32)
+        scale = {"I;16": 257.0, "I": 257.0, "F": 1 / 255}[mode]
+        dtype = {"I;16": np.uint16, "I": np.int32, "F": np.float32}[mode]
+        image = Image.fromarray((grey * scale).astype(dtype))
+    else:
+        image = seven.convert("P", palette=Image.Palette.ADAPTIVE).convert(mode) if mode == "PA" \
+            else seven.convert(mode)
+    assert image.mode == mode
+    assert np.abs(to_mnist(image).image.astype(int) - expected).mean() < 4
+
+
+def test_a_gif_upload_is_read():
+    seven = drawn_seven(size=(280, 280), ink=(0, 0, 0), paper=(255, 255, 255), width=18)
+    gif = decode_image(png_bytes(seven, "GIF"))
+    assert gif.mode == "P"
+    assert np.abs(to_mnist(gif).image.astype(int) - to_mnist(seven).image).mean() < 4

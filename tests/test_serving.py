@@ -230,3 +230,21 @@ def test_uploads_are_closed_once_read(exported_run):
         assert client.post("/v1/predict", content=body, headers={"content-type": content_type}).status_code == 200
         gc.collect()
     assert not [warning for warning in caught if issubclass(warning.category, ResourceWarning)]
+
+
+@pytest.mark.parametrize("format", ["GIF", "PNG"])
+def test_palette_uploads_are_read_not_a_500(exported_run, format):
+    """A GIF is always a palette image, and so are many optimised PNGs: both endpoints read them."""
+    from fastapi.testclient import TestClient
+
+    from digitlab.serving.app import create_app
+    from digitlab.serving.config import ServeConfig
+
+    client = TestClient(create_app(ServeConfig(exported_run.path)))
+    drawing = Image.new("L", (200, 200), 255)
+    ImageDraw.Draw(drawing).line([(100, 20), (100, 180)], fill=0, width=16)
+    upload = io.BytesIO()
+    drawing.convert("P").save(upload, format=format)
+    for path in ("/v1/predict", "/v1/read"):
+        answer = client.post(path, files={"file": (f"one.{format.lower()}", upload.getvalue())})
+        assert answer.status_code == 200, answer.text

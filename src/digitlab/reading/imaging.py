@@ -134,6 +134,30 @@ def load_image(image: Image.Image) -> Image.Image:
 # To ink: how far each pixel's colour is from the paper's
 
 
+_WORKABLE_MODES = ("L", "LA", "RGB", "RGBA")
+
+
+def _workable(image: Image.Image) -> Image.Image:
+    """The image in a mode that imaging can reduce and read faithfully: a palette (every GIF, many PNGs)
+    as RGB or RGBA, 1-bit as L, 16- and 32-bit greys (16-bit PNG scans, TIFF) scaled to 8-bit L rather
+    than clipped to white, any other mode (CMYK, YCbCr...) as RGB."""
+    if image.mode in _WORKABLE_MODES:
+        return image
+    if image.mode in ("P", "PA"):
+        return image.convert("RGBA" if _has_alpha(image) else "RGB")
+    if image.mode == "1":
+        return image.convert("L")
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        pixels = np.nan_to_num(np.asarray(image, dtype=np.float32))
+        peak = float(pixels.max()) if pixels.size else 0.0
+        scale = 255 / 65535 if peak > 255 else 255.0 if image.mode == "F" and peak <= 1 else 1.0
+        return Image.fromarray(np.clip(np.round(pixels * scale), 0, 255).astype(np.uint8), "L")
+    try:
+        return image.convert("RGB")
+    except ValueError as error:
+        raise ImageError(f"unsupported colour mode {image.mode} ({error})", "unsupported_image") from None
+
+
 def _has_alpha(image: Image.Image) -> bool:
     return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
 
@@ -392,6 +416,7 @@ class _FoundInk:
 def _find_ink(image: Image.Image, work_side: int) -> _FoundInk:
     """Paper colour (from the border), polarity, colour distance and ink strength, on a copy at most
     ``work_side`` pixels a side; NoDigitFound when there is no ink (blank, flat, or sensor noise)."""
+    image = _workable(image)
     if _has_alpha(image) and _alpha(image).getextrema()[0] == 255:
         image = image.convert("RGB")  # opaque after all (a browser's canvas.toBlob): alpha only costs time
     reduction = max(1, math.ceil(max(image.size) / work_side))
