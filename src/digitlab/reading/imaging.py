@@ -166,6 +166,18 @@ def _alpha(image: Image.Image) -> Image.Image:
     return image.getchannel("A") if image.mode in ("RGBA", "LA", "PA") else image.convert("RGBA").getchannel("A")
 
 
+def _without_opaque_alpha(image: Image.Image) -> Image.Image:
+    """The image without its alpha channel when every pixel is opaque (a browser's canvas.toBlob): there
+    alpha only costs time. An RGBA image is checked as 32-bit words, alpha being the high byte."""
+    if image.mode == "RGBA":
+        pixels = image.tobytes()
+        if (np.frombuffer(pixels, "<u4") >= 0xFF000000).all():
+            return Image.frombuffer("RGB", image.size, pixels, "raw", "RGBX", 0, 1)
+    elif _has_alpha(image) and _alpha(image).getextrema()[0] == 255:
+        return image.convert("RGB")
+    return image
+
+
 def _as_rgb(image: Image.Image, background: float | None = None) -> tuple[np.ndarray, float | None]:
     """Float RGB in [0, 255], and the background that transparent pixels were put on.
 
@@ -174,7 +186,7 @@ def _as_rgb(image: Image.Image, background: float | None = None) -> tuple[np.nda
     which shade to use (the second stage uses the first stage's choice).
     """
     if not _has_alpha(image):
-        return np.asarray(image.convert("RGB"), dtype=np.float32), background
+        return np.asarray(image if image.mode == "RGB" else image.convert("RGB"), dtype=np.float32), background
     rgba = np.asarray(image.convert("RGBA"), dtype=np.float32)
     rgb, alpha = rgba[..., :3], rgba[..., 3:] / 255.0
     if background is None:
@@ -279,7 +291,10 @@ def _bounds(mask: np.ndarray) -> tuple[slice, slice]:
 
 def _fit_and_centre(ink: np.ndarray, thickness: float | None = None, target: float | None = None) -> np.ndarray:
     """Crop to the ink, scale its box to fit 20x20, pad to 28x28, shift the centre of mass to the centre."""
-    crop = _normalise_stroke(np.pad(ink[_bounds(ink > 0)], 1), thickness, target)
+    box = ink[_bounds(ink > 0)]
+    framed = np.zeros((box.shape[0] + 2, box.shape[1] + 2), dtype=ink.dtype)  # a pixel of paper around it
+    framed[1:-1, 1:-1] = box
+    crop = _normalise_stroke(framed, thickness, target)
     crop = crop[_bounds(crop > 0)]
     height, width = crop.shape
     scale = DIGIT_BOX / max(height, width)
@@ -416,9 +431,7 @@ class _FoundInk:
 def _find_ink(image: Image.Image, work_side: int) -> _FoundInk:
     """Paper colour (from the border), polarity, colour distance and ink strength, on a copy at most
     ``work_side`` pixels a side; NoDigitFound when there is no ink (blank, flat, or sensor noise)."""
-    image = _workable(image)
-    if _has_alpha(image) and _alpha(image).getextrema()[0] == 255:
-        image = image.convert("RGB")  # opaque after all (a browser's canvas.toBlob): alpha only costs time
+    image = _without_opaque_alpha(_workable(image))
     reduction = max(1, math.ceil(max(image.size) / work_side))
     working = image.reduce(reduction) if reduction > 1 else image
     rgb, background = _as_rgb(working)
