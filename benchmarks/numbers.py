@@ -17,12 +17,13 @@ wrong with each wrong number: split (more digits read than written), merge (fewe
 some read wrong) or failed (an error, e.g. no digit found). Images come from a fixed seed, so every run
 sees the same set.
 
-    python -m benchmarks.numbers RUN [RUN ...] [--count 1000] [--seed 0]
+    python -m benchmarks.numbers RUN [RUN ...] [--count 1000] [--seed 0] [--digits test|train|held-out]
 
 Each run is measured on the same set; the table details the last one. The reader's own settings
 (fragments, cuts, penalties) were tuned on a set built the same way from MNIST *training* digits
-(``make_set(..., digits="train")``, seed 1), and ``WIDE_FRACTION`` also on numbers made of the training
-digits an accurate-recipe run held out for validation; never on this one.
+(``--digits train --seed 1``), and ``WIDE_FRACTION`` also on numbers made of the training digits an
+accurate-recipe run held out for validation (``runs/reader-acc --digits held-out --count 700 --seed 1``);
+never on this one.
 """
 
 from __future__ import annotations
@@ -126,22 +127,43 @@ def render(ink: np.ndarray, look: str, rng: np.random.Generator) -> bytes:
     return buffer.getvalue()
 
 
-def make_set(count: int, seed: int, digits: str = "test") -> list[NumberImage]:
-    """``count`` numbers, lengths 2-8, spacings and looks taken in turn so that each is equally present.
-    ``digits="train"`` builds them from MNIST training digits instead: the set the reader's settings are
-    tuned on, so that the test digits' set stays a test."""
+def digit_pool(digits: str = "test", run: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The digits (images, labels) a set is built from: MNIST's test digits (the benchmark), its training
+    digits ("train"), or the training digits ``run`` held out for validation ("held-out", a tuning set
+    that ``run`` never fitted on). The reader's settings are chosen on the last two, never on the test."""
     from digitlab import load_mnist
 
-    train, test = load_mnist(verbose=False)
-    x_test, y_test = test if digits == "test" else train
+    (x_train, y_train), test = load_mnist(verbose=False)
+    if digits == "test":
+        return test
+    if digits == "train":
+        return x_train, y_train
+    from digitlab.runs import open_run
+    from digitlab.training.splits import split_record, training_indices
+
+    record = open_run(run).config.get("split") or {}
+    if not record.get("validation_count"):
+        raise SystemExit(f"{run} held out no training digits for validation: train it with --val-split")
+    fit, held_out = training_indices(y_train, subset=record["subset"], val_split=record["val_split"],
+                                     seed=record["seed"])
+    again = split_record(fit, held_out, subset=record["subset"], val_split=record["val_split"], seed=record["seed"])
+    if again["validation_sha256"] != record["validation_sha256"]:
+        raise SystemExit(f"{run}: its validation split cannot be made again from this MNIST")
+    return x_train[held_out], y_train[held_out]
+
+
+def make_set(count: int, seed: int, digits: str = "test", run: str | None = None) -> list[NumberImage]:
+    """``count`` numbers, lengths 2-8, spacings and looks taken in turn so that each is equally present,
+    from the digits :func:`digit_pool` gives."""
+    images, labels = digit_pool(digits, run)
     rng = np.random.default_rng(seed)
     numbers = []
     for index in range(count):
         length = 2 + index % 7
         spacing, look = list(SPACINGS)[(index // 7) % 4], LOOKS[(index // 28) % 4]
-        chosen = rng.choice(len(x_test), size=length, replace=False)
-        ink, touching = compose(x_test[chosen], spacing, look, rng)
-        numbers.append(NumberImage(render(ink, look, rng), "".join(map(str, y_test[chosen])), spacing, look, touching))
+        chosen = rng.choice(len(images), size=length, replace=False)
+        ink, touching = compose(images[chosen], spacing, look, rng)
+        numbers.append(NumberImage(render(ink, look, rng), "".join(map(str, labels[chosen])), spacing, look, touching))
     return numbers
 
 
@@ -218,11 +240,20 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000, help="numbers in the set (default 1000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save-examples", type=Path, help="also write the first 16 images here")
+    parser.add_argument("--digits", choices=("test", "train", "held-out"), default="test",
+                        help="build the set from MNIST's test digits (the benchmark, default), its training digits, "
+                             "or the training digits the first RUN held out for validation; the last two are "
+                             "tuning sets: printed, not written to the results")
     arguments = parser.parse_args()
     from benchmarks.report import machine_info, regenerate_readme, write_results
 
-    numbers = make_set(arguments.count, arguments.seed)
+    numbers = make_set(arguments.count, arguments.seed, arguments.digits, arguments.runs[0])
     results = [measure(run, numbers) for run in arguments.runs]
+    summary = [{key: result[key] for key in ("run", "lengths_2_to_6", "lengths_2_to_6_touching", "all")}
+               for result in results]
+    if arguments.digits != "test":
+        print(json.dumps(summary, indent=2))
+        return
     if arguments.save_examples:
         arguments.save_examples.mkdir(parents=True, exist_ok=True)
         for index, number in enumerate(make_set(16, arguments.seed)):
@@ -234,8 +265,7 @@ def main() -> None:
     write_results(RESULTS, {"command": command, "count": arguments.count, "seed": arguments.seed, "results": results,
                             "machine": machine_info()})
     regenerate_readme()
-    print(json.dumps([{key: result[key] for key in ("run", "lengths_2_to_6", "lengths_2_to_6_touching", "all")}
-                      for result in results], indent=2))
+    print(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":
