@@ -46,8 +46,8 @@ def post(url: str, body: bytes, content_type: str, timeout: float = 60) -> tuple
         return error.code, {k.lower(): v for k, v in error.headers.items()}, json.loads(error.read())
 
 
-def get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=10) as response:
+def get_json(url: str, timeout: float = 10) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read())
 
 
@@ -73,6 +73,61 @@ def server(run_path, *options: str):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def worker_answering(url: str, timeout: float = 10) -> int:
+    """The pid of the worker that answers a new connection's request."""
+    return get_json(f"{url}/healthz", timeout)["worker_pid"]
+
+
+def listening_sockets(pid: int, port: int) -> set[str]:
+    """The inodes of the sockets process ``pid`` listens on at ``port`` (from /proc, Linux)."""
+    from pathlib import Path
+
+    listening = {fields[9] for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+                 if (fields := line.split())[3] == "0A" and int(fields[1].split(":")[1], 16) == port}
+    held = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = fd.readlink().name
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            held.add(target[len("socket:["):-1])
+    return held & listening
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT balancing is Linux's")
+def test_connections_opened_together_reach_every_worker_and_a_dead_one_gets_none(exported_run):
+    """Each worker listens on a socket of its own (SO_REUSEPORT): connections opened at once are spread
+    over the workers by the kernel, and once a worker is killed its socket goes with it, so that no new
+    connection waits on a socket nobody accepts on."""
+    import http.client
+    import os
+    import signal
+
+    with server(exported_run.path, "--workers", "2") as url:
+        deadline, workers = time.monotonic() + 60, set()
+        while len(workers) < 2:  # both workers up
+            assert time.monotonic() < deadline, "the second worker did not start"
+            workers.add(worker_answering(url))
+        host, port = url.removeprefix("http://").split(":")
+        first, second = (listening_sockets(pid, int(port)) for pid in workers)
+        assert first and second and not first & second  # a socket each, not one shared
+        connections = [http.client.HTTPConnection(host, int(port), timeout=10) for _ in range(32)]
+        for connection in connections:
+            connection.connect()  # all opened before any is used, as a proxy's pool or wrk opens them
+        answered_by = []
+        for connection in connections:
+            connection.request("GET", "/healthz")
+            answered_by.append(json.loads(connection.getresponse().read())["worker_pid"])
+            connection.close()
+        assert set(answered_by) == workers, answered_by
+        killed = answered_by[0]
+        os.kill(killed, signal.SIGKILL)
+        time.sleep(0.5)
+        after = [worker_answering(url, timeout=5) for _ in range(20)]  # a hang here would time out
+        assert killed not in after
 
 
 def in_background(function, *arguments) -> tuple[threading.Thread, dict]:
@@ -248,3 +303,16 @@ def test_palette_uploads_are_read_not_a_500(exported_run, format):
     for path in ("/v1/predict", "/v1/read"):
         answer = client.post(path, files={"file": (f"one.{format.lower()}", upload.getvalue())})
         assert answer.status_code == 200, answer.text
+
+
+def test_serving_on_a_port_in_use_fails_in_one_line(exported_run):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for workers in ("1", "2"):
+            result = subprocess.run([sys.executable, "-m", "digitlab", "serve", str(exported_run.path), "--port",
+                                     str(port), "--workers", workers], capture_output=True, text=True, timeout=120)
+            assert result.returncode != 0 and "Serving" not in result.stdout
+            assert result.stderr.strip().splitlines() == [f"digitlab: error: cannot serve on 127.0.0.1:{port}: "
+                                                          "Address already in use"]

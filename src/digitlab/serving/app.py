@@ -26,6 +26,7 @@ import base64
 import binascii
 import contextlib
 import math
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -542,7 +543,8 @@ def create_app(config: ServeConfig) -> FastAPI:
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> dict:
-        return {"status": "ok", "engine": predictor.engine, "image_work": pool.state(), "model_calls": batcher.state()}
+        return {"status": "ok", "engine": predictor.engine, "worker_pid": os.getpid(), "image_work": pool.state(),
+                "model_calls": batcher.state()}
 
     @app.get("/v1/model", summary="The model being served")
     async def model() -> dict:
