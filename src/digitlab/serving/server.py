@@ -111,12 +111,10 @@ def _supervisor(uvicorn_config):
             while self.handed_out:
                 self.handed_out.pop().close()
 
+        # Workers start in init_processes, or in an iteration of the supervisor's loop (a restart on SIGHUP,
+        # one more on SIGTTIN, a replacement for a dead one), which ends with keep_subprocess_alive.
         def init_processes(self) -> None:
             super().init_processes()
-            self._close_handed_out()
-
-        def restart_all(self) -> None:
-            super().restart_all()
             self._close_handed_out()
 
         def keep_subprocess_alive(self) -> None:
