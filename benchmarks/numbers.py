@@ -22,7 +22,7 @@ sees the same set.
 Each run is measured on the same set; the table details the last one. The reader's own settings
 (fragments, cuts, penalties) were tuned on a set built the same way from MNIST *training* digits
 (``--digits train --seed 1``), and ``WIDE_FRACTION`` also on numbers made of the training digits an
-accurate-recipe run held out for validation (``runs/reader-acc --digits held-out --count 700 --seed 1``);
+accurate-recipe run held out for validation (``runs/reader-acc --digits held-out --count 700``, seeds 0 and 1);
 never on this one.
 """
 
@@ -138,17 +138,17 @@ def digit_pool(digits: str = "test", run: str | None = None) -> tuple[np.ndarray
         return test
     if digits == "train":
         return x_train, y_train
+    from digitlab.errors import DigitlabError
     from digitlab.runs import open_run
-    from digitlab.training.splits import split_record, training_indices
+    from digitlab.training.splits import checked_split
 
     record = open_run(run).config.get("split") or {}
     if not record.get("validation_count"):
         raise SystemExit(f"{run} held out no training digits for validation: train it with --val-split")
-    fit, held_out = training_indices(y_train, subset=record["subset"], val_split=record["val_split"],
-                                     seed=record["seed"])
-    again = split_record(fit, held_out, subset=record["subset"], val_split=record["val_split"], seed=record["seed"])
-    if again["validation_sha256"] != record["validation_sha256"]:
-        raise SystemExit(f"{run}: its validation split cannot be made again from this MNIST")
+    try:
+        _, held_out = checked_split(y_train, record, record, str(run))
+    except DigitlabError as error:
+        raise SystemExit(str(error)) from None
     return x_train[held_out], y_train[held_out]
 
 

@@ -162,18 +162,14 @@ def _has_alpha(image: Image.Image) -> bool:
     return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
 
 
-def _alpha(image: Image.Image) -> Image.Image:
-    return image.getchannel("A") if image.mode in ("RGBA", "LA", "PA") else image.convert("RGBA").getchannel("A")
-
-
 def _without_opaque_alpha(image: Image.Image) -> Image.Image:
-    """The image without its alpha channel when every pixel is opaque (a browser's canvas.toBlob): there
-    alpha only costs time. An RGBA image is checked as 32-bit words, alpha being the high byte."""
+    """A workable image without its alpha channel when every pixel is opaque (a browser's canvas.toBlob):
+    there alpha only costs time. An RGBA image is checked as 32-bit words, alpha being the high byte."""
     if image.mode == "RGBA":
         pixels = image.tobytes()
         if (np.frombuffer(pixels, "<u4") >= 0xFF000000).all():
             return Image.frombuffer("RGB", image.size, pixels, "raw", "RGBX", 0, 1)
-    elif _has_alpha(image) and _alpha(image).getextrema()[0] == 255:
+    elif image.mode == "LA" and image.getchannel("A").getextrema()[0] == 255:
         return image.convert("RGB")
     return image
 
