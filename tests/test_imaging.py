@@ -207,3 +207,55 @@ def test_a_gif_upload_is_read():
     gif = decode_image(png_bytes(seven, "GIF"))
     assert gif.mode == "P"
     assert np.abs(to_mnist(gif).image.astype(int) - to_mnist(seven).image).mean() < 4
+
+
+def _pillow_decoded(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "opaque RGBA", "LA", "P", "I;16"])
+def test_a_png_decodes_to_the_pixels_pillow_gives(mode):
+    """8-bit L, RGB and RGBA PNGs are decoded by libspng (faster), the rest by Pillow: the pixels are the
+    same either way, and an opaque RGBA canvas comes back without its alpha channel."""
+    rng = np.random.default_rng(0)
+    colour = rng.integers(0, 256, (37, 53, 4), dtype=np.uint8)
+    if mode == "opaque RGBA":
+        colour[..., 3] = 255
+    image = Image.fromarray(colour, "RGBA").convert(mode.split()[-1])
+    data = png_bytes(image, compress_level=9)
+    decoded, expected = decode_image(data), np.asarray(_pillow_decoded(data))
+    if mode == "opaque RGBA":
+        assert decoded.mode == "RGBX"
+        np.testing.assert_array_equal(np.asarray(decoded.convert("RGB")), expected[..., :3])
+    else:
+        assert decoded.mode == _pillow_decoded(data).mode
+        np.testing.assert_array_equal(np.asarray(decoded), expected)
+    assert decoded.info["source_size"] == (53, 37)
+
+
+def test_a_damaged_or_rotated_png_is_handled_as_pillow_handles_it():
+    """libspng ignores chunk CRCs: a PNG with any one damaged byte is refused or read exactly as Pillow
+    refuses or reads it, not read as noise; and a PNG that carries an EXIF orientation is turned upright."""
+    drawing = png_bytes(drawn_seven(size=(120, 90)).convert("RGB"))
+    refused = 0
+    for position in range(8, len(drawing)):
+        damaged = bytearray(drawing)
+        damaged[position] ^= 0xFF
+        try:
+            expected = np.asarray(_pillow_decoded(bytes(damaged)))
+        except (OSError, ValueError, SyntaxError):
+            expected = None
+        try:
+            decoded = np.asarray(decode_image(bytes(damaged)))
+        except ImageError:
+            decoded = None
+        assert (decoded is None) == (expected is None), position
+        if expected is not None:
+            np.testing.assert_array_equal(decoded, expected)
+        refused += expected is None
+    assert refused > 0
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees to view
+    assert decode_image(png_bytes(drawn_seven(size=(120, 90)), exif=exif.tobytes())).size == (90, 120)
