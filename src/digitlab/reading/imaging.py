@@ -239,7 +239,8 @@ def _as_rgb(image: Image.Image, background: float | None = None) -> tuple[np.nda
     which shade to use (the second stage uses the first stage's choice).
     """
     if not _has_alpha(image):
-        return np.asarray(image if image.mode == "RGB" else image.convert("RGB"), dtype=np.float32), background
+        packed = image.tobytes("raw", "RGB") if image.mode in ("RGB", "RGBX") else image.convert("RGB").tobytes()
+        return np.frombuffer(packed, np.uint8).reshape(image.height, image.width, 3).astype(np.float32), background
     rgba = np.asarray(image.convert("RGBA"), dtype=np.float32)
     rgb, alpha = rgba[..., :3], rgba[..., 3:] / 255.0
     if background is None:
