@@ -259,3 +259,14 @@ def test_a_damaged_or_rotated_png_is_handled_as_pillow_handles_it():
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees to view
     assert decode_image(png_bytes(drawn_seven(size=(120, 90)), exif=exif.tobytes())).size == (90, 120)
+
+
+def test_a_large_png_is_left_to_pillow_which_lets_other_threads_run():
+    """pyspng keeps the GIL for the whole decode; a PNG over SPNG_MAX_PIXELS would stall the server's event
+    loop for milliseconds, so Pillow (which releases the GIL) decodes it."""
+    from digitlab.reading.imaging import SPNG_MAX_PIXELS, _spng_input, open_image
+
+    side = int(SPNG_MAX_PIXELS**0.5)
+    small, large = (png_bytes(Image.new("RGB", (width, side), "white")) for width in (side, side + 2))
+    assert _spng_input(open_image(small)) is not None and _spng_input(open_image(large)) is None
+    assert decode_image(large).size == (side + 2, side)

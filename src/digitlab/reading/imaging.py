@@ -139,13 +139,16 @@ def load_image(image: Image.Image) -> Image.Image:
 
 _SPNG_MODES = ("L", "RGB", "RGBA")  # libspng 0.7 cannot give grey with alpha as 8-bit pairs
 _ORIENTATION_MARKERS = (b"eXIf", b"Raw profile type exif", b"XML:com.adobe.xmp")
+SPNG_MAX_PIXELS = 1_000_000  # pyspng holds the GIL while it decodes (~2.5 ms a megapixel): larger PNGs go to
+# Pillow, which releases it, so that a big upload never stalls the server's event loop
 
 
 def _spng_input(image: Image.Image) -> bytes | None:
-    """The file's bytes when it is a still PNG of 8-bit grey, RGB or RGBA pixels with nothing that could
-    turn it (no EXIF or XMP chunk anywhere): libspng decodes those pixels exactly as Pillow does, in
-    half the time. That is the common upload, a browser canvas. Any other image: None."""
-    if image.format != "PNG" or image.mode not in _SPNG_MODES or not isinstance(image.fp, io.BytesIO):
+    """The file's bytes when it is a still PNG of at most SPNG_MAX_PIXELS 8-bit grey, RGB or RGBA pixels
+    with nothing that could turn it (no EXIF or XMP chunk anywhere): libspng decodes those pixels exactly
+    as Pillow does, in half the time. That is the common upload, a browser canvas. Any other image: None."""
+    if image.format != "PNG" or image.mode not in _SPNG_MODES or not isinstance(image.fp, io.BytesIO) \
+            or image.width * image.height > SPNG_MAX_PIXELS:
         return None
     if len(image.tile) != 1 or image.tile[0][3] != image.mode or getattr(image, "n_frames", 1) != 1:
         return None  # 16-bit, low bit depth, or animated: Pillow
