@@ -171,6 +171,40 @@ def test_a_small_request_is_answered_while_a_large_photo_is_in_work(exported_run
     assert small_done < outcome["done"] and still_in_work >= 1  # answered before the photos were
 
 
+def test_a_canvas_is_not_queued_behind_a_photo_even_with_one_image_thread(exported_run, two_big_pages):
+    """Large uploads have a lane of their own: the one image thread stays free for the canvas."""
+    canvas = io.BytesIO()
+    Image.new("RGB", (280, 280), "white").save(canvas, format="PNG")
+    with server(exported_run.path, "--workers", "1", "--image-threads", "1") as url:
+        big, outcome = in_background(post, f"{url}/v1/predict/batch", *two_big_pages)
+        wait_for_image_work(url, outcome)
+        status, _, answer = post(f"{url}/v1/predict", *multipart([canvas.getvalue()], "file"))
+        small_done = time.monotonic()
+        big.join()
+    assert status == 422 and answer["error"]["code"] == "no_digit"  # imaged (blank), not refused or queued
+    assert outcome["result"][0] == 200 and small_done < outcome["done"]
+
+
+def test_the_large_lane_runs_behind_the_image_threads():
+    import asyncio
+    import os
+
+    from digitlab.serving.work import LARGE_LANE_NICE, WorkPool
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    async def both() -> tuple[int, int]:
+        pool = WorkPool(threads=1, queue=4, time_limit=5)
+        try:
+            return await pool.run(niceness), await pool.run(niceness, large=True)
+        finally:
+            pool.close()
+
+    normal, large = asyncio.run(both())
+    assert large == normal + LARGE_LANE_NICE
+
+
 def test_a_full_pool_answers_503_with_retry_after_and_recovers(exported_run, two_big_pages):
     canvas = io.BytesIO()
     Image.new("RGB", (280, 280), "white").save(canvas, format="PNG")

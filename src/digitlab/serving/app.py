@@ -53,7 +53,7 @@ from digitlab.reading.numbers import Reader
 from digitlab.serving import offline_app
 from digitlab.serving.config import MAX_BATCH, ServeConfig
 from digitlab.serving.feedback import FeedbackStore, StoreError, StoreFull, check_label, open_store
-from digitlab.serving.work import Batcher, Overloaded, WorkPool
+from digitlab.serving.work import LARGE_UPLOAD_BYTES, Batcher, Overloaded, WorkPool
 
 LOOP_JSON_BYTES = 64 * 1024  # JSON bodies larger than this are parsed on the pool, not the event loop
 
@@ -320,13 +320,19 @@ async def _parse_body(request: Request, config: ServeConfig, pool: WorkPool, *,
                        "send multipart/form-data with a file, or application/json with pixels or image_base64")
 
 
+def _large(items: list[Item]) -> bool:
+    """Whether a request's files are large enough (a phone photo) for the pool's large lane."""
+    return sum(len(item) for item in items if isinstance(item, bytes | str)) > LARGE_UPLOAD_BYTES
+
+
 async def _prepared_images(items: list[Item], config: ServeConfig, pool: WorkPool) -> list[np.ndarray]:
     """Inputs ready for the model: items that need decoding or imaging go to the pool, as one task."""
     work = [index for index, item in enumerate(items) if not (isinstance(item, np.ndarray) and item.dtype == np.uint8)]
     if not work:
         return items  # type: ignore[return-value]
     try:
-        prepared = await pool.run(prepare_items, [items[index] for index in work], config)
+        work_items = [items[index] for index in work]
+        prepared = await pool.run(prepare_items, work_items, config, large=_large(work_items))
     except ImageError as error:
         raise _image_error(error) from None
     images = list(items)
@@ -582,7 +588,8 @@ def create_app(config: ServeConfig) -> FastAPI:
         explain = _flag(request, "explain")
         (item,) = await _parse_request(request, config, pool, batch=False)
         try:
-            return _json(await pool.run(read_item, item, config, reader, explainer if explain else None))
+            return _json(await pool.run(read_item, item, config, reader, explainer if explain else None,
+                                        large=_large([item])))
         except ImageError as error:
             raise _image_error(error) from None
 
