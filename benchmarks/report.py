@@ -112,8 +112,11 @@ def loadtest_table(payload: dict) -> str:
     for r in payload["results"]:
         notes = []
         if "photo_share" in r:
-            notes.append(f"{r['photo_share']:.1%} of requests were {r['photo_mb']:.1f} MB photos; "
-                         f"p50/p90/p99 are the canvas requests'")
+            photo_p50 = statistics.median(round_["photo_p50_ms"] for round_ in r["rounds"])
+            p99s = sorted(round_["p99_ms"] for round_ in r["rounds"])
+            notes.append(f"{r['photo_share']:.1%} of requests were {r['photo_mb']:.1f} MB photos (their own p50 "
+                         f"{photo_p50:.0f} ms); p50/p90/p99 are the canvas requests' (p99 per round "
+                         f"{p99s[0]:.1f}-{p99s[-1]:.1f} ms)")
         if "worker_peak_rss_mb" in r:
             notes.append("peak RSS per worker " + " / ".join(f"{mb:.0f} MB" for mb in r["worker_peak_rss_mb"]))
         batching = {True: "yes", False: "no", None: "-"}[r["batching"]]
