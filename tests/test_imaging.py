@@ -293,3 +293,17 @@ def test_a_photo_is_decoded_in_one_call_that_lets_other_threads_run():
     finally:
         sys.setprofile(None)
     assert decoded.info["source_size"] == (1200, 900) and len(calls) == 1
+
+
+def test_a_png_of_very_many_chunks_is_left_to_pillow():
+    """Checking CRCs costs a Python step per chunk: a file made of thousands of chunks is not worth it."""
+    from PIL import PngImagePlugin
+
+    from digitlab.reading.imaging import _spng_input, open_image
+
+    info = PngImagePlugin.PngInfo()
+    for index in range(1200):
+        info.add_text(f"k{index}", "v")
+    data = png_bytes(drawn_seven(size=(60, 40)), pnginfo=info)
+    assert _spng_input(open_image(data)) is None and decode_image(data).size == (60, 40)
+    assert _spng_input(open_image(png_bytes(drawn_seven(size=(60, 40))))) is not None

@@ -161,10 +161,15 @@ def _spng_input(image: Image.Image) -> bytes | None:
     return data
 
 
+_MAX_CHUNKS_CHECKED = 1000  # a PNG of more chunks than this (a browser's has a handful) is left to Pillow
+
+
 def _chunks_intact(png: bytes) -> bool:
     """Every chunk's CRC is right (libspng is told to ignore them; Pillow refuses a damaged file)."""
     position = 8  # past the signature
-    while position + 12 <= len(png):
+    for _ in range(_MAX_CHUNKS_CHECKED):
+        if position + 12 > len(png):
+            return False
         (length,) = struct.unpack_from(">I", png, position)
         end = position + 8 + length
         if end + 4 > len(png) or zlib.crc32(png[position + 4:end]) != struct.unpack_from(">I", png, end)[0]:

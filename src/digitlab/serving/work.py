@@ -2,19 +2,19 @@
 
 The event loop only moves bytes. Decoding and imaging run on a pool of threads sized to the cores
 (Pillow, NumPy and ONNX Runtime release the GIL for their heavy loops), and large uploads (phone photos)
-on one more thread that runs a little behind the others, so that small requests keep their latency beside
-them; a request that finds the pool
-and its queue full is refused at once with 503 and Retry-After instead of piling up, and one whose work
-takes longer than the time limit is answered without waiting for it. The model runs on a thread of its
-own, so that a queue of photos never delays a small request's prediction; requests that arrive while
-it is busy share its next call, with no added wait (TF Serving and Triton's dynamic batching with a zero
-batch timeout).
+on one more thread that runs a little behind the others, so that small requests keep their latency
+beside them; a request that finds the pool and its queue full is refused at once with 503 and
+Retry-After instead of piling up, and one whose work takes longer than the time limit is answered
+without waiting for it. The model runs on a thread of its own, so that a queue of photos never delays a
+small request's prediction; requests that arrive while it is busy share its next call, with no added
+wait (TF Serving and Triton's dynamic batching with a zero batch timeout).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -76,6 +76,8 @@ def _run_behind() -> None:
     """Lower the calling thread's CPU priority by LARGE_LANE_NICE (Linux; elsewhere nothing changes). Under
     full load a photo then takes longer (measured: 54 -> 94 ms) while the canvases beside it keep their
     pace; alone it takes as long as ever. A thread cannot raise its priority again, hence a lane of its own."""
+    if sys.platform != "linux":  # elsewhere a thread's id is not what setpriority takes
+        return
     try:
         own = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, own, os.getpriority(os.PRIO_PROCESS, own) + LARGE_LANE_NICE)
