@@ -141,7 +141,6 @@ def load_image(image: Image.Image) -> Image.Image:
 
 
 _SPNG_MODES = ("L", "RGB", "RGBA")  # libspng 0.7 cannot give grey with alpha as 8-bit pairs
-_ORIENTATION_MARKERS = (b"eXIf", b"Raw profile type exif", b"XML:com.adobe.xmp")
 SPNG_MAX_PIXELS = 1_000_000  # pyspng holds the GIL while it decodes (~2.5 ms a megapixel): larger PNGs go to
 # Pillow, which releases it, so that a big upload never stalls the server's event loop
 
@@ -149,23 +148,24 @@ SPNG_MAX_PIXELS = 1_000_000  # pyspng holds the GIL while it decodes (~2.5 ms a 
 def _spng_input(image: Image.Image) -> bytes | None:
     """The file's bytes when it is a still PNG of at most SPNG_MAX_PIXELS 8-bit grey, RGB or RGBA pixels
     with nothing that could turn it (no EXIF or XMP chunk anywhere): libspng decodes those pixels exactly
-    as Pillow does, in half the time. That is the common upload, a browser canvas. Any other image: None."""
+    as Pillow does, faster. That is the common upload, a browser canvas. Any other image: None."""
     if image.format != "PNG" or image.mode not in _SPNG_MODES or not isinstance(image.fp, io.BytesIO) \
             or image.width * image.height > SPNG_MAX_PIXELS:
         return None
     if len(image.tile) != 1 or image.tile[0][3] != image.mode or getattr(image, "n_frames", 1) != 1:
         return None  # 16-bit, low bit depth, or animated: Pillow
     data = image.fp.getvalue()
-    if any(marker in data for marker in _ORIENTATION_MARKERS) or not _chunks_intact(data):
-        return None
-    return data
+    return data if _plain_chunks(data) else None
 
 
 _MAX_CHUNKS_CHECKED = 1000  # a PNG of more chunks than this (a browser's has a handful) is left to Pillow
+_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+_ORIENTING_KEYWORDS = (b"Raw profile type exif", b"XML:com.adobe.xmp")  # text chunks Pillow reads EXIF from
 
 
-def _chunks_intact(png: bytes) -> bool:
-    """Every chunk's CRC is right (libspng is told to ignore them; Pillow refuses a damaged file)."""
+def _plain_chunks(png: bytes) -> bool:
+    """Every chunk's CRC is right (libspng is told to ignore them; Pillow refuses a damaged file), and no
+    chunk could turn the image (eXIf, or a text chunk holding EXIF or XMP), before or after the pixels."""
     position = 8  # past the signature
     for _ in range(_MAX_CHUNKS_CHECKED):
         if position + 12 > len(png):
@@ -174,7 +174,11 @@ def _chunks_intact(png: bytes) -> bool:
         end = position + 8 + length
         if end + 4 > len(png) or zlib.crc32(png[position + 4:end]) != struct.unpack_from(">I", png, end)[0]:
             return False
-        if png[position + 4:position + 8] == b"IEND":
+        kind = png[position + 4:position + 8]
+        if kind == b"eXIf" or (kind in _TEXT_CHUNKS
+                               and png[position + 8:end].partition(b"\0")[0] in _ORIENTING_KEYWORDS):
+            return False
+        if kind == b"IEND":
             return True
         position = end + 4
     return False
