@@ -205,6 +205,23 @@ def test_the_large_lane_runs_behind_the_image_threads():
     assert large == normal + LARGE_LANE_NICE
 
 
+
+def test_a_worker_keeps_its_long_lived_objects_out_of_full_collections(exported_run):
+    """What a worker holds for its life (modules, the model's session, the routes) is frozen, so a full
+    collection walks only what requests create."""
+    import gc
+
+    from digitlab.serving.config import ServeConfig
+    from digitlab.serving.server import worker_app
+
+    assert gc.get_freeze_count() == 0
+    try:
+        app = worker_app(ServeConfig(exported_run.path))
+        assert app.routes
+        assert gc.get_freeze_count() > 10 * len(gc.get_objects())  # the collector no longer walks them
+    finally:
+        gc.unfreeze()
+
 def test_a_full_pool_answers_503_with_retry_after_and_recovers(exported_run, two_big_pages):
     canvas = io.BytesIO()
     Image.new("RGB", (280, 280), "white").save(canvas, format="PNG")
