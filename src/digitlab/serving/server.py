@@ -57,8 +57,8 @@ def serve(config: ServeConfig, options: ServerOptions | None = None, *,
 def worker_app(config: ServeConfig):
     """The app, as each worker builds it, with what it holds for its whole life (modules, the model's
     session, the routes) moved out of the garbage collector's sight (``gc.freeze``). Else every full
-    collection walks all of it while holding the GIL, about 40 ms on a worker of this project's machines,
-    and every request in flight on that worker waits it out; frozen, such a collection takes under 1 ms."""
+    collection walks all of it while holding the GIL, for tens of milliseconds, and every request in
+    flight on that worker waits it out; frozen, it walks only what requests create."""
     from digitlab.serving.app import create_app
 
     app = create_app(config)
