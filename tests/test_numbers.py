@@ -193,7 +193,7 @@ def test_the_number_benchmark_scores_readings_by_edit_distance():
 
 
 def test_composed_numbers_know_when_their_digits_touch():
-    from benchmarks.numbers import compose
+    from digitlab.reading.synthetic import compose
 
     rng = np.random.default_rng(0)
     zero = np.zeros((28, 28), np.uint8)
@@ -201,3 +201,85 @@ def test_composed_numbers_know_when_their_digits_touch():
     _, apart = compose(np.stack([zero, zero, zero]), "wide", "scan", rng)
     _, touching = compose(np.stack([zero, zero]), "touching", "scan", rng)
     assert not apart and touching
+
+
+@pytest.fixture(scope="module")
+def marked_run(mnist_run, tmp_path_factory):
+    """A copy of ``mnist_run`` given a mark model by the CLI (the other tests read without one)."""
+    import shutil
+
+    from digitlab.runs import open_run
+
+    run, dataset = mnist_run
+    copy = tmp_path_factory.mktemp("marked") / "cnn-fast"
+    shutil.copytree(run.path, copy)
+    result = subprocess.run([sys.executable, "-m", "digitlab", "train-marks", str(copy), "--numbers", "2500",
+                             "--epochs", "6", "--json"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return open_run(copy), json.loads(result.stdout), dataset
+
+
+def touching_numbers(digits: np.ndarray, count: int, seed: int) -> list[bytes]:
+    from digitlab.reading.synthetic import compose, render
+
+    rng = np.random.default_rng(seed)
+    numbers = []
+    while len(numbers) < count:
+        ink, touching = compose(digits[rng.choice(len(digits), 2, replace=False)], "touching", "scan", rng)
+        if touching:
+            numbers.append(render(ink, "scan", rng))
+    return numbers
+
+
+@pytest.mark.integration
+def test_a_mark_model_tells_one_digit_from_several_touching(marked_run):
+    from digitlab.fileio import sha256_file
+    from digitlab.reading.marks import MarkModel
+    from digitlab.training.marks import mark_examples
+
+    run, record, dataset = marked_run
+    assert record["sha256"] == sha256_file(run.file("marks.onnx")) == run.config["marks"]["sha256"]
+    assert record["examples"] > 2500 and 0 < record["several"] < record["examples"]
+    inputs, several = mark_examples(dataset.x_test, 400, seed=7)  # digits and numbers it never saw
+    said = MarkModel.of_run(run).several(inputs) >= 0.5
+    assert several.sum() >= 20
+    assert (said & (several == 1)).sum() >= 0.7 * several.sum()  # most marks of several digits are told
+    assert (said & (several == 0)).sum() <= 0.03 * (several == 0).sum()  # and few single digits
+
+
+@pytest.mark.integration
+def test_with_a_mark_model_touching_digits_are_cut_more_often(mnist_run, marked_run):
+    from digitlab.reading.numbers import Reader
+
+    run, _, dataset = marked_run
+    numbers = touching_numbers(dataset.x_test, 100, seed=3)
+    without, with_marks = Reader(mnist_run[0]), Reader(run)
+    assert without.marks is None and with_marks.marks is not None
+    counts = [[len(reader.read_file(data).digits) for data in numbers] for reader in (without, with_marks)]
+    merged = [sum(count < 2 for count in read) for read in counts]  # a pair read as one digit
+    two = [sum(count == 2 for count in read) for read in counts]
+    assert merged[1] <= merged[0] * 0.8 and two[1] > two[0], (merged, two)
+
+
+def test_a_mark_model_whose_hash_does_not_match_is_refused(marked_run, tmp_path):
+    import shutil
+
+    from digitlab.reading.numbers import Reader
+    from digitlab.runs import RunError, open_run
+
+    run, _, _ = marked_run
+    copy = tmp_path / "run"
+    shutil.copytree(run.path, copy)
+    with open(copy / "marks.onnx", "ab") as stream:
+        stream.write(b"\0")
+    with pytest.raises(RunError, match="marks.onnx: its SHA-256 does not match"):
+        Reader(open_run(copy))
+    result = subprocess.run([sys.executable, "-m", "digitlab", "read", str(copy), str(copy / "marks.onnx")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_train_marks_on_a_directory_that_is_no_run_fails_in_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "digitlab", "train-marks", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr

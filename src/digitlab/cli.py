@@ -362,6 +362,22 @@ def command_export(arguments: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_train_marks(arguments: argparse.Namespace) -> int:
+    from digitlab.training.marks import train_marks
+
+    record = train_marks(arguments.run, numbers=arguments.numbers, epochs=arguments.epochs, seed=arguments.seed,
+                         data_dir=arguments.data_dir, progress=sys.stderr.isatty() and not arguments.json,
+                         verbose=0 if arguments.json else _keras_verbosity(False))
+    if arguments.json:
+        print(json.dumps(record, indent=2))
+    else:
+        print(f"Wrote {Path(arguments.run) / record['file']}: {record['examples']:,} marks from {record['numbers']:,} "
+              f"written numbers ({record['several']:,} of several digits), validation accuracy "
+              f"{record['validation_accuracy']:.2%}, in {record['train_seconds']:.0f} s. digitlab read, the API and "
+              "the page now use it to decide which marks to cut")
+    return EXIT_OK
+
+
 def command_predict(arguments: argparse.Namespace) -> int:
     from digitlab.reading.files import predict_paths
 
@@ -629,6 +645,22 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run", metavar="RUN", help="run directory")
     export.add_argument("--json", action="store_true", help="print what was checked as JSON")
     export.set_defaults(handler=command_export)
+
+    marks = commands.add_parser(
+        "train-marks", help="train the mark model that tells the number reader which marks hold touching digits",
+        description="Train RUN's mark model (RUN/marks.onnx): a small CNN that tells whether a mark the number "
+        "reader found is one digit or several touching ones, which the digit classifier cannot (it reads a "
+        "touching \"18\" as an 8, surely). It learns from numbers written with the run's training digits (those "
+        "it held out for validation left out). digitlab read, POST /v1/read and the page then use it.",
+    )
+    marks.add_argument("run", metavar="RUN", help="run directory")
+    marks.add_argument("--numbers", type=_whole(100), default=12000, metavar="N",
+                       help="numbers of 2-3 digits to write for examples (default: 12000)")
+    marks.add_argument("--epochs", type=_whole(1), default=8, metavar="N", help="training epochs (default: 8)")
+    marks.add_argument("--seed", type=_whole(0), default=0, metavar="N", help="seed (default: 0)")
+    marks.add_argument("--json", action="store_true", help="print the record as JSON")
+    _add_data_dir(marks)
+    marks.set_defaults(handler=command_train_marks)
 
     predict = commands.add_parser(
         "predict", help="read the digit in image files (photos, scans, drawings)",

@@ -30,6 +30,7 @@ from digitlab.reading.imaging import (
     stroke_width,
 )
 from digitlab.reading.inference import BatchPrediction, Predictor
+from digitlab.reading.marks import SEVERAL, MarkModel
 
 READ_SIDE = 512  # the ink of a number is found on a copy at most this many pixels a side
 MAX_COMPONENTS = 40  # more separate marks than this is text or noise, not a number: refused at once
@@ -167,6 +168,39 @@ def _cut_candidates(profile: np.ndarray, pieces: int) -> list[list[int]]:
     return combinations
 
 
+def _ink_of(mark: _Mark, labelled: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """The ink of a mark's own components only (a neighbour reaching into its box is left out)."""
+    rows, columns = slice(mark.top, mark.bottom), slice(mark.left, mark.right)
+    own = np.isin(labelled[rows, columns], mark.labels)
+    return np.where(own, ink[rows, columns], 0.0).astype(np.float32)
+
+
+@dataclass
+class NumberMarks:
+    """A number's marks, left to right, each with its own ink, and what their digits share: the median
+    height, and one pen width (and its MNIST target) for all of them."""
+
+    marks: list[_Mark]
+    pieces: list[np.ndarray]
+    typical: float
+    thickness: float | None
+    target: float
+
+    def to_mnist(self, ink: np.ndarray) -> np.ndarray:
+        """A mark's (or a piece's) ink as the 28x28 input, with the number's one pen width."""
+        return digit_to_mnist(ink, self.thickness, self.target)
+
+
+def number_marks(ink: np.ndarray) -> NumberMarks:
+    """The marks of an ink map (see :func:`find_marks`) with their ink and shared measures."""
+    marks, labelled = find_marks(ink)
+    typical = float(np.median([mark.height for mark in marks]))
+    pieces = [_ink_of(mark, labelled, ink) for mark in marks]
+    widths = [width for width in map(stroke_width, pieces) if width is not None]
+    thickness = float(np.median(widths)) if widths else None
+    return NumberMarks(marks, pieces, typical, thickness, STROKE_FRACTION * typical)
+
+
 def count_digits(ink: np.ndarray) -> int:
     """How many separate digit-sized marks an ink map holds (specks dropped, the strokes of one digit
     merged): cheap on to_mnist's working copy, so that ``predict`` can say when an image holds a number."""
@@ -184,6 +218,7 @@ class Reader:
 
     def __init__(self, run: Any, *, engine: str = "auto", threads: int | None = None):
         self.predictor = run if isinstance(run, Predictor) else Predictor(run, engine=engine, threads=threads)
+        self.marks = MarkModel.of_run(self.predictor.run, threads=threads)  # None: the run has no mark model
 
     def read_file(self, data: bytes) -> NumberReading:
         return self.read(decode_image(data))
@@ -191,19 +226,13 @@ class Reader:
     def read(self, image: Image.Image | np.ndarray) -> NumberReading:
         """The number an image shows (a single digit reads as a one-character number)."""
         found = ink_map(image, READ_SIDE)
-        marks, labelled = find_marks(found.ink)
-        typical = float(np.median([mark.height for mark in marks]))
-        pieces = [self._ink_of(mark, labelled, found.ink) for mark in marks]
-        widths = [stroke_width(piece) for piece in pieces]
-        thickness = float(np.median([w for w in widths if w is not None])) if any(w is not None for w in widths) \
-            else None
-        target = STROKE_FRACTION * typical
+        number = number_marks(found.ink)
         digits: list[tuple[_Mark, np.ndarray, tuple[int, int]]] = []  # mark, input, column span in the mark
-        for mark, piece in zip(marks, pieces, strict=True):
-            if mark.width > MAYBE_WIDE_FRACTION * typical:
-                digits += self._split(mark, piece, typical, thickness, target)
+        for mark, piece in zip(number.marks, number.pieces, strict=True):
+            if mark.width > MAYBE_WIDE_FRACTION * number.typical:
+                digits += self._split(mark, piece, number)
             else:
-                digits.append((mark, digit_to_mnist(piece, thickness, target), (0, mark.width)))
+                digits.append((mark, number.to_mnist(piece), (0, mark.width)))
         inputs = np.stack([image_ for _, image_, _ in digits])
         batch = self.predictor.predict_batch(inputs)
         readings = []
@@ -215,44 +244,45 @@ class Reader:
         number = "".join(str(reading.digit) for reading in readings)
         return NumberReading(number, math.prod(reading.confidence for reading in readings), readings)
 
-    @staticmethod
-    def _ink_of(mark: _Mark, labelled: np.ndarray, ink: np.ndarray) -> np.ndarray:
-        """The ink of a mark's own components only (a neighbour reaching into its box is left out)."""
-        rows, columns = slice(mark.top, mark.bottom), slice(mark.left, mark.right)
-        own = np.isin(labelled[rows, columns], mark.labels)
-        return np.where(own, ink[rows, columns], 0.0).astype(np.float32)
-
-    def _split(self, mark: _Mark, piece: np.ndarray, typical: float, thickness: float | None,
-               target: float) -> list[tuple[_Mark, np.ndarray, tuple[int, int]]]:
+    def _split(self, mark: _Mark, piece: np.ndarray,
+               number: NumberMarks) -> list[tuple[_Mark, np.ndarray, tuple[int, int]]]:
         """Touching digits: try cuts at column-profile minima for 2..n pieces, and the mark whole; keep the
-        option whose pieces the classifier is surest of (the product of their confidences). In a mark that
-        is not wide, each cut costs SPLIT_PENALTY, and one read surely as a single digit stays whole; a
-        wide one is scored on the classifier alone (a wide 0 or 2 still stays whole when it reads best)."""
+        option whose pieces the classifier is surest of (the product of their confidences).
+
+        With a mark model, it decides whether the mark is cut at all, and a cut that leaves a piece of
+        several digits counts against its option. Without one, in a mark that is not wide each cut costs
+        SPLIT_PENALTY and one read surely as a single digit stays whole, while a wide one is scored on
+        the classifier alone (a wide 0 or 2 still stays whole when it reads best)."""
         profile = piece.sum(axis=0)
-        wide = mark.width > WIDE_FRACTION * typical
-        most = min(MAX_DIGITS_PER_MARK, max(2, round(mark.width / (0.6 * typical))))
-        whole = [(0, mark.width)], [digit_to_mnist(piece, thickness, target)]
-        options = [whole]
+        wide = mark.width > WIDE_FRACTION * number.typical
+        most = min(MAX_DIGITS_PER_MARK, max(2, round(mark.width / (0.6 * number.typical))))
+        options = [([(0, mark.width)], [number.to_mnist(piece)])]
         for count in range(2, most + 1):
             for cuts in _cut_candidates(profile, count):
                 edges = [0, *cuts, mark.width]
                 spans = list(zip(edges[:-1], edges[1:], strict=True))
                 parts = [piece[:, start:stop] for start, stop in spans]
                 if all((part > 0).any() for part in parts):
-                    options.append((spans, [digit_to_mnist(part, thickness, target) for part in parts]))
-        if not options:
-            options = [whole]
-        batch = BatchPrediction(self.predictor.predict_batch(
-            np.stack([image for _, images in options for image in images])).probabilities)
+                    options.append((spans, [number.to_mnist(part) for part in parts]))
+        images = np.stack([image for _, option_images in options for image in option_images])
+        confidences = BatchPrediction(self.predictor.predict_batch(images).probabilities).confidences
+        several = self.marks.several(images) if self.marks else None
         scores, start = [], 0
-        for _, images in options:
-            penalty = 1.0 if wide else SPLIT_PENALTY ** (len(images) - 1)
-            scores.append(float(np.prod(batch.confidences[start:start + len(images)])) * penalty)
-            start += len(images)
-        if scores[0] >= SURE and not wide:
+        for _, option_images in options:
+            taken = slice(start, start + len(option_images))
+            score = float(np.prod(confidences[taken]))
+            if several is not None and start:
+                score *= float(np.prod(1 - several[taken]))
+            if not wide:
+                score *= SPLIT_PENALTY ** (len(option_images) - 1)
+            scores.append(score)
+            start += len(option_images)
+        if several is not None and several[0] >= SEVERAL:
+            scores[0] = 0.0
+        elif scores[0] >= SURE and not wide:
             scores[0] = math.inf
-        spans, images = options[int(np.argmax(scores))]
-        return [(mark, image, span) for image, span in zip(images, spans, strict=True)]
+        spans, chosen = options[int(np.argmax(scores))]
+        return [(mark, image, span) for image, span in zip(chosen, spans, strict=True)]
 
 
 def read_number(run: Any, image: Image.Image | np.ndarray | bytes | str | os.PathLike) -> NumberReading:

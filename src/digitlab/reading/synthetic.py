@@ -1,0 +1,92 @@
+"""Numbers written with MNIST digits, the way people write them: each digit with its own size (+-12%),
+baseline (+-8% of the height) and slant (+-6 degrees), spaced from wide apart to touching, the whole
+number turned by up to 3 degrees, in one of four looks (dark ink on light paper; light on dark; coloured
+ink on coloured paper with sensor noise, as a JPEG; traced with a round pen as the drawing page sends).
+
+The number benchmark builds its set here from MNIST's test digits; the mark model (``marks``) learns from
+numbers built here from a run's training digits.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+SPACINGS = {"wide": (0.5, 0.9), "normal": (0.15, 0.5), "tight": (0.02, 0.15), "touching": (-0.2, -0.02)}
+LOOKS = ("scan", "inverted", "colour", "canvas")
+
+
+def _digit_ink(digit: np.ndarray, height: int, look: str, rng: np.random.Generator) -> np.ndarray:
+    """One MNIST digit's ink (float 0..1, white on black), cut to its box, scaled to ``height`` and slanted."""
+    rows, columns = np.nonzero(digit > 0)
+    cut = digit[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
+    scale = height / cut.shape[0]
+    width = max(2, round(cut.shape[1] * scale))
+    if look == "canvas":  # traced with a round pen, as a finger on the page draws it
+        pen = max(3.0, height / 9)
+        image = Image.new("L", (width + int(pen) + 2, height + int(pen) + 2), 0)
+        draw = ImageDraw.Draw(image)
+        for row, column in zip(*np.nonzero(cut > 128), strict=True):
+            x, y = pen / 2 + 1 + column * scale, pen / 2 + 1 + row * scale
+            draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2), fill=255)
+    else:
+        image = Image.fromarray(cut).resize((width, height), Image.Resampling.BICUBIC)
+    image = image.rotate(rng.uniform(-6, 6), resample=Image.Resampling.BILINEAR, expand=True)
+    return np.asarray(image, dtype=np.float32) / 255.0
+
+
+def compose(digits: np.ndarray, spacing: str, look: str, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+    """Digits (n, 28, 28) laid out as one written number: its ink (white on black, 0..1) and whether any
+    neighbours' ink touches."""
+    base = int(rng.integers(40, 110))
+    pieces = [_digit_ink(digit, int(round(base * rng.uniform(0.88, 1.12))), look, rng) for digit in digits]
+    margin = base // 2
+    low, high = SPACINGS[spacing]
+    lefts, x = [], margin
+    for piece in pieces:
+        lefts.append(x)
+        x += piece.shape[1] + int(round(base * rng.uniform(low, high)))
+    tops = [margin + int(round(base * rng.uniform(-0.08, 0.08))) + (base - piece.shape[0]) // 2 for piece in pieces]
+    height = max(top + piece.shape[0] for top, piece in zip(tops, pieces, strict=True)) + margin
+    width = max(left + piece.shape[1] for left, piece in zip(lefts, pieces, strict=True)) + margin
+    ink = np.zeros((height, width), np.float32)
+    owner = np.zeros((height, width), np.int16)  # which digit's ink a pixel is (the last one drawn)
+    touching = False
+    for index, (piece, top, left) in enumerate(zip(pieces, tops, lefts, strict=True)):
+        region = (slice(top, top + piece.shape[0]), slice(left, left + piece.shape[1]))
+        mine = piece > 0.3
+        if index and (ndimage.binary_dilation(mine, iterations=1) & (owner[region] == index)).any():
+            touching = True  # this digit's ink meets its left neighbour's
+        ink[region] = np.maximum(ink[region], piece)
+        owner[region][mine] = index + 1
+    turned = Image.fromarray((ink * 255).astype(np.uint8)).rotate(rng.uniform(-3, 3), Image.Resampling.BILINEAR,
+                                                                  expand=True)
+    return np.asarray(turned, dtype=np.float32) / 255.0, touching
+
+
+def render(ink: np.ndarray, look: str, rng: np.random.Generator) -> bytes:
+    """The number's ink as an image file in one of the LOOKS."""
+    light, dark = rng.uniform(180, 255, size=3), rng.uniform(0, 80, size=3)
+    if look == "scan":
+        ink_colour, paper = np.full(3, dark.mean()), np.full(3, light.mean())
+    elif look == "inverted":
+        ink_colour, paper = np.full(3, light.mean()), np.full(3, dark.mean())
+    elif look == "colour":
+        ink_colour, paper = dark * rng.uniform(0.3, 1.0, size=3) + rng.uniform(0, 60, size=3), light
+    else:
+        ink_colour, paper = np.zeros(3), np.full(3, 255.0)
+    rgb = paper * (1 - ink[..., None]) + ink_colour * ink[..., None]
+    if look == "colour":
+        rgb += rng.normal(0, rng.uniform(0, 8), size=rgb.shape)
+    rgb = np.clip(rgb, 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    if look == "colour":
+        Image.fromarray(rgb).save(buffer, format="JPEG", quality=int(rng.integers(50, 96)))
+    elif look == "canvas":
+        Image.fromarray(rgb).convert("RGBA").save(buffer, format="PNG")
+    else:
+        Image.fromarray(rgb[..., 0]).save(buffer, format="PNG")
+    return buffer.getvalue()
