@@ -123,14 +123,15 @@ def summarise(outcomes: list[dict]) -> dict:
             "digit_accuracy": round(1 - errors / characters, 4), "errors": kinds}
 
 
-def measure(run_path: str, numbers: list[NumberImage]) -> dict:
+def measure(run_path: str, numbers: list[NumberImage], marks: bool = True) -> dict:
+    """How ``run_path`` reads ``numbers``; with its mark model, if it has one, unless ``marks`` is False."""
     from digitlab.reading.imaging import ImageError
     from digitlab.reading.numbers import Reader
     from digitlab.runs import open_run
     from digitlab.training.settings import train_command
 
     run = open_run(run_path)
-    reader = Reader(run)
+    reader = Reader(run, marks=marks)
     outcomes, seconds = [], []
     for number in numbers:
         started = time.perf_counter()
@@ -145,6 +146,7 @@ def measure(run_path: str, numbers: list[NumberImage]) -> dict:
     return {
         "run": run_path,
         "trained_with": train_command(run.config),
+        "mark_model": run.config["marks"]["command"] if reader.marks else None,
         "all": summarise(outcomes),
         "lengths_2_to_6": summarise(in_target),
         "lengths_2_to_6_not_touching": summarise([o for o in in_target if not o["touching"]]),
@@ -155,6 +157,12 @@ def measure(run_path: str, numbers: list[NumberImage]) -> dict:
         "median_ms_per_number": round(1000 * float(np.median(seconds)), 2),
         "wrong_examples": [o for o in outcomes if o["error"]][:20],
     }
+
+
+def has_mark_model(run_path: str) -> bool:
+    from digitlab.runs import open_run
+
+    return "marks" in open_run(run_path).config
 
 
 def main() -> None:
@@ -172,8 +180,10 @@ def main() -> None:
     from benchmarks.report import machine_info, regenerate_readme, write_results
 
     numbers = make_set(arguments.count, arguments.seed, arguments.digits, arguments.runs[0])
-    results = [measure(run, numbers) for run in arguments.runs]
-    summary = [{key: result[key] for key in ("run", "lengths_2_to_6", "lengths_2_to_6_touching", "all")}
+    results = []
+    for run in arguments.runs:  # a run with a mark model is read without it too, for the comparison
+        results += [measure(run, numbers, marks=False)] + ([measure(run, numbers)] if has_mark_model(run) else [])
+    summary = [{key: result[key] for key in ("run", "mark_model", "lengths_2_to_6", "lengths_2_to_6_touching", "all")}
                for result in results]
     if arguments.digits != "test":
         print(json.dumps(summary, indent=2))

@@ -148,19 +148,25 @@ def numbers_table(payload: dict) -> str:
 
     header = ["| numbers | count | whole numbers right | digit accuracy | split | merge | classify | failed |",
               "|---|---|---|---|---|---|---|---|"]
-    lines = [*header, *(row(f"**2-6 digits**, `{result['run']}`", result["lengths_2_to_6"])
+    def name(result: dict) -> str:
+        return f"`{result['run']}`" + (" with its mark model" if result.get("mark_model") else "")
+
+    lines = [*header, *(row(f"**2-6 digits**, {name(result)}", result["lengths_2_to_6"])
                          for result in payload["results"])]
-    lines += ["", "Runs: " + "; ".join(f"`{result['run']}` from `{result['trained_with']}`"
-                                       for result in payload["results"]) + ".", ""]
+    runs = {result["run"]: result["trained_with"] for result in payload["results"]}
+    marks = [f"`{result['run']}` from `{result['mark_model']}`" for result in payload["results"]
+             if result.get("mark_model")]
+    lines += ["", "Runs: " + "; ".join(f"`{run}` from `{command}`" for run, command in runs.items()) + "."
+              + (" Mark models (`digitlab train-marks`): " + "; ".join(marks) + "." if marks else ""), ""]
     payload = payload["results"][-1]
-    lines += [*header, row(f"**2-6 digits** (the targets: >= 93% / >= 98.5%), `{payload['run']}`",
+    lines += [*header, row(f"**2-6 digits** (the targets: >= 93% / >= 98.5%), {name(payload)}",
                            payload["lengths_2_to_6"]),
              row("2-6 digits, no digits touching", payload["lengths_2_to_6_not_touching"]),
              row("2-6 digits, some digits touching", payload["lengths_2_to_6_touching"]),
              row("all, 2-8 digits", payload["all"])]
     lines += [row(f"spacing: {name}", group) for name, group in payload["by_spacing"].items()]
     lines += [row(f"look: {name}", group) for name, group in payload["by_look"].items()]
-    lines += ["", f"Model `{payload['run']}`; {payload['median_ms_per_number']:.1f} ms per number (median, decode "
+    lines += ["", f"Model {name(payload)}; {payload['median_ms_per_number']:.1f} ms per number (median, decode "
               f"included, one core). Command: `{command}` ({_machine_line(machine)})."]
     return "\n".join(lines)
 
@@ -395,8 +401,10 @@ def summary_table(results: dict[str, dict]) -> str:
         rows.append(("one upload, decode + prepare + infer (280x280 canvas PNG; 12 MP phone JPEG)",
                      f"{canvas['total_ms']:.2f} ms; {phone['total_ms']:.1f} ms", "python -m benchmarks.imaging RUN"))
     if "numbers" in results:
-        n = results["numbers"]["results"][-1]["lengths_2_to_6"]
-        rows.append(("whole numbers of 2-6 MNIST test digits (`digitlab read`, cnn trained with augmentation)",
+        last = results["numbers"]["results"][-1]
+        n = last["lengths_2_to_6"]
+        rows.append(("whole numbers of 2-6 MNIST test digits (`digitlab read`, cnn trained with augmentation"
+                     + (", with its mark model)" if last.get("mark_model") else ")"),
                      f"{n['whole_accuracy']:.1%} of numbers right, {n['digit_accuracy']:.1%} of digits",
                      "python -m benchmarks.numbers RUN"))
     if "writer" in results:

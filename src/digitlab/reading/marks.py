@@ -18,7 +18,7 @@ from digitlab.fileio import sha256_file
 from digitlab.runs import Run, RunError
 
 MARKS_FILE = "marks.onnx"
-SEVERAL = 0.5  # a mark the mark model gives at least this probability of holding several digits is cut
+SEVERAL = 0.9  # a mark the mark model gives at least this probability of holding several digits is cut
 
 
 def verified_marks(run: Run) -> Path | None:

@@ -216,9 +216,11 @@ def count_digits(ink: np.ndarray) -> int:
 class Reader:
     """Reads numbers with a trained run (through a :class:`Predictor`)."""
 
-    def __init__(self, run: Any, *, engine: str = "auto", threads: int | None = None):
+    def __init__(self, run: Any, *, engine: str = "auto", threads: int | None = None, marks: bool = True):
+        """``marks=False`` reads without the run's mark model (``digitlab train-marks``), as runs without
+        one are read."""
         self.predictor = run if isinstance(run, Predictor) else Predictor(run, engine=engine, threads=threads)
-        self.marks = MarkModel.of_run(self.predictor.run, threads=threads)  # None: the run has no mark model
+        self.marks = MarkModel.of_run(self.predictor.run, threads=threads) if marks else None
 
     def read_file(self, data: bytes) -> NumberReading:
         return self.read(decode_image(data))

@@ -70,7 +70,7 @@ def _training_digits(run: Run, data_dir: str | os.PathLike | None) -> np.ndarray
 
 def build_mark_model():
     """A small CNN: 28x28 -> the probability of several digits."""
-    import keras
+    from digitlab._keras import keras
 
     return keras.Sequential([
         keras.Input((28, 28, 1)),
@@ -84,9 +84,8 @@ def build_mark_model():
 def train_marks(run: str | os.PathLike | Run, *, numbers: int = 12000, epochs: int = 8, seed: int = 0,
                 data_dir: str | os.PathLike | None = None, progress: bool = False, verbose: int = 0) -> dict[str, Any]:
     """Train the run's mark model, write RUN/marks.onnx (atomically) and record it in the run's config."""
-    import keras
-
     run = run if isinstance(run, Run) else open_run(run)
+    from digitlab._keras import keras
     started = time.perf_counter()
     inputs, several = mark_examples(_training_digits(run, data_dir), numbers, seed, progress)
     keras.utils.set_random_seed(seed)
