@@ -54,6 +54,7 @@ _LAZY = {
     "Explainer": "digitlab.reading.explain",
     "explain_paths": "digitlab.reading.files",
     "read_number": "digitlab.reading.numbers",
+    "train_marks": "digitlab.training.marks",
     "export_onnx": "digitlab.export",
     "tune": "digitlab.tuning",
     "create_app": "digitlab.serving.app",
