@@ -32,12 +32,14 @@ CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-
 
 @pytest.fixture(scope="module")
 def mnist_run(tmp_path_factory):
-    """A CNN trained briefly on real MNIST and exported: good enough to read hand-drawn digits."""
-    from digitlab import train
+    """A CNN trained briefly on real MNIST and exported, with a mark model: good enough to read hand-drawn
+    digits and numbers."""
+    from digitlab import train, train_marks
     from digitlab.export import export_onnx
 
     run = train("cnn", subset=20000, epochs=3, out=tmp_path_factory.mktemp("runs") / "cnn", verbose=0)
     export_onnx(run)
+    train_marks(run, numbers=2500, epochs=6)
     return run
 
 
@@ -355,7 +357,8 @@ def test_the_app_reads_a_written_number(server, browser):
 
 
 def test_the_app_reads_numbers_as_the_server_does(server, browser, mnist_run):
-    """numbers.js against numbers.py on 60 numbers of the number benchmark's set (all spacings and looks)."""
+    """numbers.js against numbers.py on 60 numbers of the number benchmark's set (all spacings and looks),
+    both with the run's mark model."""
     import base64
 
     from benchmarks.numbers import make_set
@@ -366,6 +369,7 @@ def test_the_app_reads_numbers_as_the_server_does(server, browser, mnist_run):
     numbers = make_set(60, seed=1)
     context, page = open_app(browser, server)
     page.click("#mode-number")
+    assert page.evaluate("window.digitlabApp.usesMarkModel")
     in_browser = page.evaluate("""async (encoded) => {
         const imaging = await import('./imaging.js');
         const read = [];
@@ -378,6 +382,7 @@ def test_the_app_reads_numbers_as_the_server_does(server, browser, mnist_run):
         return read; }""", [base64.b64encode(number.data).decode() for number in numbers])
     context.close()
     reader = Reader(mnist_run)
+    assert reader.marks is not None
 
     def read_on_server(data: bytes) -> str:
         try:

@@ -374,7 +374,7 @@ def command_train_marks(arguments: argparse.Namespace) -> int:
         print(f"Wrote {Path(arguments.run) / record['file']}: {record['examples']:,} marks from {record['numbers']:,} "
               f"written numbers ({record['several']:,} of several digits), validation accuracy "
               f"{record['validation_accuracy']:.2%}, in {record['train_seconds']:.0f} s. digitlab read, the API and "
-              "the page now use it to decide which marks to cut")
+              "the pages now use it to decide which marks to cut")
     return EXIT_OK
 
 
@@ -651,7 +651,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train RUN's mark model (RUN/marks.onnx): a small CNN that tells whether a mark the number "
         "reader found is one digit or several touching ones, which the digit classifier cannot (it reads a "
         "touching \"18\" as an 8, surely). It learns from numbers written with the run's training digits (those "
-        "it held out for validation left out). digitlab read, POST /v1/read and the page then use it.",
+        "it held out for validation left out). digitlab read, POST /v1/read, the drawing page and the on-device "
+        "app then use it.",
     )
     marks.add_argument("run", metavar="RUN", help="run directory")
     marks.add_argument("--numbers", type=_whole(100), default=12000, metavar="N",

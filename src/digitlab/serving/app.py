@@ -489,6 +489,13 @@ def _add_offline_app(app: FastAPI, predictor: Predictor) -> None:
     async def app_onnx() -> FileResponse:
         return FileResponse(described()["files"]["model.onnx"], media_type="application/octet-stream")
 
+    @app.get("/app/marks.onnx", include_in_schema=False)
+    async def app_marks():
+        path = described()["files"].get(offline_app.MARKS_FILE)
+        if path is None:
+            return _error(404, "no_marks", "the run has no mark model; train one with: digitlab train-marks RUN")
+        return FileResponse(path, media_type="application/octet-stream")
+
     for name in offline_app.SHARED_FILES:
         app.add_api_route(f"/app/{name}", _file_endpoint(offline_app.STATIC / name), include_in_schema=False)
     app.mount("/app", StaticFiles(directory=offline_app.PWA, html=True), name="app")

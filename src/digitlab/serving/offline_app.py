@@ -2,7 +2,8 @@
 
 DIR gets the app's HTML, CSS and JS (``pwa/``), the ONNX Runtime Web files (copied into the package from the
 npm package ``onnxruntime-web`` by ``make``; no Node is needed here), the run's ``model.onnx`` (its SHA-256
-checked against the one recorded at export), ``model.json`` (what the app needs to know of the model) and
+checked against the one recorded at export), its ``marks.onnx`` if it has one (the mark model, checked the
+same way), ``model.json`` (what the app needs to know of the model) and
 ``precache.json`` (every file and a version, for the service worker). Nothing is fetched from another host.
 """
 
@@ -20,6 +21,7 @@ from digitlab.errors import DigitlabError
 from digitlab.fileio import sha256_file
 from digitlab.models import get_spec
 from digitlab.reading.inference import verified_onnx
+from digitlab.reading.marks import MARKS_FILE, verified_marks
 from digitlab.runs import ONNX_FILE, Run, open_run
 
 PWA = Path(__file__).resolve().parent / "pwa"
@@ -40,6 +42,9 @@ def app_files(run: Run) -> dict[str, Path]:
     files = {name: PWA / name for name in APP_FILES} | {name: STATIC / name for name in SHARED_FILES}
     files |= {f"vendor/{name}": VENDOR / name for name in VENDOR_FILES}
     files[ONNX_FILE] = verified_onnx(run)
+    marks = verified_marks(run)
+    if marks is not None:
+        files[MARKS_FILE] = marks
     return files
 
 
@@ -47,6 +52,7 @@ def model_json(run: Run) -> dict:
     """What the app knows of its model: names, input layout, accuracy, hash."""
     return {"run": run.name, "model": run.config["model"], "flatten": not get_spec(run.config["model"]).takes_images,
             "test_accuracy": run.metrics.get("test", {}).get("accuracy"), "sha256": run.config["onnx"]["sha256"],
+            "marks": ({"sha256": run.config["marks"]["sha256"]} if run.file(MARKS_FILE).exists() else None),
             "digitlab": __version__}
 
 

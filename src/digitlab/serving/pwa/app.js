@@ -10,7 +10,7 @@ const pad = document.getElementById("pad");
 const context = pad.getContext("2d", {willReadFrequently: true});
 const bars = document.getElementById("bars");
 const message = document.getElementById("message");
-let session = null, model = null, mode = "digit";
+let session = null, marksSession = null, model = null, mode = "digit";
 const WIDTHS = {digit: 280, number: 840};
 
 function clearPad() {
@@ -22,6 +22,7 @@ async function loadModel() {
   ort.env.wasm.wasmPaths = new URL("vendor/", location.href).href;
   ort.env.wasm.numThreads = 1;
   session = await ort.InferenceSession.create("model.onnx", {executionProviders: ["wasm"]});
+  if (model.marks) marksSession = await ort.InferenceSession.create("marks.onnx", {executionProviders: ["wasm"]});
   const accuracy = model.test_accuracy ? `, ${(100 * model.test_accuracy).toFixed(2)}% on MNIST test` : "";
   document.getElementById("status").textContent = `model ${model.model} (${model.run}) on this device${accuracy}`;
   document.body.dataset.ready = "true";
@@ -29,6 +30,7 @@ async function loadModel() {
 
 // For benchmarks and tests: read RGBA pixels as a stroke does, and say how long it took (ms).
 window.digitlabApp = {
+  get usesMarkModel() { return marksSession !== null; },
   async readPixels(picture, options = {}) {
     await read(picture, options);
     return window.lastReadingMs;
@@ -50,6 +52,15 @@ async function classifyMany(inputs) {
   });
 }
 
+// 28x28 inputs -> each one's probability of holding several digits, by the run's mark model.
+async function severalMany(inputs) {
+  const pixels = new Float32Array(inputs.length * 784);
+  inputs.forEach((input, i) => input.forEach((v, j) => { pixels[i * 784 + j] = v / 255; }));
+  const tensor = new ort.Tensor("float32", pixels, [inputs.length, 28, 28, 1]);
+  const outputs = await marksSession.run({[marksSession.inputNames[0]]: tensor});
+  return Array.from(outputs[marksSession.outputNames[0]].data);
+}
+
 async function classify(input) {
   return (await classifyMany([input]))[0];
 }
@@ -60,7 +71,7 @@ async function read(picture, options) {
   let input;
   try {
     if (mode === "number") {
-      const reading = await readNumber(picture, classifyMany, options);
+      const reading = await readNumber(picture, classifyMany, marksSession ? {...options, several: severalMany} : options);
       window.lastReadingMs = performance.now() - started;
       message.textContent = "";
       showNumber(reading);

@@ -1,13 +1,14 @@
 // Reading whole numbers in the browser: the JavaScript twin of src/digitlab/reading/numbers.py (marks,
 // specks dropped, the strokes of one digit merged, low fragments joined to the nearer digit, touching
-// digits split where the classifier is surest, one pen width for the whole number, left to right).
+// digits split where the classifier is surest, with the run's mark model when it has one, one pen width
+// for the whole number, left to right).
 "use strict";
 
 import {digitToMnist, inkMap, NoDigitFound, strokeWidth} from "./imaging.js";
 
-const READ_SIDE = 512, MAX_COMPONENTS = 40, SPECK_FRACTION = 0.3, MERGE_OVERLAP = 0.5, WIDE_FRACTION = 1.2;
+const READ_SIDE = 512, MAX_COMPONENTS = 40, SPECK_FRACTION = 0.3, MERGE_OVERLAP = 0.5, WIDE_FRACTION = 1.0;
 const MAYBE_WIDE_FRACTION = 0.55, SURE = 0.9, MAX_DIGITS_PER_MARK = 4, SPLIT_PENALTY = 0.5, STROKE_FRACTION = 0.12;
-const FRAGMENT_FRACTION = 0.55, FRAGMENT_GAP = 0.3;
+const FRAGMENT_FRACTION = 0.55, FRAGMENT_GAP = 0.3, SEVERAL = 0.9;
 
 function roundHalfEven(value) {
   const floor = Math.floor(value), rest = value - floor;
@@ -151,7 +152,8 @@ function columns(piece, w, h, start, stop) {
 }
 
 // RGBA pixels -> {number, confidence, digits: [{digit, confidence, box: [x, y, w, h], input}]};
-// classify(inputs) gives each 28x28 input's probabilities (one model call for many).
+// classify(inputs) gives each 28x28 input's probabilities (one model call for many); options.several, when
+// the run has a mark model, gives each input's probability of holding several digits.
 export async function readNumber(picture, classify, options = {}) {
   const found = inkMap(picture, READ_SIDE, options);
   const {ink, width, height, reduction} = found;
@@ -165,7 +167,7 @@ export async function readNumber(picture, classify, options = {}) {
   for (let i = 0; i < marks.length; i++) {
     const mark = marks[i], piece = pieces[i], w = widthOf(mark), h = heightOf(mark);
     if (w > MAYBE_WIDE_FRACTION * typical) {
-      digits.push(...await split(mark, piece, typical, thickness, target, classify));
+      digits.push(...await split(mark, piece, typical, thickness, target, classify, options.several));
     } else {
       digits.push({mark, input: digitToMnist(piece, w, h, thickness, target), span: [0, w]});
     }
@@ -180,7 +182,7 @@ export async function readNumber(picture, classify, options = {}) {
           digits: readings};
 }
 
-async function split(mark, piece, typical, thickness, target, classify) {
+async function split(mark, piece, typical, thickness, target, classify, severalOf) {
   const w = widthOf(mark), h = heightOf(mark);
   const profile = new Float32Array(w);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) profile[x] += piece[y * w + x];
@@ -197,16 +199,21 @@ async function split(mark, piece, typical, thickness, target, classify) {
       }
     }
   }
-  const probabilities = await classify(options.flatMap((option) => option.inputs));
+  const inputs = options.flatMap((option) => option.inputs);
+  const probabilities = await classify(inputs);
+  const several = severalOf ? await severalOf(inputs) : null;
   const scores = [];
   let at = 0;
   for (const option of options) {
-    let score = wide ? 1 : SPLIT_PENALTY ** (option.inputs.length - 1);
+    let score = 1;
     for (let k = 0; k < option.inputs.length; k++) score *= Math.max(...probabilities[at + k]);
+    if (several && at) for (let k = 0; k < option.inputs.length; k++) score *= 1 - several[at + k];
+    if (!wide) score *= SPLIT_PENALTY ** (option.inputs.length - 1);
     scores.push(score);
     at += option.inputs.length;
   }
-  if (scores[0] >= SURE && !wide) scores[0] = Infinity;
+  if (several && several[0] >= SEVERAL) scores[0] = 0;
+  else if (scores[0] >= SURE && !wide) scores[0] = Infinity;
   const best = options[scores.indexOf(Math.max(...scores))];
   return best.inputs.map((input, k) => ({mark, input, span: best.spans[k]}));
 }
