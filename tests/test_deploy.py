@@ -335,5 +335,6 @@ def test_serve_offers_the_app_at_app(client, exported_run):
         assert client.get(f"/app/{name}").status_code == 200, name
     assert client.get("/app/vendor/ort.wasm.bundle.min.mjs").headers["content-type"].startswith("text/javascript")
     assert client.get("/app/model.json").json()["marks"] is None and "marks.onnx" not in precache.json()["files"]
+    assert client.get("/v1/model").json()["mark_model"] is None  # /v1/read reads without one
     missing = client.get("/app/marks.onnx")  # a run without a mark model: the app reads without one
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "no_marks"

@@ -9,6 +9,7 @@ test-artifacts/ (desktop and phone-sized).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -383,6 +384,8 @@ def test_the_app_reads_numbers_as_the_server_does(server, browser, mnist_run):
     context.close()
     reader = Reader(mnist_run)
     assert reader.marks is not None
+    with urllib.request.urlopen(f"{server}/v1/model") as response:  # and the server's /v1/read reads with it
+        assert json.loads(response.read())["mark_model"]["sha256"] == mnist_run.config["marks"]["sha256"]
 
     def read_on_server(data: bytes) -> str:
         try:

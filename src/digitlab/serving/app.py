@@ -522,6 +522,7 @@ def create_app(config: ServeConfig) -> FastAPI:
 
     pool = WorkPool(config.image_threads, config.max_queue, config.time_limit)
     reader = Reader(predictor)
+    model_info["mark_model"] = {"sha256": predictor.run.config["marks"]["sha256"]} if reader.marks else None
     explainer = Explainer(predictor)
     store = open_store(config.feedback, max_records=config.feedback_max) if config.feedback else None
     model_sha256 = predictor.model_sha256
