@@ -5,8 +5,9 @@ connected components -> specks dropped (small against the median digit height) -
 one digit merged (a 4, 5 or 7 drawn in two strokes, a stroke broken by JPEG or a thin pen: strong
 horizontal overlap; a mark much less tall than a digit, such as a 5's flag drawn apart, joins the nearer
 neighbour) -> wide components holding touching digits split (cuts at minima of the column
-profile, chosen by the classifier's confidence in the pieces) -> left to right -> each digit normalised
-the MNIST way with one pen width for the whole number -> one batched model call.
+profile, chosen by the classifier's confidence in the pieces, and by the run's mark model when it has
+one: see marks.py) -> left to right -> each digit normalised the MNIST way with one pen width for the
+whole number -> one batched model call.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from digitlab.reading.imaging import (
     ink_map,
     stroke_width,
 )
-from digitlab.reading.inference import BatchPrediction, Predictor
+from digitlab.reading.inference import Predictor
 from digitlab.reading.marks import SEVERAL, MarkModel
 
 READ_SIDE = 512  # the ink of a number is found on a copy at most this many pixels a side
@@ -251,10 +252,11 @@ class Reader:
         """Touching digits: try cuts at column-profile minima for 2..n pieces, and the mark whole; keep the
         option whose pieces the classifier is surest of (the product of their confidences).
 
-        With a mark model, it decides whether the mark is cut at all, and a cut that leaves a piece of
-        several digits counts against its option. Without one, in a mark that is not wide each cut costs
-        SPLIT_PENALTY and one read surely as a single digit stays whole, while a wide one is scored on
-        the classifier alone (a wide 0 or 2 still stays whole when it reads best)."""
+        In a mark that is not wide each cut costs SPLIT_PENALTY and one read surely as a single digit stays
+        whole, while a wide one is scored on the classifier alone (a wide 0 or 2 still stays whole when it
+        reads best). With the run's mark model, a mark it is sure holds several digits is cut whatever
+        the classifier makes of it whole, and a cut that leaves a piece of several digits counts against
+        its option."""
         profile = piece.sum(axis=0)
         wide = mark.width > WIDE_FRACTION * number.typical
         most = min(MAX_DIGITS_PER_MARK, max(2, round(mark.width / (0.6 * number.typical))))
@@ -267,7 +269,7 @@ class Reader:
                 if all((part > 0).any() for part in parts):
                     options.append((spans, [number.to_mnist(part) for part in parts]))
         images = np.stack([image for _, option_images in options for image in option_images])
-        confidences = BatchPrediction(self.predictor.predict_batch(images).probabilities).confidences
+        confidences = self.predictor.predict_batch(images).confidences
         several = self.marks.several(images) if self.marks else None
         scores, start = [], 0
         for _, option_images in options:
