@@ -85,14 +85,15 @@ def train_marks(run: str | os.PathLike | Run, *, numbers: int = 12000, epochs: i
                 data_dir: str | os.PathLike | None = None, progress: bool = False, verbose: int = 0) -> dict[str, Any]:
     """Train the run's mark model, write RUN/marks.onnx (atomically) and record it in the run's config."""
     run = run if isinstance(run, Run) else open_run(run)
-    from digitlab._keras import keras
+    from digitlab.training.fit import reproducible  # Keras loads here, after the run is known to be one
+
     started = time.perf_counter()
     inputs, several = mark_examples(_training_digits(run, data_dir), numbers, seed, progress)
-    keras.utils.set_random_seed(seed)
-    model = build_mark_model()
-    model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
-    history = model.fit(as_inputs(inputs), several, epochs=epochs, batch_size=128, validation_split=0.1,
-                        verbose=verbose)
+    with reproducible(seed):  # the same seed gives the same model
+        model = build_mark_model()
+        model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+        history = model.fit(as_inputs(inputs), several, epochs=epochs, batch_size=128, validation_split=0.1,
+                            verbose=verbose)
     target = run.file(MARKS_FILE)
     temporary = target.with_name(f".{target.stem}.tmp-{os.getpid()}.onnx")
     try:
