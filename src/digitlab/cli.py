@@ -655,9 +655,9 @@ def build_parser() -> argparse.ArgumentParser:
         "app then use it.",
     )
     marks.add_argument("run", metavar="RUN", help="run directory")
-    marks.add_argument("--numbers", type=_whole(100), default=12000, metavar="N",
-                       help="numbers of 2-3 digits to write for examples (default: 12000)")
-    marks.add_argument("--epochs", type=_whole(1), default=8, metavar="N", help="training epochs (default: 8)")
+    marks.add_argument("--numbers", type=_whole(100), default=24000, metavar="N",
+                       help="numbers of 2-3 digits to write for examples (default: 24000)")
+    marks.add_argument("--epochs", type=_whole(1), default=10, metavar="N", help="training epochs (default: 10)")
     marks.add_argument("--seed", type=_whole(0), default=0, metavar="N", help="seed (default: 0)")
     marks.add_argument("--json", action="store_true", help="print the record as JSON")
     _add_data_dir(marks)

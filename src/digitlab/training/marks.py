@@ -81,7 +81,7 @@ def build_mark_model():
     ])
 
 
-def train_marks(run: str | os.PathLike | Run, *, numbers: int = 12000, epochs: int = 8, seed: int = 0,
+def train_marks(run: str | os.PathLike | Run, *, numbers: int = 24000, epochs: int = 10, seed: int = 0,
                 data_dir: str | os.PathLike | None = None, progress: bool = False, verbose: int = 0) -> dict[str, Any]:
     """Train the run's mark model, write RUN/marks.onnx (atomically) and record it in the run's config."""
     run = run if isinstance(run, Run) else open_run(run)
