@@ -148,25 +148,26 @@ def numbers_table(payload: dict) -> str:
 
     header = ["| numbers | count | whole numbers right | digit accuracy | split | merge | classify | failed |",
               "|---|---|---|---|---|---|---|---|"]
-    def name(result: dict) -> str:
+
+    def reader(result: dict) -> str:
         return f"`{result['run']}`" + (" with its mark model" if result.get("mark_model") else "")
 
-    lines = [*header, *(row(f"**2-6 digits**, {name(result)}", result["lengths_2_to_6"])
+    lines = [*header, *(row(f"**2-6 digits**, {reader(result)}", result["lengths_2_to_6"])
                          for result in payload["results"])]
     runs = {result["run"]: result["trained_with"] for result in payload["results"]}
     marks = [f"`{result['run']}` from `{result['mark_model']}`" for result in payload["results"]
              if result.get("mark_model")]
-    lines += ["", "Runs: " + "; ".join(f"`{run}` from `{command}`" for run, command in runs.items()) + "."
+    lines += ["", "Runs: " + "; ".join(f"`{run}` from `{trained}`" for run, trained in runs.items()) + "."
               + (" Mark models (`digitlab train-marks`): " + "; ".join(marks) + "." if marks else ""), ""]
     payload = payload["results"][-1]
-    lines += [*header, row(f"**2-6 digits** (the targets: >= 93% / >= 98.5%), {name(payload)}",
+    lines += [*header, row(f"**2-6 digits** (the targets: >= 93% / >= 98.5%), {reader(payload)}",
                            payload["lengths_2_to_6"]),
              row("2-6 digits, no digits touching", payload["lengths_2_to_6_not_touching"]),
              row("2-6 digits, some digits touching", payload["lengths_2_to_6_touching"]),
              row("all, 2-8 digits", payload["all"])]
     lines += [row(f"spacing: {name}", group) for name, group in payload["by_spacing"].items()]
     lines += [row(f"look: {name}", group) for name, group in payload["by_look"].items()]
-    lines += ["", f"Model {name(payload)}; {payload['median_ms_per_number']:.1f} ms per number (median, decode "
+    lines += ["", f"Model {reader(payload)}; {payload['median_ms_per_number']:.1f} ms per number (median, decode "
               f"included, one core). Command: `{command}` ({_machine_line(machine)})."]
     return "\n".join(lines)
 

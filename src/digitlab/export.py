@@ -27,24 +27,11 @@ class ExportError(DigitlabError):
     """The exported model could not be written or does not reproduce the Keras model."""
 
 
-def export_onnx(run: str | os.PathLike | Run, *, check_images: np.ndarray | None = None,
-                tolerance: float = TOLERANCE) -> dict:
-    """Write RUN/model.onnx and return what was checked: max |ONNX - Keras| over ``check_images``.
-
-    ``check_images`` defaults to the first 1,000 MNIST test images.
-    """
+def write_checked_onnx(model, inputs: np.ndarray, target: Path, tolerance: float = TOLERANCE) -> tuple[float, float]:
+    """Export a Keras model to ``target``, kept only if ONNX Runtime reproduces Keras on ``inputs`` within
+    ``tolerance`` (else ExportError, and nothing is written). Returns (max |ONNX - Keras|, export seconds)."""
     import onnxruntime
 
-    run = run if isinstance(run, Run) else open_run(run)
-    model = run.load_model()
-    spec = get_spec(run.config["model"])
-    if check_images is None:
-        from digitlab.data import load_dataset
-
-        check_images = load_dataset(run.config["data"].get("data_dir"), verbose=False).x_test[:1000]
-    inputs = spec.prepare(check_images)
-
-    target = run.file(ONNX_FILE)
     temporary = target.with_name(f".{target.stem}.tmp-{os.getpid()}.onnx")
     started = time.perf_counter()
     try:
@@ -66,6 +53,26 @@ def export_onnx(run: str | os.PathLike | Run, *, check_images: np.ndarray | None
         os.replace(temporary, target)
     finally:
         Path(temporary).unlink(missing_ok=True)
+    return difference, seconds
+
+
+def export_onnx(run: str | os.PathLike | Run, *, check_images: np.ndarray | None = None,
+                tolerance: float = TOLERANCE) -> dict:
+    """Write RUN/model.onnx and return what was checked: max |ONNX - Keras| over ``check_images``.
+
+    ``check_images`` defaults to the first 1,000 MNIST test images.
+    """
+    run = run if isinstance(run, Run) else open_run(run)
+    model = run.load_model()
+    spec = get_spec(run.config["model"])
+    if check_images is None:
+        from digitlab.data import load_dataset
+
+        check_images = load_dataset(run.config["data"].get("data_dir"), verbose=False).x_test[:1000]
+    inputs = spec.prepare(check_images)
+
+    target = run.file(ONNX_FILE)
+    difference, seconds = write_checked_onnx(model, inputs, target, tolerance)
     record = {"file": ONNX_FILE, "sha256": sha256_file(target), "max_abs_difference": difference,
               "checked_images": int(len(inputs)), "export_seconds": round(seconds, 2),
               "bytes": target.stat().st_size}

@@ -73,6 +73,19 @@ def verified_onnx(run: Run) -> Path:
     return path
 
 
+def onnx_session(path: str | os.PathLike, threads: int | None = None):
+    """An ONNX Runtime CPU session; ``threads`` (if given) caps its threads, which then sleep when idle."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # Idle pool threads spin-wait by default, taking CPU from the web server between requests.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class Predictor:
     """Classifies 28x28 uint8 MNIST-style images with a trained run.
 
@@ -95,16 +108,7 @@ class Predictor:
             self.engine = "keras"
 
     def _load_onnx(self, path, threads: int | None):
-        path = verified_onnx(self.run)
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-            # Idle pool threads spin-wait by default, taking CPU from the web server between requests.
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = onnx_session(verified_onnx(self.run), threads)
         self._input_name = session.get_inputs()[0].name
         return session
 

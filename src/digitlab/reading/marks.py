@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from digitlab.fileio import sha256_file
+from digitlab.reading.inference import onnx_session
 from digitlab.runs import Run, RunError
 
 MARKS_FILE = "marks.onnx"
@@ -33,18 +34,16 @@ def verified_marks(run: Run) -> Path | None:
     return path
 
 
+def mark_model_info(run: Run) -> dict | None:
+    """What a server or an app says of the run's mark model: its SHA-256, or None when it has none."""
+    return {"sha256": run.config["marks"]["sha256"]} if run.file(MARKS_FILE).exists() else None
+
+
 class MarkModel:
     """The mark model of a run, in ONNX Runtime."""
 
     def __init__(self, path: str | Path, *, threads: int | None = None):
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._session = onnx_session(path, threads)
         self._input_name = self._session.get_inputs()[0].name
 
     @classmethod

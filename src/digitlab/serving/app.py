@@ -49,6 +49,7 @@ from digitlab.errors import DigitlabError, InvalidArgument
 from digitlab.reading.explain import Explainer, rounded
 from digitlab.reading.imaging import ImageError, load_image, mnist_ready, open_image, to_mnist
 from digitlab.reading.inference import Predictor
+from digitlab.reading.marks import mark_model_info
 from digitlab.reading.numbers import Reader
 from digitlab.serving import offline_app
 from digitlab.serving.config import MAX_BATCH, ServeConfig
@@ -522,7 +523,7 @@ def create_app(config: ServeConfig) -> FastAPI:
 
     pool = WorkPool(config.image_threads, config.max_queue, config.time_limit)
     reader = Reader(predictor)
-    model_info["mark_model"] = {"sha256": predictor.run.config["marks"]["sha256"]} if reader.marks else None
+    model_info["mark_model"] = mark_model_info(predictor.run)  # Reader loaded it (verified) if there is one
     explainer = Explainer(predictor)
     store = open_store(config.feedback, max_records=config.feedback_max) if config.feedback else None
     model_sha256 = predictor.model_sha256

@@ -21,7 +21,7 @@ from digitlab.errors import DigitlabError
 from digitlab.fileio import sha256_file
 from digitlab.models import get_spec
 from digitlab.reading.inference import verified_onnx
-from digitlab.reading.marks import MARKS_FILE, verified_marks
+from digitlab.reading.marks import MARKS_FILE, mark_model_info, verified_marks
 from digitlab.runs import ONNX_FILE, Run, open_run
 
 PWA = Path(__file__).resolve().parent / "pwa"
@@ -52,7 +52,7 @@ def model_json(run: Run) -> dict:
     """What the app knows of its model: names, input layout, accuracy, hash."""
     return {"run": run.name, "model": run.config["model"], "flatten": not get_spec(run.config["model"]).takes_images,
             "test_accuracy": run.metrics.get("test", {}).get("accuracy"), "sha256": run.config["onnx"]["sha256"],
-            "marks": ({"sha256": run.config["marks"]["sha256"]} if run.file(MARKS_FILE).exists() else None),
+            "marks": mark_model_info(run),
             "digitlab": __version__}
 
 

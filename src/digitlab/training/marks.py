@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 import sys
 import time
-import warnings
 from typing import Any
 
 import numpy as np
 
-from digitlab.fileio import atomic_write_bytes, sha256_file
+from digitlab.export import write_checked_onnx
+from digitlab.fileio import sha256_file
 from digitlab.reading.imaging import ImageError, decode_image, ink_map
 from digitlab.reading.marks import MARKS_FILE, as_inputs
 from digitlab.reading.numbers import READ_SIDE, number_marks
@@ -95,14 +95,7 @@ def train_marks(run: str | os.PathLike | Run, *, numbers: int = 24000, epochs: i
         history = model.fit(as_inputs(inputs), several, epochs=epochs, batch_size=128, validation_split=0.1,
                             verbose=verbose)
     target = run.file(MARKS_FILE)
-    temporary = target.with_name(f".{target.stem}.tmp-{os.getpid()}.onnx")
-    try:
-        with warnings.catch_warnings():  # tf2onnx's own NumPy deprecation noise
-            warnings.simplefilter("ignore", FutureWarning)
-            model.export(str(temporary), format="onnx", verbose=False)
-        atomic_write_bytes(target, temporary.read_bytes())
-    finally:
-        temporary.unlink(missing_ok=True)
+    write_checked_onnx(model, as_inputs(inputs[:1000]), target)  # as digitlab export: checked against Keras
     record = {
         "file": MARKS_FILE, "sha256": sha256_file(target), "numbers": numbers, "epochs": epochs, "seed": seed,
         "examples": int(len(several)), "several": int(several.sum()),
