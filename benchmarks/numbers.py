@@ -86,8 +86,9 @@ def make_set(count: int, seed: int, digits: str = "test", run: str | None = None
         length = 2 + index % 7
         spacing, look = list(SPACINGS)[(index // 7) % 4], LOOKS[(index // 28) % 4]
         chosen = rng.choice(len(images), size=length, replace=False)
-        ink, touching = compose(images[chosen], spacing, look, rng)
-        numbers.append(NumberImage(render(ink, look, rng), "".join(map(str, labels[chosen])), spacing, look, touching))
+        written = compose(images[chosen], spacing, look, rng)
+        numbers.append(NumberImage(render(written.ink, look, rng), "".join(map(str, labels[chosen])), spacing, look,
+                                   written.touching))
     return numbers
 
 

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from digitlab.reading.imaging import ImageError, NoDigitFound
-from digitlab.reading.numbers import _cut_candidates, find_marks
+from digitlab.reading.numbers import best_segmentation, cut_columns, find_marks, piece_spans
 
 
 def blob(ink: np.ndarray, top: int, left: int, height: int, width: int) -> None:
@@ -65,10 +65,22 @@ def test_too_many_marks_is_refused_and_blank_has_no_digit():
         find_marks(np.zeros((50, 50), np.float32))
 
 
-def test_cuts_are_offered_at_the_profile_minima():
-    profile = np.array([5, 9, 9, 8, 1, 0, 2, 9, 9, 8, 7, 3.0])
-    cuts = _cut_candidates(profile, 2)
-    assert [5] in cuts and all(2 <= cut[0] <= 9 for cut in cuts)
+def test_cuts_are_offered_at_the_profile_minima_and_pieces_span_them():
+    profile = np.array([0, 3, 8, 9, 9, 7, 2, 1, 3, 8, 9, 9, 9, 4, 0.5, 5, 9, 9, 8, 2], np.float32)
+    cuts = cut_columns(profile, typical=20)  # minima within 2 columns either side, 2 apart, 2 from the ends
+    assert 7 in cuts and 14 in cuts and all(2 <= cut <= 18 for cut in cuts)
+    piece = np.tile(profile, (5, 1))
+    spans = piece_spans(piece, typical=20)
+    assert (0, 20) in spans and (0, 7) in spans and (7, 14) in spans and (14, 20) in spans
+
+
+def test_the_best_segmentation_weighs_the_pieces_against_the_cuts():
+    spans = [(0, 10), (0, 5), (5, 10)]
+    scores = np.log([0.5, 0.9, 0.9])
+    assert best_segmentation(spans, scores, 10, cut_cost=0.0) == [1, 2]  # 0.81 beats 0.5
+    assert best_segmentation(spans, scores, 10, cut_cost=np.log(0.5)) == [0]  # 0.405 does not
+    many = [(k, k + 1) for k in range(6)] + [(0, 6)]  # six one-column pieces: more than a mark may hold
+    assert best_segmentation(many, np.zeros(7) - np.r_[np.zeros(6), 5.0], 6, 0.0) == [6]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -198,9 +210,12 @@ def test_composed_numbers_know_when_their_digits_touch():
     rng = np.random.default_rng(0)
     zero = np.zeros((28, 28), np.uint8)
     zero[4:24, 8:20] = 255  # a solid block: neighbours touch exactly when their boxes overlap
-    _, apart = compose(np.stack([zero, zero, zero]), "wide", "scan", rng)
-    _, touching = compose(np.stack([zero, zero]), "touching", "scan", rng)
-    assert not apart and touching
+    apart = compose(np.stack([zero, zero, zero]), "wide", "scan", rng)
+    touching = compose(np.stack([zero, zero]), "touching", "scan", rng)
+    assert not apart.touching and touching.touching
+    assert apart.owners.shape == apart.ink.shape and set(np.unique(apart.owners)) == {0, 1, 2, 3}
+    assert (apart.ink[apart.owners > 0] > 0.3).mean() > 0.97  # each digit's pixels are ink (turning the
+    assert (apart.ink[apart.owners == 0] > 0.5).mean() < 0.01  # number blurs its edges), the rest is paper
 
 
 @pytest.fixture(scope="module")
@@ -225,9 +240,9 @@ def touching_numbers(digits: np.ndarray, count: int, seed: int) -> list[bytes]:
     rng = np.random.default_rng(seed)
     numbers = []
     while len(numbers) < count:
-        ink, touching = compose(digits[rng.choice(len(digits), 2, replace=False)], "touching", "scan", rng)
-        if touching:
-            numbers.append(render(ink, "scan", rng))
+        written = compose(digits[rng.choice(len(digits), 2, replace=False)], "touching", "scan", rng)
+        if written.touching:
+            numbers.append(render(written.ink, "scan", rng))
     return numbers
 
 

@@ -371,10 +371,10 @@ def command_train_marks(arguments: argparse.Namespace) -> int:
     if arguments.json:
         print(json.dumps(record, indent=2))
     else:
-        print(f"Wrote {Path(arguments.run) / record['file']}: {record['examples']:,} marks from {record['numbers']:,} "
-              f"written numbers ({record['several']:,} of several digits), validation accuracy "
+        print(f"Wrote {Path(arguments.run) / record['file']}: {record['examples']:,} pieces of {record['numbers']:,} "
+              f"written numbers ({record['not_one_digit']:,} not one whole digit), validation accuracy "
               f"{record['validation_accuracy']:.2%}, in {record['train_seconds']:.0f} s. digitlab read, the API and "
-              "the pages now use it to decide which marks to cut")
+              "the pages now use it to decide where to cut touching digits")
     return EXIT_OK
 
 
@@ -647,12 +647,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(handler=command_export)
 
     marks = commands.add_parser(
-        "train-marks", help="train the mark model that tells the number reader which marks hold touching digits",
-        description="Train RUN's mark model (RUN/marks.onnx): a small CNN that tells whether a mark the number "
-        "reader found is one digit or several touching ones, which the digit classifier cannot (it reads a "
-        "touching \"18\" as an 8, surely). It learns from numbers written with the run's training digits (those "
-        "it held out for validation left out). digitlab read, POST /v1/read, the drawing page and the on-device "
-        "app then use it.",
+        "train-marks", help="train the mark model that tells the number reader where to cut touching digits",
+        description="Train RUN's mark model (RUN/marks.onnx): a small CNN that tells whether a piece of ink the "
+        "number reader would read is one whole digit, or several touching ones, or a fragment of one: which the "
+        "digit classifier cannot (it reads a touching \"18\" as an 8, surely, and half a 0 as a 1). It learns "
+        "from numbers written with the run's training digits (those it held out for validation left out). "
+        "digitlab read, POST /v1/read, the drawing page and the on-device app then use it.",
     )
     marks.add_argument("run", metavar="RUN", help="run directory")
     marks.add_argument("--numbers", type=_whole(100), default=24000, metavar="N",

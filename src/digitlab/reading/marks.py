@@ -1,11 +1,13 @@
-"""One digit, or several touching? The mark model answers it for the number reader.
+"""Is this piece of ink one whole digit? The mark model answers it for the number reader.
 
 The digit classifier cannot: it reads two touching digits ("18") as one ("8") with a confidence near 1,
-and so does it the pieces of a single digit cut in two. The mark model is a small CNN that sees a mark
-normalised as the classifier sees it (28x28) and gives the probability that it holds more than one
-digit. ``digitlab train-marks RUN`` trains it on numbers written with the run's own training digits
-(``training/marks.py``) and stores it beside the run's model as ``marks.onnx``, its SHA-256 recorded in
-the run's config; a reader uses it when the run has one, and only if that hash matches.
+and a piece of a single digit cut in two just as surely. The reader cuts a wide mark at every candidate
+cut and reads each piece (``numbers.py``); the mark model is a small CNN that sees a piece normalised as
+the classifier sees it (28x28) and gives the log-odds that it is *not* exactly one whole digit: several
+touching digits, a fragment of one, or a digit with a piece of its neighbour. ``digitlab train-marks RUN``
+trains it on numbers written with the run's own training digits (``training/marks.py``) and stores it
+beside the run's model as ``marks.onnx``, its SHA-256 recorded in the run's config; a reader uses it when
+the run has one, and only if that hash matches.
 """
 
 from __future__ import annotations
@@ -19,18 +21,22 @@ from digitlab.reading.inference import onnx_session
 from digitlab.runs import Run, RunError
 
 MARKS_FILE = "marks.onnx"
-SEVERAL = 0.9  # a mark the mark model gives at least this probability of holding several digits is cut
+MARKS_VERSION = 2  # 1 answered "several digits?" of whole marks only; 2 answers "one whole digit?" of any piece
 
 
 def verified_marks(run: Run) -> Path | None:
-    """The run's marks.onnx, None when it has none; a RunError if its SHA-256 is not the one recorded."""
+    """The run's marks.onnx, None when it has none; a RunError if its SHA-256 is not the one recorded or it
+    was trained for an earlier version of the reader."""
     path = run.file(MARKS_FILE)
     if not path.exists():
         return None
-    recorded = run.config.get("marks", {}).get("sha256")
-    if recorded is None or sha256_file(path) != recorded:
+    record = run.config.get("marks", {})
+    if record.get("sha256") is None or sha256_file(path) != record["sha256"]:
         raise RunError(f"{path}: its SHA-256 does not match the one recorded when it was trained; "
                        f"refusing to load it (re-run: digitlab train-marks {run.path})")
+    if record.get("version") != MARKS_VERSION:
+        raise RunError(f"{path} was trained for an earlier version of the number reader "
+                       f"(re-run: digitlab train-marks {run.path})")
     return path
 
 
@@ -51,10 +57,10 @@ class MarkModel:
         path = verified_marks(run)
         return None if path is None else cls(path, threads=threads)
 
-    def several(self, images: np.ndarray) -> np.ndarray:
-        """uint8 inputs (n, 28, 28) -> the probability that each holds more than one digit."""
-        inputs = as_inputs(images)
-        return self._session.run(None, {self._input_name: inputs})[0].reshape(-1).astype(np.float64)
+    def log_one_digit(self, images: np.ndarray) -> np.ndarray:
+        """uint8 inputs (n, 28, 28) -> the log-probability that each is exactly one whole digit."""
+        logits = self._session.run(None, {self._input_name: as_inputs(images)})[0].reshape(-1).astype(np.float64)
+        return -np.logaddexp(0.0, logits)  # log(1 - sigmoid(logit)), exact where the sigmoid would round to 1
 
 
 def as_inputs(images: np.ndarray) -> np.ndarray:

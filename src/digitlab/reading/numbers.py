@@ -31,7 +31,7 @@ from digitlab.reading.imaging import (
     stroke_width,
 )
 from digitlab.reading.inference import Predictor
-from digitlab.reading.marks import SEVERAL, MarkModel
+from digitlab.reading.marks import MarkModel
 
 READ_SIDE = 512  # the ink of a number is found on a copy at most this many pixels a side
 MAX_COMPONENTS = 40  # more separate marks than this is text or noise, not a number: refused at once
@@ -41,6 +41,10 @@ WIDE_FRACTION = 1.0  # a mark wider than this times the median digit height like
 MAYBE_WIDE_FRACTION = 0.55  # from this width on, a mark may hold touching digits: the classifier decides
 SURE = 0.9  # a mark read as one digit this confidently is left whole, unless it is wide
 MAX_DIGITS_PER_MARK = 4
+CUTS_PER_MARK = 8  # candidate cuts in a mark: its column profile's deepest minima, at most this many ...
+CUT_RADIUS = 0.08  # ... each the lowest within this (of the median digit height) either side,
+CUT_SPACING = 0.1  # ... at least this far apart,
+CUT_EDGE = 0.12  # ... and this far from the mark's ends (no digit is narrower, not even a 1)
 SPLIT_PENALTY = 0.5  # each cut in a mark that is not wide costs this factor: a digit's fragments often read surely
 FRAGMENT_FRACTION = 0.55  # a mark less tall than this (of the median digit height) is part of a digit ...
 FRAGMENT_GAP = 0.3  # ... and joins its nearer neighbour when that is at most this far (of the median height)
@@ -150,23 +154,47 @@ def _join_fragments(marks: list[_Mark], typical: float) -> list[_Mark]:
     return marks
 
 
-def _cut_candidates(profile: np.ndarray, pieces: int) -> list[list[int]]:
-    """Ways to cut a column profile into ``pieces``: near the even split points, at the profile's minima."""
-    width = len(profile)
-    choices = []
-    for index in range(1, pieces):
-        centre = width * index / pieces
-        low, high = int(centre - 0.25 * width / pieces), int(centre + 0.25 * width / pieces) + 1
-        window = np.arange(max(1, low), min(width - 1, high))
-        if len(window) == 0:
-            return []
-        ranked = window[np.argsort(profile[window], kind="stable")][:3]
-        choices.append(sorted(set(ranked.tolist())))
-    combinations: list[list[int]] = [[]]
-    for options in choices:
-        combinations = [cut + [option] for cut in combinations for option in options
-                         if not cut or option > cut[-1] + 1]
-    return combinations
+def cut_columns(profile: np.ndarray, typical: float) -> list[int]:
+    """Where a mark may be cut: its column profile's deepest local minima, apart from each other and from
+    the ends (over-segmentation: which of them are real is decided later, by reading the pieces)."""
+    padded = np.pad(profile.astype(np.float64), 1, mode="edge")
+    smooth = padded[:-2] + padded[1:-1] + padded[2:]  # summed over 3 columns, as numbers.js does
+    lowest = ndimage.minimum_filter1d(smooth, 2 * max(1, round(CUT_RADIUS * typical)) + 1)
+    edge, spacing = max(2, round(CUT_EDGE * typical)), max(2.0, CUT_SPACING * typical)
+    minima = [column for column in range(edge, len(profile) - edge + 1) if smooth[column] <= lowest[column]]
+    chosen: list[int] = []
+    for column in sorted(minima, key=lambda column: smooth[column]):
+        if len(chosen) < CUTS_PER_MARK and all(abs(column - other) >= spacing for other in chosen):
+            chosen.append(column)
+    return sorted(chosen)
+
+
+def piece_spans(piece: np.ndarray, typical: float) -> list[tuple[int, int]]:
+    """Every column span between two of the mark's candidate cuts (or its ends) that holds ink: the pieces
+    any reading of the mark is made of. The whole mark is always one of them."""
+    edges = [0, *cut_columns(piece.sum(axis=0), typical), piece.shape[1]]
+    return [(start, stop) for index, start in enumerate(edges) for stop in edges[index + 1:]
+            if (piece[:, start:stop] > 0).any()]
+
+
+def best_segmentation(spans: list[tuple[int, int]], scores: np.ndarray, width: int, cut_cost: float) -> list[int]:
+    """The spans (their indices) that tile [0, width) with the highest total score, at most
+    MAX_DIGITS_PER_MARK of them, each cut costing ``cut_cost``: a shortest path through the cuts."""
+    best: dict[tuple[int, int], tuple[float, int]] = {(0, 0): (0.0, -1)}  # (end, pieces) -> (score, last span)
+    for index in sorted(range(len(spans)), key=lambda index: spans[index][1]):
+        start, stop = spans[index]
+        for pieces in range(MAX_DIGITS_PER_MARK):
+            if (start, pieces) in best:
+                score = best[start, pieces][0] + float(scores[index]) + (cut_cost if pieces else 0.0)
+                if (stop, pieces + 1) not in best or score > best[stop, pieces + 1][0]:
+                    best[stop, pieces + 1] = (score, index)
+    end = max((key for key in best if key[0] == width), key=lambda key: best[key][0])
+    path = []
+    while end[1]:
+        index = best[end][1]
+        path.append(index)
+        end = (spans[index][0], end[1] - 1)
+    return path[::-1]
 
 
 def _ink_of(mark: _Mark, labelled: np.ndarray, ink: np.ndarray) -> np.ndarray:
@@ -249,44 +277,24 @@ class Reader:
 
     def _split(self, mark: _Mark, piece: np.ndarray,
                number: NumberMarks) -> list[tuple[_Mark, np.ndarray, tuple[int, int]]]:
-        """Touching digits: try cuts at column-profile minima for 2..n pieces, and the mark whole; keep the
-        option whose pieces the classifier is surest of (the product of their confidences).
-
-        In a mark that is not wide each cut costs SPLIT_PENALTY and one read surely as a single digit stays
-        whole, while a wide one is scored on the classifier alone (a wide 0 or 2 still stays whole when it
-        reads best). With the run's mark model, a mark it is sure holds several digits is cut whatever
-        the classifier makes of it whole, and a cut that leaves a piece of several digits counts against
-        its option."""
-        profile = piece.sum(axis=0)
-        wide = mark.width > WIDE_FRACTION * number.typical
-        most = min(MAX_DIGITS_PER_MARK, max(2, round(mark.width / (0.6 * number.typical))))
-        options = [([(0, mark.width)], [number.to_mnist(piece)])]
-        for count in range(2, most + 1):
-            for cuts in _cut_candidates(profile, count):
-                edges = [0, *cuts, mark.width]
-                spans = list(zip(edges[:-1], edges[1:], strict=True))
-                parts = [piece[:, start:stop] for start, stop in spans]
-                if all((part > 0).any() for part in parts):
-                    options.append((spans, [number.to_mnist(part) for part in parts]))
-        images = np.stack([image for _, option_images in options for image in option_images])
+        """Touching digits: cut the mark at its candidate cuts (:func:`piece_spans`), read every piece in one
+        batch, and keep the reading whose pieces score best: the classifier's confidence in each, and with
+        the run's mark model, its probability that the piece is one whole digit (not a fragment, not
+        several). A mark read surely as one digit stays whole unless it is wide or the mark model says
+        otherwise; in a mark that is not wide each cut also costs SPLIT_PENALTY (a digit's fragments often
+        read surely, and without a mark model nothing else says they are fragments)."""
+        spans = piece_spans(piece, number.typical)
+        images = np.stack([number.to_mnist(piece[:, start:stop]) for start, stop in spans])
         confidences = self.predictor.predict_batch(images).confidences
-        several = self.marks.several(images) if self.marks else None
-        scores, start = [], 0
-        for _, option_images in options:
-            taken = slice(start, start + len(option_images))
-            score = float(np.prod(confidences[taken]))
-            if several is not None and start:
-                score *= float(np.prod(1 - several[taken]))
-            if not wide:
-                score *= SPLIT_PENALTY ** (len(option_images) - 1)
-            scores.append(score)
-            start += len(option_images)
-        if several is not None and several[0] >= SEVERAL:
-            scores[0] = 0.0
-        elif scores[0] >= SURE and not wide:
-            scores[0] = math.inf
-        spans, chosen = options[int(np.argmax(scores))]
-        return [(mark, image, span) for image, span in zip(chosen, spans, strict=True)]
+        one_digit = self.marks.log_one_digit(images) if self.marks else np.zeros(len(spans))
+        scores = np.log(np.maximum(confidences, 1e-12)) + one_digit
+        whole = spans.index((0, mark.width))
+        wide = mark.width > WIDE_FRACTION * number.typical
+        if confidences[whole] >= SURE and not wide and one_digit[whole] > math.log(0.5):
+            chosen = [whole]
+        else:
+            chosen = best_segmentation(spans, scores, mark.width, 0.0 if wide else math.log(SPLIT_PENALTY))
+        return [(mark, images[index], spans[index]) for index in chosen]
 
 
 def read_number(run: Any, image: Image.Image | np.ndarray | bytes | str | os.PathLike) -> NumberReading:

@@ -10,6 +10,7 @@ numbers built here from a run's training digits.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -38,9 +39,18 @@ def _digit_ink(digit: np.ndarray, height: int, look: str, rng: np.random.Generat
     return np.asarray(image, dtype=np.float32) / 255.0
 
 
-def compose(digits: np.ndarray, spacing: str, look: str, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
-    """Digits (n, 28, 28) laid out as one written number: its ink (white on black, 0..1) and whether any
-    neighbours' ink touches."""
+@dataclass(frozen=True)
+class WrittenNumber:
+    """A number's ink (white on black, 0..1); whether any neighbours' ink touches; and which digit (1..n, 0
+    for none) each pixel's ink belongs to, so that a piece of the ink can be told to be one digit or not."""
+
+    ink: np.ndarray
+    touching: bool
+    owners: np.ndarray
+
+
+def compose(digits: np.ndarray, spacing: str, look: str, rng: np.random.Generator) -> WrittenNumber:
+    """Digits (n, 28, 28) laid out as one written number."""
     base = int(rng.integers(40, 110))
     pieces = [_digit_ink(digit, int(round(base * rng.uniform(0.88, 1.12))), look, rng) for digit in digits]
     margin = base // 2
@@ -62,9 +72,10 @@ def compose(digits: np.ndarray, spacing: str, look: str, rng: np.random.Generato
             touching = True  # this digit's ink meets its left neighbour's
         ink[region] = np.maximum(ink[region], piece)
         owner[region][mine] = index + 1
-    turned = Image.fromarray((ink * 255).astype(np.uint8)).rotate(rng.uniform(-3, 3), Image.Resampling.BILINEAR,
-                                                                  expand=True)
-    return np.asarray(turned, dtype=np.float32) / 255.0, touching
+    angle = rng.uniform(-3, 3)
+    turned = Image.fromarray((ink * 255).astype(np.uint8)).rotate(angle, Image.Resampling.BILINEAR, expand=True)
+    owners = Image.fromarray(owner.astype(np.uint8)).rotate(angle, Image.Resampling.NEAREST, expand=True)
+    return WrittenNumber(np.asarray(turned, dtype=np.float32) / 255.0, touching, np.asarray(owners))
 
 
 def render(ink: np.ndarray, look: str, rng: np.random.Generator) -> bytes:

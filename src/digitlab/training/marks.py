@@ -1,10 +1,13 @@
-"""Training a run's mark model (see ``reading/marks.py``): one digit, or several touching?
+"""Training a run's mark model (see ``reading/marks.py``): is a piece of ink one whole digit?
 
-Its examples are the marks the number reader itself finds, in numbers of 2 or 3 digits written with the
-run's own training digits (``reading/synthetic.py``: every spacing and look; two in three touching). A
-mark is labelled only where that is certain: when a number yields as many marks as it has digits, each
-is one digit; when it yields one mark, that mark holds them all. The digits the run held out for
-validation stay out, so that numbers built from them remain a fair tuning set.
+Its examples are the pieces the number reader itself reads, in numbers of 2 or 3 digits written with the
+run's own training digits (``reading/synthetic.py``: every spacing and look; two in three touching): every
+mark it finds, and for a mark it would cut, a sample of the pieces between its candidate cuts. Each piece
+is labelled from where its ink came from (the writer knows which digit drew each pixel): one whole digit
+when it holds nearly all of one digit's ink and next to none of any other's, not one when it holds too
+little of its main digit (a fragment) or much of another (touching digits, or a cut in the wrong place);
+pieces in between are left out. The digits the run held out for validation stay out, so that numbers
+built from them remain a fair tuning set.
 """
 
 from __future__ import annotations
@@ -15,44 +18,68 @@ import time
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from digitlab.export import write_checked_onnx
 from digitlab.fileio import sha256_file
 from digitlab.reading.imaging import ImageError, decode_image, ink_map
-from digitlab.reading.marks import MARKS_FILE, as_inputs
-from digitlab.reading.numbers import READ_SIDE, number_marks
+from digitlab.reading.marks import MARKS_FILE, MARKS_VERSION, as_inputs
+from digitlab.reading.numbers import MAYBE_WIDE_FRACTION, READ_SIDE, number_marks, piece_spans
 from digitlab.reading.synthetic import LOOKS, compose, render
 from digitlab.runs import Run, open_run
 
 TOUCHING_SHARE = 2 / 3  # of the numbers written for examples; the rest are tight, normal or wide
+ONE_DIGIT = 0.88  # a piece with this share of one digit's ink, and at most 1 - this of any other's, is one digit
+NOT_ONE = 0.7  # one with less than this of its main digit's ink, or more than 1 - this of another's, is not
+PIECES_PER_MARK = 12  # pieces sampled from each mark the reader would cut, besides the whole mark
+
+
+def piece_label(owners: np.ndarray, ink: np.ndarray, totals: np.ndarray) -> int | None:
+    """0 when a piece (its pixels' digits ``owners`` and their ``ink``) is one whole digit, 1 when it is
+    not, None when it is too close to call; ``totals`` is each digit's ink in the whole number."""
+    shares = np.bincount(owners.ravel(), weights=ink.ravel(), minlength=len(totals)) / np.maximum(totals, 1e-9)
+    shares[0] = 0.0  # ink no digit drew (anti-aliasing, JPEG noise)
+    main = int(np.argmax(shares))
+    most, other = shares[main], np.delete(shares, main).max()
+    if most >= ONE_DIGIT and other <= 1 - ONE_DIGIT:
+        return 0
+    if most < NOT_ONE or other > 1 - NOT_ONE:
+        return 1
+    return None
 
 
 def mark_examples(images: np.ndarray, numbers: int, seed: int, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """The marks found in ``numbers`` written numbers as 28x28 inputs (uint8), and 1 where a mark holds
-    several digits, 0 where it holds one."""
+    """The pieces read in ``numbers`` written numbers as 28x28 inputs (uint8), and 1 where a piece is not
+    exactly one whole digit, 0 where it is."""
     from tqdm import tqdm
 
     rng = np.random.default_rng(seed)
-    inputs, several = [], []
+    inputs, not_one = [], []
     for index in tqdm(range(numbers), desc="writing numbers", unit="number", disable=not progress, file=sys.stderr):
         length = 2 + index % 2
         touching = rng.random() < TOUCHING_SHARE
         spacing = "touching" if touching else ("tight", "normal", "wide")[int(rng.integers(3))]
         look = LOOKS[int(rng.integers(len(LOOKS)))]
-        ink, _ = compose(images[rng.choice(len(images), size=length, replace=False)], spacing, look, rng)
+        written = compose(images[rng.choice(len(images), size=length, replace=False)], spacing, look, rng)
         try:
-            number = number_marks(ink_map(decode_image(render(ink, look, rng)), READ_SIDE).ink)
+            found = ink_map(decode_image(render(written.ink, look, rng)), READ_SIDE)
+            number = number_marks(found.ink)
         except ImageError:
             continue
-        if len(number.marks) == length:
-            labels = [0] * length
-        elif len(number.marks) == 1:
-            labels = [1]
-        else:
-            continue  # some marks hold several digits, and which is not known
-        inputs += [number.to_mnist(piece) for piece in number.pieces]
-        several += labels
-    return np.stack(inputs), np.asarray(several, dtype=np.int64)
+        owners = np.asarray(Image.fromarray(written.owners).resize(found.ink.shape[::-1], Image.Resampling.NEAREST))
+        totals = np.bincount(owners.ravel(), weights=found.ink.ravel(), minlength=length + 1)
+        for mark, piece in zip(number.marks, number.pieces, strict=True):
+            own = owners[mark.top:mark.bottom, mark.left:mark.right]
+            spans = [(0, mark.width)]
+            if mark.width > MAYBE_WIDE_FRACTION * number.typical:
+                cut = [span for span in piece_spans(piece, number.typical) if span != (0, mark.width)]
+                spans += [cut[k] for k in rng.permutation(len(cut))[:PIECES_PER_MARK]]
+            for start, stop in spans:
+                label = piece_label(own[:, start:stop], piece[:, start:stop], totals)
+                if label is not None:
+                    inputs.append(number.to_mnist(piece[:, start:stop]))
+                    not_one.append(label)
+    return np.stack(inputs), np.asarray(not_one, dtype=np.int64)
 
 
 def _training_digits(run: Run, data_dir: str | os.PathLike | None) -> np.ndarray:
@@ -69,7 +96,7 @@ def _training_digits(run: Run, data_dir: str | os.PathLike | None) -> np.ndarray
 
 
 def build_mark_model():
-    """A small CNN: 28x28 -> the probability of several digits."""
+    """A small CNN: 28x28 -> the log-odds that it is not one whole digit."""
     from digitlab._keras import keras
 
     return keras.Sequential([
@@ -77,7 +104,7 @@ def build_mark_model():
         keras.layers.Conv2D(16, 3, activation="relu"), keras.layers.MaxPooling2D(),
         keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.MaxPooling2D(),
         keras.layers.Flatten(), keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dense(1, activation="sigmoid"),
+        keras.layers.Dense(1),  # log-odds: the reader needs log(1 - p) where p rounds to 1
     ])
 
 
@@ -88,18 +115,21 @@ def train_marks(run: str | os.PathLike | Run, *, numbers: int = 24000, epochs: i
     from digitlab.training.fit import reproducible  # Keras loads here, after the run is known to be one
 
     started = time.perf_counter()
-    inputs, several = mark_examples(_training_digits(run, data_dir), numbers, seed, progress)
+    inputs, not_one = mark_examples(_training_digits(run, data_dir), numbers, seed, progress)
+    from digitlab._keras import keras
+
     with reproducible(seed):  # the same seed gives the same model
         model = build_mark_model()
-        model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
-        history = model.fit(as_inputs(inputs), several, epochs=epochs, batch_size=128, validation_split=0.1,
+        model.compile("adam", keras.losses.BinaryCrossentropy(from_logits=True),
+                      metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)])
+        history = model.fit(as_inputs(inputs), not_one, epochs=epochs, batch_size=128, validation_split=0.1,
                             verbose=verbose)
     target = run.file(MARKS_FILE)
     write_checked_onnx(model, as_inputs(inputs[:1000]), target)  # as digitlab export: checked against Keras
     record = {
-        "file": MARKS_FILE, "sha256": sha256_file(target), "numbers": numbers, "epochs": epochs, "seed": seed,
-        "examples": int(len(several)), "several": int(several.sum()),
-        "validation_accuracy": round(float(history.history["val_accuracy"][-1]), 4),
+        "file": MARKS_FILE, "version": MARKS_VERSION, "sha256": sha256_file(target), "numbers": numbers,
+        "epochs": epochs, "seed": seed, "examples": int(len(not_one)), "not_one_digit": int(not_one.sum()),
+        "validation_accuracy": round(float(history.history["val_binary_accuracy"][-1]), 4),
         "train_seconds": round(time.perf_counter() - started, 1),
         "command": f"digitlab train-marks {run.path} --numbers {numbers} --epochs {epochs} --seed {seed}",
     }

@@ -52,13 +52,14 @@ async function classifyMany(inputs) {
   });
 }
 
-// 28x28 inputs -> each one's probability of holding several digits, by the run's mark model.
-async function severalMany(inputs) {
+// 28x28 inputs -> each one's log-probability of being one whole digit, by the run's mark model (its output
+// is the log-odds of "not": log(1 - sigmoid(z)) = -softplus(z), computed so that it never rounds to -Infinity).
+async function oneDigitMany(inputs) {
   const pixels = new Float32Array(inputs.length * 784);
   inputs.forEach((input, i) => input.forEach((v, j) => { pixels[i * 784 + j] = v / 255; }));
   const tensor = new ort.Tensor("float32", pixels, [inputs.length, 28, 28, 1]);
   const outputs = await marksSession.run({[marksSession.inputNames[0]]: tensor});
-  return Array.from(outputs[marksSession.outputNames[0]].data);
+  return Array.from(outputs[marksSession.outputNames[0]].data, (z) => -(Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z)))));
 }
 
 async function classify(input) {
@@ -71,7 +72,7 @@ async function read(picture, options) {
   let input;
   try {
     if (mode === "number") {
-      const reading = await readNumber(picture, classifyMany, marksSession ? {...options, several: severalMany} : options);
+      const reading = await readNumber(picture, classifyMany, marksSession ? {...options, oneDigit: oneDigitMany} : options);
       window.lastReadingMs = performance.now() - started;
       message.textContent = "";
       showNumber(reading);

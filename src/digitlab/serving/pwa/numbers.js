@@ -1,6 +1,6 @@
 // Reading whole numbers in the browser: the JavaScript twin of src/digitlab/reading/numbers.py (marks,
 // specks dropped, the strokes of one digit merged, low fragments joined to the nearer digit, touching
-// digits split where the classifier is surest, with the run's mark model when it has one, one pen width
+// digits cut where the classifier, and the run's mark model when it has one, read the pieces best, one pen width
 // for the whole number, left to right).
 "use strict";
 
@@ -8,7 +8,8 @@ import {digitToMnist, inkMap, NoDigitFound, strokeWidth} from "./imaging.js";
 
 const READ_SIDE = 512, MAX_COMPONENTS = 40, SPECK_FRACTION = 0.3, MERGE_OVERLAP = 0.5, WIDE_FRACTION = 1.0;
 const MAYBE_WIDE_FRACTION = 0.55, SURE = 0.9, MAX_DIGITS_PER_MARK = 4, SPLIT_PENALTY = 0.5, STROKE_FRACTION = 0.12;
-const FRAGMENT_FRACTION = 0.55, FRAGMENT_GAP = 0.3, SEVERAL = 0.9;
+const FRAGMENT_FRACTION = 0.55, FRAGMENT_GAP = 0.3;
+const CUTS_PER_MARK = 8, CUT_RADIUS = 0.08, CUT_SPACING = 0.1, CUT_EDGE = 0.12;
 
 function roundHalfEven(value) {
   const floor = Math.floor(value), rest = value - floor;
@@ -123,26 +124,67 @@ function inkOfMark(mark, labels, ink, width) {
   return piece;
 }
 
-function cutCandidates(profile, pieces) {
-  const width = profile.length, choices = [];
-  for (let index = 1; index < pieces; index++) {
-    const centre = width * index / pieces;
-    const low = Math.trunc(centre - 0.25 * width / pieces), high = Math.trunc(centre + 0.25 * width / pieces) + 1;
-    const window = [];
-    for (let x = Math.max(1, low); x < Math.min(width - 1, high); x++) window.push(x);
-    if (!window.length) return [];
-    const ranked = [...window].sort((a, b) => profile[a] - profile[b] || a - b).slice(0, 3);
-    choices.push([...new Set(ranked)].sort((a, b) => a - b));
+// Where a mark may be cut: its column profile's deepest local minima (the profile summed over 3 columns),
+// apart from each other and from the ends. scipy's minimum_filter1d, mode "reflect", for the local minima.
+function cutColumns(profile, typical) {
+  const n = profile.length, at = (i) => profile[Math.min(n - 1, Math.max(0, i))];
+  const smooth = Array.from(profile, (_, i) => at(i - 1) + at(i) + at(i + 1));
+  const radius = Math.max(1, roundHalfEven(CUT_RADIUS * typical));
+  const reflect = (i) => (i < 0 ? -i - 1 : i >= n ? 2 * n - i - 1 : i);
+  const edge = Math.max(2, roundHalfEven(CUT_EDGE * typical)), spacing = Math.max(2, CUT_SPACING * typical);
+  const minima = [];
+  for (let column = edge; column <= n - edge; column++) {
+    let lowest = Infinity;
+    for (let k = column - radius; k <= column + radius; k++) lowest = Math.min(lowest, smooth[reflect(k)]);
+    if (smooth[column] <= lowest) minima.push(column);
   }
-  let combinations = [[]];
-  for (const options of choices) {
-    const next = [];
-    for (const cut of combinations) {
-      for (const option of options) if (!cut.length || option > cut[cut.length - 1] + 1) next.push([...cut, option]);
+  minima.sort((a, b) => smooth[a] - smooth[b] || a - b);
+  const chosen = [];
+  for (const column of minima) {
+    if (chosen.length < CUTS_PER_MARK && chosen.every((other) => Math.abs(column - other) >= spacing)) chosen.push(column);
+  }
+  return chosen.sort((a, b) => a - b);
+}
+
+// Every span between two candidate cuts (or the ends) that holds ink; the whole mark is one of them.
+function pieceSpans(piece, w, h, typical) {
+  const profile = new Float32Array(w);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) profile[x] += piece[y * w + x];
+  const edges = [0, ...cutColumns(profile, typical), w], spans = [];
+  for (let i = 0; i < edges.length; i++) {
+    for (let j = i + 1; j < edges.length; j++) {
+      if (profile.subarray(edges[i], edges[j]).some((v) => v > 0)) spans.push([edges[i], edges[j]]);
     }
-    combinations = next;
   }
-  return combinations;
+  return spans;
+}
+
+// The spans (their indices) that tile [0, width) with the highest total score, at most MAX_DIGITS_PER_MARK
+// of them, each cut costing cutCost.
+function bestSegmentation(spans, scores, width, cutCost) {
+  const best = new Map([["0,0", [0, -1]]]);
+  const order = spans.map((_, i) => i).sort((a, b) => spans[a][1] - spans[b][1] || a - b);
+  for (const index of order) {
+    const [start, stop] = spans[index];
+    for (let pieces = 0; pieces < MAX_DIGITS_PER_MARK; pieces++) {
+      const from = best.get(`${start},${pieces}`);
+      if (!from) continue;
+      const score = from[0] + scores[index] + (pieces ? cutCost : 0), key = `${stop},${pieces + 1}`;
+      if (!best.has(key) || score > best.get(key)[0]) best.set(key, [score, index]);
+    }
+  }
+  let end = null;
+  for (const [key, [score]] of best) {
+    const [stop, pieces] = key.split(",").map(Number);
+    if (stop === width && (end === null || score > best.get(`${end[0]},${end[1]}`)[0])) end = [stop, pieces];
+  }
+  const path = [];
+  while (end[1]) {
+    const index = best.get(`${end[0]},${end[1]}`)[1];
+    path.push(index);
+    end = [spans[index][0], end[1] - 1];
+  }
+  return path.reverse();
 }
 
 function columns(piece, w, h, start, stop) {
@@ -152,8 +194,8 @@ function columns(piece, w, h, start, stop) {
 }
 
 // RGBA pixels -> {number, confidence, digits: [{digit, confidence, box: [x, y, w, h], input}]};
-// classify(inputs) gives each 28x28 input's probabilities (one model call for many); options.several, when
-// the run has a mark model, gives each input's probability of holding several digits.
+// classify(inputs) gives each 28x28 input's probabilities (one model call for many); options.oneDigit, when
+// the run has a mark model, gives each input's log-probability of being exactly one whole digit.
 export async function readNumber(picture, classify, options = {}) {
   const found = inkMap(picture, READ_SIDE, options);
   const {ink, width, height, reduction} = found;
@@ -167,7 +209,7 @@ export async function readNumber(picture, classify, options = {}) {
   for (let i = 0; i < marks.length; i++) {
     const mark = marks[i], piece = pieces[i], w = widthOf(mark), h = heightOf(mark);
     if (w > MAYBE_WIDE_FRACTION * typical) {
-      digits.push(...await split(mark, piece, typical, thickness, target, classify, options.several));
+      digits.push(...await split(mark, piece, typical, thickness, target, classify, options.oneDigit));
     } else {
       digits.push({mark, input: digitToMnist(piece, w, h, thickness, target), span: [0, w]});
     }
@@ -182,38 +224,18 @@ export async function readNumber(picture, classify, options = {}) {
           digits: readings};
 }
 
-async function split(mark, piece, typical, thickness, target, classify, severalOf) {
+// Touching digits: read every piece between the mark's candidate cuts in one batch, and keep the reading
+// whose pieces score best (the classifier's confidence, and the mark model's "one whole digit").
+async function split(mark, piece, typical, thickness, target, classify, oneDigitOf) {
   const w = widthOf(mark), h = heightOf(mark);
-  const profile = new Float32Array(w);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) profile[x] += piece[y * w + x];
+  const spans = pieceSpans(piece, w, h, typical);
+  const inputs = spans.map(([start, stop]) => digitToMnist(columns(piece, w, h, start, stop), stop - start, h, thickness, target));
+  const confidences = (await classify(inputs)).map((row) => Math.max(...row));
+  const oneDigit = oneDigitOf ? await oneDigitOf(inputs) : inputs.map(() => 0);
+  const scores = confidences.map((c, i) => Math.log(Math.max(c, 1e-12)) + oneDigit[i]);
+  const whole = spans.findIndex(([start, stop]) => start === 0 && stop === w);
   const wide = w > WIDE_FRACTION * typical;
-  const most = Math.min(MAX_DIGITS_PER_MARK, Math.max(2, roundHalfEven(w / (0.6 * typical))));
-  const options = [{spans: [[0, w]], inputs: [digitToMnist(piece, w, h, thickness, target)]}];
-  for (let count = 2; count <= most; count++) {
-    for (const cuts of cutCandidates(profile, count)) {
-      const edges = [0, ...cuts, w], spans = [];
-      for (let k = 0; k < edges.length - 1; k++) spans.push([edges[k], edges[k + 1]]);
-      const parts = spans.map(([start, stop]) => columns(piece, w, h, start, stop));
-      if (parts.every((part) => part.some((v) => v > 0))) {
-        options.push({spans, inputs: parts.map((part, k) => digitToMnist(part, spans[k][1] - spans[k][0], h, thickness, target))});
-      }
-    }
-  }
-  const inputs = options.flatMap((option) => option.inputs);
-  const probabilities = await classify(inputs);
-  const several = severalOf ? await severalOf(inputs) : null;
-  const scores = [];
-  let at = 0;
-  for (const option of options) {
-    let score = 1;
-    for (let k = 0; k < option.inputs.length; k++) score *= Math.max(...probabilities[at + k]);
-    if (several && at) for (let k = 0; k < option.inputs.length; k++) score *= 1 - several[at + k];
-    if (!wide) score *= SPLIT_PENALTY ** (option.inputs.length - 1);
-    scores.push(score);
-    at += option.inputs.length;
-  }
-  if (several && several[0] >= SEVERAL) scores[0] = 0;
-  else if (scores[0] >= SURE && !wide) scores[0] = Infinity;
-  const best = options[scores.indexOf(Math.max(...scores))];
-  return best.inputs.map((input, k) => ({mark, input, span: best.spans[k]}));
+  const chosen = confidences[whole] >= SURE && !wide && oneDigit[whole] > Math.log(0.5) ? [whole]
+    : bestSegmentation(spans, scores, w, wide ? 0 : Math.log(SPLIT_PENALTY));
+  return chosen.map((index) => ({mark, input: inputs[index], span: spans[index]}));
 }
