@@ -4,10 +4,11 @@ The usual pipeline, done carefully: the ink (the same polarity and colour logic 
 connected components -> specks dropped (small against the median digit height) -> components that are
 one digit merged (a 4, 5 or 7 drawn in two strokes, a stroke broken by JPEG or a thin pen: strong
 horizontal overlap; a mark much less tall than a digit, such as a 5's flag drawn apart, joins the nearer
-neighbour) -> wide components holding touching digits split (cuts at minima of the column
-profile, chosen by the classifier's confidence in the pieces, and by the run's mark model when it has
-one: see marks.py) -> left to right -> each digit normalised the MNIST way with one pen width for the
-whole number -> one batched model call.
+neighbour) -> wide components holding touching digits over-segmented (candidate cuts at the deepest
+minima of the column profile, every piece between two of them read in one batch) and the best path
+through the cuts kept (by the classifier's confidence in the pieces, and the run's mark model's "one
+whole digit?" when it has one: see marks.py) -> left to right -> each digit normalised the MNIST way with
+one pen width for the whole number -> one batched model call.
 """
 
 from __future__ import annotations
@@ -40,10 +41,10 @@ MERGE_OVERLAP = 0.5  # marks overlapping horizontally by this fraction of the na
 WIDE_FRACTION = 1.0  # a mark wider than this times the median digit height likely holds touching digits
 MAYBE_WIDE_FRACTION = 0.55  # from this width on, a mark may hold touching digits: the classifier decides
 SURE = 0.9  # a mark read as one digit this confidently is left whole, unless it is wide
-MAX_DIGITS_PER_MARK = 4
-CUTS_PER_MARK = 8  # candidate cuts in a mark: its column profile's deepest minima, at most this many ...
-CUT_RADIUS = 0.08  # ... each the lowest within this (of the median digit height) either side,
-CUT_SPACING = 0.1  # ... at least this far apart,
+MAX_DIGITS_PER_MARK = 6
+CUTS_PER_MARK = 12  # candidate cuts in a mark: its column profile's deepest minima, at most this many ...
+CUT_RADIUS = 0.04  # ... each the lowest within this (of the median digit height) either side,
+CUT_SPACING = 0.06  # ... at least this far apart,
 CUT_EDGE = 0.12  # ... and this far from the mark's ends (no digit is narrower, not even a 1)
 SPLIT_PENALTY = 0.5  # each cut in a mark that is not wide costs this factor: a digit's fragments often read surely
 FRAGMENT_FRACTION = 0.55  # a mark less tall than this (of the median digit height) is part of a digit ...

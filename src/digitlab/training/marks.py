@@ -31,7 +31,7 @@ from digitlab.runs import Run, open_run
 TOUCHING_SHARE = 2 / 3  # of the numbers written for examples; the rest are tight, normal or wide
 ONE_DIGIT = 0.88  # a piece with this share of one digit's ink, and at most 1 - this of any other's, is one digit
 NOT_ONE = 0.7  # one with less than this of its main digit's ink, or more than 1 - this of another's, is not
-PIECES_PER_MARK = 12  # pieces sampled from each mark the reader would cut, besides the whole mark
+PIECES_PER_MARK = 24  # pieces sampled from each mark the reader would cut, besides the whole mark
 
 
 def piece_label(owners: np.ndarray, ink: np.ndarray, totals: np.ndarray) -> int | None:
