@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from digitlab.reading.imaging import ImageError, NoDigitFound
-from digitlab.reading.numbers import best_segmentation, cut_columns, find_marks, piece_spans
+from digitlab.reading.numbers import MAX_DIGITS_PER_MARK, best_segmentation, cut_columns, find_marks, piece_spans
 
 
 def blob(ink: np.ndarray, top: int, left: int, height: int, width: int) -> None:
@@ -79,8 +79,9 @@ def test_the_best_segmentation_weighs_the_pieces_against_the_cuts():
     scores = np.log([0.5, 0.9, 0.9])
     assert best_segmentation(spans, scores, 10, cut_cost=0.0) == [1, 2]  # 0.81 beats 0.5
     assert best_segmentation(spans, scores, 10, cut_cost=np.log(0.5)) == [0]  # 0.405 does not
-    many = [(k, k + 1) for k in range(6)] + [(0, 6)]  # six one-column pieces: more than a mark may hold
-    assert best_segmentation(many, np.zeros(7) - np.r_[np.zeros(6), 5.0], 6, 0.0) == [6]
+    most = MAX_DIGITS_PER_MARK + 1  # one-column pieces, more than a mark may hold: the whole wins though worse
+    many = [(k, k + 1) for k in range(most)] + [(0, most)]
+    assert best_segmentation(many, np.r_[np.zeros(most), -5.0], most, 0.0) == [most]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -234,15 +235,18 @@ def marked_run(mnist_run, tmp_path_factory):
     return open_run(copy), json.loads(result.stdout), dataset
 
 
-def touching_numbers(digits: np.ndarray, count: int, seed: int) -> list[bytes]:
-    from digitlab.reading.synthetic import compose, render
+def touching_numbers(dataset, count: int, seed: int) -> list[tuple[bytes, str]]:
+    """Numbers of 2 and 3 test digits whose ink touches, in every look: (image file, the number)."""
+    from digitlab.reading.synthetic import LOOKS, compose, render
 
     rng = np.random.default_rng(seed)
     numbers = []
     while len(numbers) < count:
-        written = compose(digits[rng.choice(len(digits), 2, replace=False)], "touching", "scan", rng)
+        look = LOOKS[len(numbers) % len(LOOKS)]
+        chosen = rng.choice(len(dataset.x_test), 2 + len(numbers) % 2, replace=False)
+        written = compose(dataset.x_test[chosen], "touching", look, rng)
         if written.touching:
-            numbers.append(render(written.ink, "scan", rng))
+            numbers.append((render(written.ink, look, rng), "".join(map(str, dataset.y_test[chosen]))))
     return numbers
 
 
@@ -258,22 +262,22 @@ def test_a_mark_model_tells_whole_digits_from_fragments_and_touching_ones(marked
     inputs, not_one = mark_examples(dataset.x_test, 400, seed=7)  # digits and numbers it never saw
     said = MarkModel.of_run(run).log_one_digit(inputs) < np.log(0.5)
     assert (not_one == 0).sum() >= 500 and (not_one == 1).sum() >= 500
-    assert (said & (not_one == 1)).sum() >= NOT_ONE_TOLD * not_one.sum()  # most pieces that are not a digit
-    assert (said & (not_one == 0)).sum() <= ONE_MISTAKEN * (not_one == 0).sum()  # and few whole digits
+    assert (said & (not_one == 1)).sum() >= 0.9 * not_one.sum()  # nearly all pieces that are not a digit
+    assert (said & (not_one == 0)).sum() <= 0.15 * (not_one == 0).sum()  # and few whole digits
 
 
 @pytest.mark.integration
-def test_with_a_mark_model_touching_digits_are_cut_more_often(mnist_run, marked_run):
+def test_with_a_mark_model_more_touching_numbers_are_read_right(mnist_run, marked_run):
     from digitlab.reading.numbers import Reader
 
     run, _, dataset = marked_run
-    numbers = touching_numbers(dataset.x_test, 100, seed=3)
+    numbers = touching_numbers(dataset, 200, seed=3)
     without, with_marks = Reader(mnist_run[0]), Reader(run)
     assert without.marks is None and with_marks.marks is not None
-    counts = [[len(reader.read_file(data).digits) for data in numbers] for reader in (without, with_marks)]
-    merged = [sum(count < 2 for count in read) for read in counts]  # a pair read as one digit
-    two = [sum(count == 2 for count in read) for read in counts]
-    assert merged[1] <= merged[0] * 0.8 and two[1] > two[0], (merged, two)
+    reads = [[reader.read_file(data).number for data, _ in numbers] for reader in (without, with_marks)]
+    right = [sum(read == truth for read, (_, truth) in zip(found, numbers, strict=True)) for found in reads]
+    counted = [sum(len(read) == len(truth) for read, (_, truth) in zip(found, numbers, strict=True)) for found in reads]
+    assert right[1] >= right[0] + 10 and counted[1] > counted[0], (right, counted)
 
 
 def test_a_mark_model_whose_hash_does_not_match_is_refused(marked_run, tmp_path):
