@@ -14,7 +14,14 @@ import pytest
 from PIL import Image
 
 from digitlab.reading.imaging import ImageError, NoDigitFound
-from digitlab.reading.numbers import MAX_DIGITS_PER_MARK, best_segmentation, cut_columns, find_marks, piece_spans
+from digitlab.reading.numbers import (
+    FILLED_CUTS_PER_MARK,
+    MAX_DIGITS_PER_MARK,
+    best_segmentation,
+    cut_columns,
+    find_marks,
+    piece_spans,
+)
 
 
 def blob(ink: np.ndarray, top: int, left: int, height: int, width: int) -> None:
@@ -69,6 +76,10 @@ def test_cuts_are_offered_at_the_profile_minima_and_pieces_span_them():
     profile = np.array([0, 3, 8, 9, 9, 7, 2, 1, 3, 8, 9, 9, 9, 4, 0.5, 5, 9, 9, 8, 2], np.float32)
     cuts = cut_columns(profile, typical=20)  # minima within 2 columns either side, 2 apart, 2 from the ends
     assert 7 in cuts and 14 in cuts and all(2 <= cut <= 18 for cut in cuts)
+    rising = np.arange(60, dtype=np.float32)  # no minimum to cut at: only the grid offers cuts
+    filled = cut_columns(rising, typical=20, fill=True)
+    assert cut_columns(rising, typical=20) == [] and len(filled) == FILLED_CUTS_PER_MARK
+    assert filled[0] == 2 and np.diff(filled).min() >= 2
     piece = np.tile(profile, (5, 1))
     spans = piece_spans(piece, typical=20)
     assert (0, 20) in spans and (0, 7) in spans and (7, 14) in spans and (14, 20) in spans

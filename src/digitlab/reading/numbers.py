@@ -46,6 +46,8 @@ CUTS_PER_MARK = 12  # candidate cuts in a mark: its column profile's deepest min
 CUT_RADIUS = 0.04  # ... each the lowest within this (of the median digit height) either side,
 CUT_SPACING = 0.06  # ... at least this far apart,
 CUT_EDGE = 0.12  # ... and this far from the mark's ends (no digit is narrower, not even a 1)
+GRID_STEP = 0.1  # when the mark model finds a piece of the best reading is not one digit, cuts every this much
+FILLED_CUTS_PER_MARK = 20  # ... are added between the minima, up to this many cuts in all
 SPLIT_PENALTY = 0.5  # each cut in a mark that is not wide costs this factor: a digit's fragments often read surely
 FRAGMENT_FRACTION = 0.55  # a mark less tall than this (of the median digit height) is part of a digit ...
 FRAGMENT_GAP = 0.3  # ... and joins its nearer neighbour when that is at most this far (of the median height)
@@ -155,9 +157,10 @@ def _join_fragments(marks: list[_Mark], typical: float) -> list[_Mark]:
     return marks
 
 
-def cut_columns(profile: np.ndarray, typical: float) -> list[int]:
+def cut_columns(profile: np.ndarray, typical: float, fill: bool = False) -> list[int]:
     """Where a mark may be cut: its column profile's deepest local minima, apart from each other and from
-    the ends (over-segmentation: which of them are real is decided later, by reading the pieces)."""
+    the ends (over-segmentation: which of them are real is decided later, by reading the pieces). With
+    ``fill``, columns on an even grid are added between them (touching digits need not meet at a minimum)."""
     padded = np.pad(profile.astype(np.float64), 1, mode="edge")
     smooth = padded[:-2] + padded[1:-1] + padded[2:]  # summed over 3 columns, as numbers.js does
     lowest = ndimage.minimum_filter1d(smooth, 2 * max(1, round(CUT_RADIUS * typical)) + 1)
@@ -167,13 +170,17 @@ def cut_columns(profile: np.ndarray, typical: float) -> list[int]:
     for column in sorted(minima, key=lambda column: smooth[column]):
         if len(chosen) < CUTS_PER_MARK and all(abs(column - other) >= spacing for other in chosen):
             chosen.append(column)
+    grid = np.arange(edge, len(profile) - edge + 1, max(2.0, GRID_STEP * typical)) if fill else []
+    for column in np.round(grid).astype(int).tolist():
+        if len(chosen) < FILLED_CUTS_PER_MARK and all(abs(column - other) >= spacing for other in chosen):
+            chosen.append(column)
     return sorted(chosen)
 
 
-def piece_spans(piece: np.ndarray, typical: float) -> list[tuple[int, int]]:
+def piece_spans(piece: np.ndarray, typical: float, fill: bool = False) -> list[tuple[int, int]]:
     """Every column span between two of the mark's candidate cuts (or its ends) that holds ink: the pieces
     any reading of the mark is made of. The whole mark is always one of them."""
-    edges = [0, *cut_columns(piece.sum(axis=0), typical), piece.shape[1]]
+    edges = [0, *cut_columns(piece.sum(axis=0), typical, fill), piece.shape[1]]
     return [(start, stop) for index, start in enumerate(edges) for stop in edges[index + 1:]
             if (piece[:, start:stop] > 0).any()]
 
@@ -284,17 +291,20 @@ class Reader:
         several). A mark read surely as one digit stays whole unless it is wide or the mark model says
         otherwise; in a mark that is not wide each cut also costs SPLIT_PENALTY (a digit's fragments often
         read surely, and without a mark model nothing else says they are fragments)."""
-        spans = piece_spans(piece, number.typical)
-        images = np.stack([number.to_mnist(piece[:, start:stop]) for start, stop in spans])
-        confidences = self.predictor.predict_batch(images).confidences
-        one_digit = self.marks.log_one_digit(images) if self.marks else np.zeros(len(spans))
-        scores = np.log(np.maximum(confidences, 1e-12)) + one_digit
-        whole = spans.index((0, mark.width))
         wide = mark.width > WIDE_FRACTION * number.typical
-        if confidences[whole] >= SURE and not wide and one_digit[whole] > math.log(0.5):
-            chosen = [whole]
-        else:
-            chosen = best_segmentation(spans, scores, mark.width, 0.0 if wide else math.log(SPLIT_PENALTY))
+        for fill in (False, True):
+            spans = piece_spans(piece, number.typical, fill)
+            images = np.stack([number.to_mnist(piece[:, start:stop]) for start, stop in spans])
+            confidences = self.predictor.predict_batch(images).confidences
+            one_digit = self.marks.log_one_digit(images) if self.marks else np.zeros(len(spans))
+            whole = spans.index((0, mark.width))
+            if confidences[whole] >= SURE and not wide and one_digit[whole] > math.log(0.5):
+                chosen = [whole]
+            else:
+                scores = np.log(np.maximum(confidences, 1e-12)) + one_digit
+                chosen = best_segmentation(spans, scores, mark.width, 0.0 if wide else math.log(SPLIT_PENALTY))
+            if self.marks is None or one_digit[chosen].min() >= math.log(0.5):
+                break  # every piece is one whole digit (or nothing says otherwise): no need to look closer
         return [(mark, images[index], spans[index]) for index in chosen]
 
 

@@ -2,7 +2,8 @@
 
 Its examples are the pieces the number reader itself reads, in numbers of 2 or 3 digits written with the
 run's own training digits (``reading/synthetic.py``: every spacing and look; two in three touching): every
-mark it finds, and for a mark it would cut, a sample of the pieces between its candidate cuts. Each piece
+mark it finds, and for a mark it would cut, a sample of the pieces between its candidate cuts at the
+column profile's minima (the finer grid the reader adds for hard marks is not sampled). Each piece
 is labelled from where its ink came from (the writer knows which digit drew each pixel): one whole digit
 when it holds nearly all of one digit's ink and next to none of any other's, not one when it holds too
 little of its main digit (a fragment) or much of another (touching digits, or a cut in the wrong place);

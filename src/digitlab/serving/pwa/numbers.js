@@ -9,7 +9,7 @@ import {digitToMnist, inkMap, NoDigitFound, strokeWidth} from "./imaging.js";
 const READ_SIDE = 512, MAX_COMPONENTS = 40, SPECK_FRACTION = 0.3, MERGE_OVERLAP = 0.5, WIDE_FRACTION = 1.0;
 const MAYBE_WIDE_FRACTION = 0.55, SURE = 0.9, MAX_DIGITS_PER_MARK = 6, SPLIT_PENALTY = 0.5, STROKE_FRACTION = 0.12;
 const FRAGMENT_FRACTION = 0.55, FRAGMENT_GAP = 0.3;
-const CUTS_PER_MARK = 12, CUT_RADIUS = 0.04, CUT_SPACING = 0.06, CUT_EDGE = 0.12;
+const CUTS_PER_MARK = 12, CUT_RADIUS = 0.04, CUT_SPACING = 0.06, CUT_EDGE = 0.12, GRID_STEP = 0.1, FILLED_CUTS_PER_MARK = 20;
 
 function roundHalfEven(value) {
   const floor = Math.floor(value), rest = value - floor;
@@ -126,7 +126,8 @@ function inkOfMark(mark, labels, ink, width) {
 
 // Where a mark may be cut: its column profile's deepest local minima (the profile summed over 3 columns),
 // apart from each other and from the ends. scipy's minimum_filter1d, mode "reflect", for the local minima.
-function cutColumns(profile, typical) {
+// With fill, columns on an even grid are added between them (touching digits need not meet at a minimum).
+function cutColumns(profile, typical, fill = false) {
   const n = profile.length, at = (i) => profile[Math.min(n - 1, Math.max(0, i))];
   const smooth = Array.from(profile, (_, i) => at(i - 1) + at(i) + at(i + 1));
   const radius = Math.max(1, roundHalfEven(CUT_RADIUS * typical));
@@ -143,14 +144,19 @@ function cutColumns(profile, typical) {
   for (const column of minima) {
     if (chosen.length < CUTS_PER_MARK && chosen.every((other) => Math.abs(column - other) >= spacing)) chosen.push(column);
   }
+  const step = Math.max(2, GRID_STEP * typical);
+  for (let i = 0; fill && edge + i * step < n - edge + 1; i++) {
+    const column = roundHalfEven(edge + i * step);
+    if (chosen.length < FILLED_CUTS_PER_MARK && chosen.every((other) => Math.abs(column - other) >= spacing)) chosen.push(column);
+  }
   return chosen.sort((a, b) => a - b);
 }
 
 // Every span between two candidate cuts (or the ends) that holds ink; the whole mark is one of them.
-function pieceSpans(piece, w, h, typical) {
+function pieceSpans(piece, w, h, typical, fill) {
   const profile = new Float32Array(w);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) profile[x] += piece[y * w + x];
-  const edges = [0, ...cutColumns(profile, typical), w], spans = [];
+  const edges = [0, ...cutColumns(profile, typical, fill), w], spans = [];
   for (let i = 0; i < edges.length; i++) {
     for (let j = i + 1; j < edges.length; j++) {
       if (profile.subarray(edges[i], edges[j]).some((v) => v > 0)) spans.push([edges[i], edges[j]]);
@@ -225,17 +231,23 @@ export async function readNumber(picture, classify, options = {}) {
 }
 
 // Touching digits: read every piece between the mark's candidate cuts in one batch, and keep the reading
-// whose pieces score best (the classifier's confidence, and the mark model's "one whole digit").
+// whose pieces score best (the classifier's confidence, and the mark model's "one whole digit"); when the
+// mark model says a piece of it is not one digit, again with cuts on a grid between the minima.
 async function split(mark, piece, typical, thickness, target, classify, oneDigitOf) {
-  const w = widthOf(mark), h = heightOf(mark);
-  const spans = pieceSpans(piece, w, h, typical);
-  const inputs = spans.map(([start, stop]) => digitToMnist(columns(piece, w, h, start, stop), stop - start, h, thickness, target));
-  const confidences = (await classify(inputs)).map((row) => Math.max(...row));
-  const oneDigit = oneDigitOf ? await oneDigitOf(inputs) : inputs.map(() => 0);
-  const scores = confidences.map((c, i) => Math.log(Math.max(c, 1e-12)) + oneDigit[i]);
-  const whole = spans.findIndex(([start, stop]) => start === 0 && stop === w);
-  const wide = w > WIDE_FRACTION * typical;
-  const chosen = confidences[whole] >= SURE && !wide && oneDigit[whole] > Math.log(0.5) ? [whole]
-    : bestSegmentation(spans, scores, w, wide ? 0 : Math.log(SPLIT_PENALTY));
+  const w = widthOf(mark), h = heightOf(mark), wide = w > WIDE_FRACTION * typical;
+  let spans, inputs, chosen;
+  for (const fill of [false, true]) {
+    spans = pieceSpans(piece, w, h, typical, fill);
+    inputs = spans.map(([start, stop]) => digitToMnist(columns(piece, w, h, start, stop), stop - start, h, thickness, target));
+    const confidences = (await classify(inputs)).map((row) => Math.max(...row));
+    const oneDigit = oneDigitOf ? await oneDigitOf(inputs) : inputs.map(() => 0);
+    const whole = spans.findIndex(([start, stop]) => start === 0 && stop === w);
+    if (confidences[whole] >= SURE && !wide && oneDigit[whole] > Math.log(0.5)) chosen = [whole];
+    else {
+      const scores = confidences.map((c, i) => Math.log(Math.max(c, 1e-12)) + oneDigit[i]);
+      chosen = bestSegmentation(spans, scores, w, wide ? 0 : Math.log(SPLIT_PENALTY));
+    }
+    if (!oneDigitOf || Math.min(...chosen.map((index) => oneDigit[index])) >= Math.log(0.5)) break;
+  }
   return chosen.map((index) => ({mark, input: inputs[index], span: spans[index]}));
 }
