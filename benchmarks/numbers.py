@@ -183,9 +183,11 @@ def mean_over_seeds(results: list[dict]) -> dict | None:
 
 
 def has_mark_model(run_path: str) -> bool:
+    """Whether ``Reader`` would read ``run_path`` with a mark model (the same test the server makes)."""
+    from digitlab.reading.marks import mark_model_info
     from digitlab.runs import open_run
 
-    return "marks" in open_run(run_path).config
+    return mark_model_info(open_run(run_path)) is not None
 
 
 def main() -> None:

@@ -179,10 +179,10 @@ function bestSegmentation(spans, scores, width, cutCost) {
       if (!best.has(key) || score > best.get(key)[0]) best.set(key, [score, index]);
     }
   }
-  let end = null;
+  let end = null, top = -Infinity;
   for (const [key, [score]] of best) {
     const [stop, pieces] = key.split(",").map(Number);
-    if (stop === width && (end === null || score > best.get(`${end[0]},${end[1]}`)[0])) end = [stop, pieces];
+    if (stop === width && (end === null || score > top)) [end, top] = [[stop, pieces], score];
   }
   const path = [];
   while (end[1]) {
