@@ -8,7 +8,11 @@
    batch 128, validation_split 0.1, up to 15 epochs), all with the test accuracy checked every quarter
    epoch; the checks are not counted in the time. Alternating rounds; medians and their ratios.
 
-    python -m benchmarks.speed [--repeats 3] [--skip-seed] [--skip-time-to-99]
+   With --without-amx, only the time to 99% is measured, with TensorFlow's oneDNN kernels capped at
+   AVX-512 BF16 (what an AMD EPYC Zen 4 has) on a CPU that has AMX, and recorded beside the uncapped
+   figures as `time_to_99_without_amx`, with the machine it was measured on.
+
+    python -m benchmarks.speed [--repeats 3] [--skip-seed] [--skip-time-to-99] [--without-amx]
 """
 
 from __future__ import annotations
@@ -191,21 +195,31 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-seed", action="store_true")
     parser.add_argument("--skip-time-to-99", action="store_true")
+    parser.add_argument("--without-amx", action="store_true",
+                        help="time to 99%% only, with oneDNN capped at AVX-512 BF16 (as on a CPU without AMX)")
     arguments = parser.parse_args()
+    from benchmarks.report import machine_info, regenerate_readme, turn_off_amx, write_results
+
     command = "python -m benchmarks.speed " + " ".join(
         f"--{k.replace('_', '-')}" if v is True else f"--{k.replace('_', '-')} {v}"
         for k, v in vars(arguments).items() if v not in (False, None))
     # Each section keeps the command that measured it; a skipped section keeps its earlier measurement.
     result = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     result.pop("command", None)
+    if arguments.without_amx:  # the machine stays that of the other sections; this one records its own
+        turn_off_amx()
+        result["time_to_99_without_amx"] = {"command": command, **time_to_99(arguments.repeats),
+                                            "machine": machine_info()}
+        write_results(RESULTS, result)
+        regenerate_readme()
+        print(json.dumps(result["time_to_99_without_amx"], indent=2))
+        return
     result["threads"] = os.cpu_count()
     if not arguments.skip_seed:
         result["seed_model_cost"] = {"command": command, **seed_cost(arguments.repeats)}
     if not arguments.skip_time_to_99:
         result["time_to_99"] = {"command": command, **time_to_99(arguments.repeats)}
         plot_time_to_99(result["time_to_99"], FIGURE)
-    from benchmarks.report import machine_info, regenerate_readme, write_results
-
     write_results(RESULTS, {**result, "machine": machine_info()})
     regenerate_readme()
     print(json.dumps(result, indent=2))
