@@ -87,7 +87,8 @@ def main() -> None:
         paths = [Path(arguments.out) / f"cnn-seed{seed}" for seed in arguments.seeds]
         members = [describe(path, train_member(seed, path), dataset)
                    for seed, path in zip(arguments.seeds, paths, strict=True)]
-        command = f"python -m benchmarks.accuracy --seeds {' '.join(map(str, arguments.seeds))}"
+        command = f"python -m benchmarks.accuracy --seeds {' '.join(map(str, arguments.seeds))}" + (
+            f" --out {arguments.out}" if arguments.out != parser.get_default("out") else "")
     ensembles = {}
     for tta in (False, True):
         ensemble = evaluate_ensemble(paths, dataset=dataset, tta=tta)
