@@ -207,6 +207,8 @@ def main() -> None:
     result = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     result.pop("command", None)
     if arguments.without_amx:  # the machine stays that of the other sections; this one records its own
+        if "time_to_99" not in result:
+            raise SystemExit("run python -m benchmarks.speed first: the figures without AMX go beside its own")
         turn_off_amx()
         result["time_to_99_without_amx"] = {"command": command, **time_to_99(arguments.repeats),
                                             "machine": machine_info()}
