@@ -175,10 +175,10 @@ def mean_over_seeds(results: list[dict]) -> dict | None:
     if len(same) < 2:
         return None
     summary = {"runs": [result["run"] for result in same], "trained_with": recipe(last)}
-    for measure in ("whole_accuracy", "digit_accuracy"):
-        values = [result["lengths_2_to_6"][measure] for result in same]
-        summary[f"{measure}_mean"] = round(float(np.mean(values)), 4)
-        summary[f"{measure}_std"] = round(float(np.std(values)), 4)
+    for accuracy in ("whole_accuracy", "digit_accuracy"):
+        values = [result["lengths_2_to_6"][accuracy] for result in same]
+        summary[f"{accuracy}_mean"] = round(float(np.mean(values)), 4)
+        summary[f"{accuracy}_std"] = round(float(np.std(values)), 4)
     return summary
 
 

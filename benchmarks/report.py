@@ -335,30 +335,34 @@ def accuracy_table(payload: dict) -> str:
 
 def speed_table(payload: dict) -> str:
     seed, target = payload["seed_model_cost"], payload["time_to_99"]
-    capped = payload.get("time_to_99_without_amx")
+    sections = time_to_99_sections(payload)
     lines = ["| comparison (same run, alternating) | digitlab | reference | ratio |", "|---|---|---|---|",
              f"| lesson `linear` model, 20 epochs batch 32: `digitlab.train` vs a bare Keras script "
              f"| {_median(seed['digitlab_seconds']):.1f} s | {_median(seed['bare_keras_seconds']):.1f} s "
              f"| {seed['median_ratio']:.2f}x the time |"]
-    lines += _time_to_99_rows(target, "")
-    if capped:
-        lines += _time_to_99_rows(capped, ", AMX turned off")
-    machine = payload["machine"]
+    for section, machine in sections:
+        lines += _time_to_99_rows(section, ", AMX turned off" if "onednn_max_cpu_isa" in machine else "")
     commands = ", ".join(f"`{command}`" for command in dict.fromkeys([target["command"], seed["command"]]))
     lines += ["", f"Medians of {len(target['rounds'])} rounds (time to 99%) and {len(seed['digitlab_seconds'])} pairs "
-              f"(lesson model). Command{'s' if ',' in commands else ''}: {commands} ({_machine_line(machine)})."]
-    if capped:
-        lines[-1] += (f" {cpu_kind(capped['machine'])} (oneDNN capped at {capped['machine']['onednn_max_cpu_isa']}): "
-                      f"medians of {len(capped['rounds'])} rounds, `{capped['command']}` "
-                      f"({_machine_line(capped['machine'])}).")
-    verdicts = [_time_to_99_verdict(target, machine)]
-    if capped:
-        verdicts.append(_time_to_99_verdict(capped, capped["machine"]))
+              f"(lesson model). Command{'s' if ',' in commands else ''}: {commands} "
+              f"({_machine_line(payload['machine'])})."]
+    for section, machine in sections[1:]:
+        lines[-1] += (f" {cpu_kind(machine)} (oneDNN capped at {machine['onednn_max_cpu_isa']}): medians of "
+                      f"{len(section['rounds'])} rounds, `{section['command']}` ({_machine_line(machine)}).")
     lines += ["", f"Against the targets of the issue \"Fast to 99% on any x86 CPU\" (`cnn-fast` at least "
               f"{SPEEDUP_TARGET:g}x faster than the reference in the same run, and within "
               + ", ".join(f"{seconds:g} s {where}" for where, seconds in SECONDS_TARGETS.items())
-              + "): " + "; ".join(verdicts) + "."]
+              + "): " + "; ".join(_time_to_99_verdict(section, machine) for section, machine in sections) + "."]
     return "\n".join(lines)
+
+
+def time_to_99_sections(speed: dict) -> list[tuple[dict, dict]]:
+    """The time-to-99% measurements in speed.json, each with the machine it was measured on: the one on
+    the CPU as it is, then the one with AMX turned off, if recorded."""
+    sections = [(speed["time_to_99"], speed["machine"])]
+    if "time_to_99_without_amx" in speed:
+        sections.append((speed["time_to_99_without_amx"], speed["time_to_99_without_amx"]["machine"]))
+    return sections
 
 
 # The issue "Fast to 99% on any x86 CPU": cnn-fast at least 10x faster than the reference in the same run,
@@ -516,17 +520,14 @@ def summary_table(results: dict[str, dict]) -> str:
         seed, target = results["speed"]["seed_model_cost"], results["speed"]["time_to_99"]
         rows.append(("lesson model through digitlab vs a bare Keras script", f"{seed['median_ratio']:.2f}x the time",
                      "python -m benchmarks.speed"))
-        sections = [(target, results["speed"]["machine"], "python -m benchmarks.speed")]
-        if "time_to_99_without_amx" in results["speed"]:
-            capped = results["speed"]["time_to_99_without_amx"]
-            sections.append((capped, capped["machine"], capped["command"]))
-        for section, machine, command in sections:
+        for section, machine in time_to_99_sections(results["speed"]):
             fast = section["models"]["cnn-fast"]
             if fast["median_seconds"] is not None:
                 rows.append(("time to 99.0% test accuracy, `cnn-fast` vs Keras `mnist_convnet`",
                              f"{fast['median_seconds']:.1f} s vs {section['reference_median_seconds']:.1f} s (medians "
                              f"of {len(section['rounds'])} alternating rounds): {fast['speedup']:.1f}x faster "
-                             f"({cpu_kind(machine)})", command))
+                             f"({cpu_kind(machine)})",
+                             section["command"] if section is not target else "python -m benchmarks.speed"))
     if "recipes" in results:
         payload = results["recipes"]
         reaching = [r for r in payload["recipes"] if r["median_speedup"] is not None]  # every seed reached 99%

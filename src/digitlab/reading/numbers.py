@@ -292,11 +292,17 @@ class Reader:
         otherwise; in a mark that is not wide each cut also costs SPLIT_PENALTY (a digit's fragments often
         read surely, and without a mark model nothing else says they are fragments)."""
         wide = mark.width > WIDE_FRACTION * number.typical
+        read: dict[tuple[int, int], tuple[np.ndarray, float, float]] = {}  # span -> input, confidence, one digit
         for fill in (False, True):
             spans = piece_spans(piece, number.typical, fill)
-            images = np.stack([number.to_mnist(piece[:, start:stop]) for start, stop in spans])
-            confidences = self.predictor.predict_batch(images).confidences
-            one_digit = self.marks.log_one_digit(images) if self.marks else np.zeros(len(spans))
+            new = [span for span in spans if span not in read]  # the grid pass reads only the pieces it adds
+            if new:
+                images = np.stack([number.to_mnist(piece[:, start:stop]) for start, stop in new])
+                one_digit = self.marks.log_one_digit(images) if self.marks else np.zeros(len(new))
+                confidences = self.predictor.predict_batch(images).confidences
+                read.update(zip(new, zip(images, confidences, one_digit, strict=True), strict=True))
+            images, confidences, one_digit = (np.array(values)
+                                              for values in zip(*(read[span] for span in spans), strict=True))
             whole = spans.index((0, mark.width))
             if confidences[whole] >= SURE and not wide and one_digit[whole] > math.log(0.5):
                 chosen = [whole]

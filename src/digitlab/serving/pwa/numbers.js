@@ -235,12 +235,20 @@ export async function readNumber(picture, classify, options = {}) {
 // mark model says a piece of it is not one digit, again with cuts on a grid between the minima.
 async function split(mark, piece, typical, thickness, target, classify, oneDigitOf) {
   const w = widthOf(mark), h = heightOf(mark), wide = w > WIDE_FRACTION * typical;
+  const read = new Map();  // "start,stop" -> [input, confidence, one digit]: the grid pass reads only the pieces it adds
   let spans, inputs, chosen;
   for (const fill of [false, true]) {
     spans = pieceSpans(piece, w, h, typical, fill);
-    inputs = spans.map(([start, stop]) => digitToMnist(columns(piece, w, h, start, stop), stop - start, h, thickness, target));
-    const confidences = (await classify(inputs)).map((row) => Math.max(...row));
-    const oneDigit = oneDigitOf ? await oneDigitOf(inputs) : inputs.map(() => 0);
+    const fresh = spans.filter((span) => !read.has(`${span}`));
+    if (fresh.length) {
+      const freshInputs = fresh.map(([start, stop]) => digitToMnist(columns(piece, w, h, start, stop), stop - start, h, thickness, target));
+      const freshConfidences = (await classify(freshInputs)).map((row) => Math.max(...row));
+      const freshOneDigit = oneDigitOf ? await oneDigitOf(freshInputs) : freshInputs.map(() => 0);
+      fresh.forEach((span, i) => read.set(`${span}`, [freshInputs[i], freshConfidences[i], freshOneDigit[i]]));
+    }
+    const rows = spans.map((span) => read.get(`${span}`));
+    inputs = rows.map((row) => row[0]);
+    const confidences = rows.map((row) => row[1]), oneDigit = rows.map((row) => row[2]);
     const whole = spans.findIndex(([start, stop]) => start === 0 && stop === w);
     if (confidences[whole] >= SURE && !wide && oneDigit[whole] > Math.log(0.5)) chosen = [whole];
     else {
