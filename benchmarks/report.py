@@ -340,15 +340,16 @@ def speed_table(payload: dict) -> str:
              f"| lesson `linear` model, 20 epochs batch 32: `digitlab.train` vs a bare Keras script "
              f"| {_median(seed['digitlab_seconds']):.1f} s | {_median(seed['bare_keras_seconds']):.1f} s "
              f"| {seed['median_ratio']:.2f}x the time |"]
-    for section, machine in sections:
-        lines += _time_to_99_rows(section, ", AMX turned off" if "onednn_max_cpu_isa" in machine else "")
+    for section, machine in sections:  # with several machines, each row names its own
+        lines += _time_to_99_rows(section, f"; {machine_label(machine)}" if len(sections) > 1 else "")
     commands = ", ".join(f"`{command}`" for command in dict.fromkeys([target["command"], seed["command"]]))
     lines += ["", f"Medians of {len(target['rounds'])} rounds (time to 99%) and {len(seed['digitlab_seconds'])} pairs "
               f"(lesson model). Command{'s' if ',' in commands else ''}: {commands} "
               f"({_machine_line(payload['machine'])})."]
     for section, machine in sections[1:]:
-        lines[-1] += (f" {cpu_kind(machine)} (oneDNN capped at {machine['onednn_max_cpu_isa']}): medians of "
-                      f"{len(section['rounds'])} rounds, `{section['command']}` ({_machine_line(machine)}).")
+        cap = f" (oneDNN capped at {machine['onednn_max_cpu_isa']})" if "onednn_max_cpu_isa" in machine else ""
+        lines[-1] += (f" {machine_label(machine)}{cap}: medians of {len(section['rounds'])} rounds, "
+                      f"`{section['command']}` ({_machine_line(machine)}).")
     lines += ["", f"Against the targets of the issue \"Fast to 99% on any x86 CPU\" (`cnn-fast` at least "
               f"{SPEEDUP_TARGET:g}x faster than the reference in the same run, and within "
               + ", ".join(f"{seconds:g} s {where}" for where, seconds in SECONDS_TARGETS.items())
@@ -357,12 +358,17 @@ def speed_table(payload: dict) -> str:
 
 
 def time_to_99_sections(speed: dict) -> list[tuple[dict, dict]]:
-    """The time-to-99% measurements in speed.json, each with the machine it was measured on: the one on
-    the CPU as it is, then the one with AMX turned off, if recorded."""
-    sections = [(speed["time_to_99"], speed["machine"])]
-    if "time_to_99_without_amx" in speed:
-        sections.append((speed["time_to_99_without_amx"], speed["time_to_99_without_amx"]["machine"]))
-    return sections
+    """The time-to-99% measurements in speed.json, each with the machine it was measured on: the main one,
+    then those kept beside it (other machines, or AMX turned off), in the order they were first recorded."""
+    return [(speed["time_to_99"], speed["machine"])] + [
+        (section, section["machine"]) for section in speed.get("time_to_99_beside", {}).values()]
+
+
+def machine_label(machine: dict) -> str:
+    """The CPU's maker and bfloat16 hardware, e.g. "Intel, AMX turned off, AVX-512 BF16": what tells apart
+    the machines whose time-to-99% figures are kept side by side."""
+    maker = machine["cpu"].split()[0].removesuffix("(R)") if machine["cpu"] != "unknown" else "unknown CPU"
+    return f"{maker}, {cpu_kind(machine)}"
 
 
 # The issue "Fast to 99% on any x86 CPU": cnn-fast at least 10x faster than the reference in the same run,
@@ -375,12 +381,12 @@ def _time_to_99_verdict(section: dict, machine: dict) -> str:
     fast = section["models"]["cnn-fast"]
     kind = cpu_kind(machine)
     if fast["median_seconds"] is None:
-        return f"{kind}: 99% not reached"
+        return f"{machine_label(machine)}: 99% not reached"
     seconds = SECONDS_TARGETS["with AMX" if kind == "AMX" else "on AVX-512 without AMX"]
     met = {"time": fast["median_seconds"] <= seconds, "speed-up": fast["speedup"] >= SPEEDUP_TARGET}
     outcome = ("both met" if all(met.values()) else "neither met" if not any(met.values())
                else " and ".join(f"{name} {'met' if ok else 'not met'}" for name, ok in met.items()))
-    return f"{kind}, {fast['median_seconds']:.1f} s and {fast['speedup']:.1f}x: {outcome}"
+    return f"{machine_label(machine)}, {fast['median_seconds']:.1f} s and {fast['speedup']:.1f}x: {outcome}"
 
 
 def _time_to_99_rows(target: dict, where: str) -> list[str]:
@@ -526,7 +532,7 @@ def summary_table(results: dict[str, dict]) -> str:
                 rows.append(("time to 99.0% test accuracy, `cnn-fast` vs Keras `mnist_convnet`",
                              f"{fast['median_seconds']:.1f} s vs {section['reference_median_seconds']:.1f} s (medians "
                              f"of {len(section['rounds'])} alternating rounds): {fast['speedup']:.1f}x faster "
-                             f"({cpu_kind(machine)})",
+                             f"({machine_label(machine)})",
                              section["command"] if section is not target else "python -m benchmarks.speed"))
     if "recipes" in results:
         payload = results["recipes"]

@@ -8,11 +8,13 @@
    batch 128, validation_split 0.1, up to 15 epochs), all with the test accuracy checked every quarter
    epoch; the checks are not counted in the time. Alternating rounds; medians and their ratios.
 
-   With --without-amx, only the time to 99% is measured, with TensorFlow's oneDNN kernels capped at
-   AVX-512 BF16 (what an AMD EPYC Zen 4 has) on a CPU that has AMX, and recorded beside the uncapped
-   figures as `time_to_99_without_amx`, with the machine it was measured on.
+   With --beside, only the time to 99% is measured, and kept beside the main figures (under
+   `time_to_99_beside`, labelled with this CPU's maker and bfloat16 hardware, with the machine) instead of
+   replacing them: how a second machine of another kind records its figures. --without-amx does the same
+   with TensorFlow's oneDNN kernels capped at AVX-512 BF16 (what a CPU without AMX has), so that a CPU with
+   AMX can measure the path one without takes.
 
-    python -m benchmarks.speed [--repeats 3] [--skip-seed] [--skip-time-to-99] [--without-amx]
+    python -m benchmarks.speed [--repeats 3] [--skip-seed] [--skip-time-to-99] [--beside] [--without-amx]
 """
 
 from __future__ import annotations
@@ -128,8 +130,14 @@ def recipe_of(settings) -> dict:
     return {key: getattr(settings, key) for key in ("epochs", "batch_size", "learning_rate", "schedule", "precision")}
 
 
-# cnn-fast is the fast recipe; it is also timed in float32 (what bfloat16 is worth), and the cnn beside it.
-TIMED = {"cnn-fast": ("cnn-fast", {}), "cnn-fast float32": ("cnn-fast", {"precision": "float32"}), "cnn": ("cnn", {})}
+def timed() -> dict[str, tuple[str, dict]]:
+    """What is timed: cnn-fast, the fast recipe (precision auto); cnn-fast in the precision auto did not
+    choose on this CPU (what the choice is worth); and the cnn beside it."""
+    from digitlab.training.settings import bfloat16_is_fast
+
+    other = "float32" if bfloat16_is_fast() else "bfloat16"
+    return {"cnn-fast": ("cnn-fast", {}), f"cnn-fast {other}": ("cnn-fast", {"precision": other}),
+            "cnn": ("cnn", {})}
 
 
 def time_to_99(repeats: int) -> dict:
@@ -141,11 +149,11 @@ def time_to_99(repeats: int) -> dict:
 
     (x_train, y_train), (x_test, y_test) = load_mnist(verbose=False)
     images_train, images_test = get_spec("cnn").prepare(x_train), get_spec("cnn").prepare(x_test)
-    rounds = []
+    rounds, contenders = [], timed()
     for repeat in range(repeats):
         keras.utils.set_random_seed(repeat)
         measured = {"reference": time_reference(images_train, y_train, images_test, y_test)}
-        for name, (model, overrides) in TIMED.items():
+        for name, (model, overrides) in contenders.items():
             spec = get_spec(model)
             settings = settings_for(spec.training_defaults, {**overrides, "val_split": 0.0, "seed": repeat})
             keras.utils.set_random_seed(repeat)
@@ -163,7 +171,7 @@ def time_to_99(repeats: int) -> dict:
 
     reference = median("reference")
     models = {}
-    for name in TIMED:
+    for name in contenders:
         ours = median(name)
         models[name] = {"median_seconds": ours, "settings": rounds[0][name]["settings"],
                         "speedup": None if not (reference and ours) else round(reference / ours, 2)}
@@ -195,10 +203,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-seed", action="store_true")
     parser.add_argument("--skip-time-to-99", action="store_true")
+    parser.add_argument("--beside", action="store_true",
+                        help="time to 99%% only, kept beside the main figures under this CPU's kind")
     parser.add_argument("--without-amx", action="store_true",
-                        help="time to 99%% only, with oneDNN capped at AVX-512 BF16 (as on a CPU without AMX)")
+                        help="as --beside, with oneDNN capped at AVX-512 BF16 (as on a CPU without AMX)")
     arguments = parser.parse_args()
-    from benchmarks.report import machine_info, regenerate_readme, turn_off_amx, write_results
+    from benchmarks.report import machine_info, machine_label, regenerate_readme, turn_off_amx, write_results
 
     command = "python -m benchmarks.speed " + " ".join(
         f"--{k.replace('_', '-')}" if v is True else f"--{k.replace('_', '-')} {v}"
@@ -206,15 +216,16 @@ def main() -> None:
     # Each section keeps the command that measured it; a skipped section keeps its earlier measurement.
     result = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     result.pop("command", None)
-    if arguments.without_amx:  # the machine stays that of the other sections; this one records its own
+    if arguments.beside or arguments.without_amx:  # the main machine stays; this section records its own
         if "time_to_99" not in result:
-            raise SystemExit("run python -m benchmarks.speed first: the figures without AMX go beside its own")
-        turn_off_amx()
-        result["time_to_99_without_amx"] = {"command": command, **time_to_99(arguments.repeats),
-                                            "machine": machine_info()}
+            raise SystemExit("run python -m benchmarks.speed first: these figures go beside its own")
+        if arguments.without_amx:
+            turn_off_amx()
+        section = {"command": command, **time_to_99(arguments.repeats), "machine": machine_info()}
+        result.setdefault("time_to_99_beside", {})[machine_label(section["machine"])] = section
         write_results(RESULTS, result)
         regenerate_readme()
-        print(json.dumps(result["time_to_99_without_amx"], indent=2))
+        print(json.dumps(section, indent=2))
         return
     result["threads"] = os.cpu_count()
     if not arguments.skip_seed:

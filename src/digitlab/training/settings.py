@@ -9,6 +9,7 @@ each model's ``training_defaults``.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -120,9 +121,10 @@ class TrainingSettings:
                                             metavar="N"))
     augment: float = setting(0.0, Rule(float, "augmentation strength 0-1: random rotations, zooms and shifts each "
                                        "epoch (default 0)", low=0, high=1, metavar="S"))
-    precision: str = setting("float32", Rule(str, "bfloat16: mixed precision, about 2x faster on CPUs with AMX or "
-                                             "AVX-512 BF16; auto: bfloat16 where the CPU has it (default: float32; "
-                                             "cnn-fast: auto). The saved model is float32", choices=PRECISIONS))
+    precision: str = setting("float32", Rule(str, "bfloat16: mixed precision, about 2x faster on CPUs with AMX, "
+                                             "1.7x on AMD's AVX-512 BF16; auto: bfloat16 where it is faster "
+                                             "(default: float32; cnn-fast: auto). The saved model is float32",
+                                             choices=PRECISIONS))
 
     def validated(self) -> TrainingSettings:
         """Itself, if every field and every combination is allowed; else an InvalidArgument."""
@@ -160,17 +162,24 @@ def option_name(name: str) -> str:
     return setting_rules()[name].flag or "--" + name.replace("_", "-")
 
 
-def bfloat16_is_fast(cpuinfo: str | None = None) -> bool:
-    """Whether this CPU (or the one ``cpuinfo`` describes) multiplies bfloat16 in hardware (AMX or AVX-512
-    BF16). There, mixed precision trains convolutions about twice as fast; elsewhere bfloat16 is emulated
-    and slower than float32."""
+def bfloat16_is_fast(cpuinfo: str | None = None, onednn_cap: str | None = None) -> bool:
+    """Whether mixed bfloat16 trains faster than float32 on this CPU (or the one ``cpuinfo`` describes), as
+    measured with `python -m benchmarks.speed`: on AMX tiles, about twice as fast; on an AMD EPYC's AVX-512
+    BF16 (Zen 4), 1.7x; but on an Intel Xeon's AVX-512 BF16 without AMX, slower than float32 (0.8x), and
+    slower still where bfloat16 is emulated. AMX counts only when oneDNN is not capped below it
+    (``ONEDNN_MAX_CPU_ISA``, or ``onednn_cap``)."""
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
         except OSError:
             return False
-    flags = {flag for line in cpuinfo.splitlines() if line.startswith("flags") for flag in line.split()}
-    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    if onednn_cap is None:
+        onednn_cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "")
+    lines = cpuinfo.splitlines()
+    flags = {flag for line in lines if line.startswith("flags") for flag in line.split()}
+    amd = any(line.startswith("vendor_id") and "AuthenticAMD" in line for line in lines)
+    amx_allowed = "AMX" in onednn_cap.upper() or onednn_cap.upper() in ("", "ALL", "DEFAULT")
+    return ("amx_bf16" in flags and amx_allowed) or (amd and "avx512_bf16" in flags)
 
 
 def settings_for(training_defaults: dict[str, Any], overrides: dict[str, Any]) -> TrainingSettings:
