@@ -542,7 +542,7 @@ def summary_table(results: dict[str, dict]) -> str:
             rows.append(("fastest `cnn-fast` recipe to 99.0% on every seed, vs Keras `mnist_convnet` in the same run",
                          f"{best['name']}: {best['median_seconds_to_99']:.1f} s vs "
                          f"{payload['reference_median_seconds']:.1f} s (medians of {payload['seeds']} seeds): "
-                         f"{best['median_speedup']:.1f}x ({cpu_kind(payload['machine'])})",
+                         f"{best['median_speedup']:.1f}x ({machine_label(payload['machine'])})",
                          "python -m benchmarks.recipes"))
     if "inference" in results:
         cnn = next((r for r in results["inference"]["results"] if r["model"] == "cnn" and "onnx" in r), None)
