@@ -18,7 +18,10 @@ request). A last workload gives the floor of any Python server here: uvicorn, wi
 loop and HTTP parser, answering every JSON request with a fixed reply (`fixed_answer` below), no
 FastAPI, no model. Traffic never leaves this machine.
 
-    python -m benchmarks.loadtest RUN [--requests 20000] [--concurrency 32] [--workers 2]
+With --beside, the figures are kept beside the main ones (under `beside`, labelled with this CPU's maker
+and bfloat16 hardware) instead of replacing them: how a second machine records its own.
+
+    python -m benchmarks.loadtest RUN [--requests 20000] [--concurrency 32] [--workers 2] [--beside]
 """
 
 from __future__ import annotations
@@ -304,16 +307,25 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--beside", action="store_true",
+                        help="keep these figures beside the main ones, under this CPU's kind, instead of replacing "
+                             "them (for a second machine)")
     arguments = parser.parse_args()
     from digitlab.runs import open_run
 
     model = open_run(arguments.run).config["model"]
     results = measure(arguments.run, arguments.requests, arguments.concurrency, arguments.workers)
-    from benchmarks.report import machine_info, regenerate_readme, write_results
+    from benchmarks.report import machine_info, machine_label, regenerate_readme, write_results
 
     command = (f"python -m benchmarks.loadtest {arguments.run} --requests {arguments.requests} "
-               f"--concurrency {arguments.concurrency} --workers {arguments.workers}")
-    write_results(RESULTS, {"command": command, "model": model, "machine": machine_info(), "results": results})
+               f"--concurrency {arguments.concurrency} --workers {arguments.workers}"
+               + (" --beside" if arguments.beside else ""))
+    measured = {"command": command, "model": model, "machine": machine_info(), "results": results}
+    if arguments.beside and RESULTS.exists():
+        main_figures = json.loads(RESULTS.read_text())
+        main_figures.setdefault("beside", {})[machine_label(measured["machine"])] = measured
+        measured = main_figures
+    write_results(RESULTS, measured)
     regenerate_readme()
     print(json.dumps([{k: v for k, v in r.items() if k != "rounds"} for r in results], indent=2))
 

@@ -122,9 +122,29 @@ def _machine_line(machine: dict) -> str:
     return f"{machine['date']}, {machine['cpu']} ({cpu_kind(machine)}), {machine['cores']} cores"
 
 
+def loadtest_sections(payload: dict) -> list[dict]:
+    """The load-test measurements in loadtest.json: the main one, then those of other machines kept beside it."""
+    return [payload, *payload.get("beside", {}).values()]
+
+
 def loadtest_table(payload: dict) -> str:
-    lines = ["| workload | batching | requests per round | requests/s | p50 | p90 | p99 | errors "
-             "| CPU per request: server + wrk | ceiling on these cores | notes |", "|---" * 11 + "|"]
+    sections = loadtest_sections(payload)
+    lines = []
+    for section in sections:
+        lines += _loadtest_rows(section, f"On {machine_label(section['machine'])}:" if len(sections) > 1 else "")
+    shares = [r["requests_per_second"] / r["ceiling_requests_per_second"] for section in sections
+              for r in section["results"] if r["batching"] is not None]  # digitlab's own workloads, not the floor
+    lines += ["", "CPU per request: user + system time of the server's processes and of wrk during a round, "
+              "divided by the requests answered (in the mixed workload the photos' work is included); "
+              "ceiling: cores / that sum, the most these cores could answer if nothing else ran. digitlab's "
+              f"workloads ran at {min(shares):.0%}-{max(shares):.0%} of their ceilings."]
+    return "\n".join(lines).lstrip("\n")
+
+
+def _loadtest_rows(payload: dict, heading: str) -> list[str]:
+    lines = ["", heading, ""] if heading else [""]
+    lines += ["| workload | batching | requests per round | requests/s | p50 | p90 | p99 | errors "
+              "| CPU per request: server + wrk | ceiling on these cores | notes |", "|---" * 11 + "|"]
     for r in payload["results"]:
         notes = []
         if "photo_share" in r:
@@ -142,16 +162,10 @@ def loadtest_table(payload: dict) -> str:
                      f"| {r['server_cpu_ms']:.3f} + {r['client_cpu_ms']:.3f} ms | {r['ceiling_requests_per_second']:,} "
                      f"| {'; '.join(notes)} |")
     first = payload["results"][0]
-    shares = [r["requests_per_second"] / r["ceiling_requests_per_second"] for r in payload["results"]
-              if r["batching"] is not None]  # digitlab's own workloads, not the floor
     lines += ["", f"Model `{payload['model']}` served from ONNX by {first['workers']} worker processes at concurrency "
               f"{first['concurrency']}; medians of 3 rounds; command: `{payload['command']}` "
-              f"({_machine_line(payload['machine'])}, shared by server and load generator).",
-              "", "CPU per request: user + system time of the server's processes and of wrk during a round, "
-              "divided by the requests answered (in the mixed workload the photos' work is included); "
-              "ceiling: cores / that sum, the most these cores could answer if nothing else ran. digitlab's "
-              f"workloads ran at {min(shares):.0%}-{max(shares):.0%} of their ceilings."]
-    return "\n".join(lines)
+              f"({_machine_line(payload['machine'])}, shared by server and load generator)."]
+    return lines
 
 
 def numbers_table(payload: dict) -> str:
@@ -501,12 +515,14 @@ def summary_table(results: dict[str, dict]) -> str:
                      f"{occluded['drop_salient']:.2f} of the probability, 40 random ink pixels "
                      f"{occluded['drop_random_ink']:.2f}", "python -m benchmarks.explain RUN"))
     if "loadtest" in results:
-        for r in results["loadtest"]["results"]:
-            if not r.get("batching", True):
-                continue
-            rows.append((f"REST API, {r['workload']}, concurrency {r['concurrency']}, {r['workers']} workers",
-                         f"{r['requests_per_second']:,.0f} req/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
-                         f"{r['errors']} errors", "python -m benchmarks.loadtest RUN"))
+        for section in loadtest_sections(results["loadtest"]):
+            for r in section["results"]:
+                if not r.get("batching", True):
+                    continue
+                rows.append((f"REST API, {r['workload']}, concurrency {r['concurrency']}, {r['workers']} workers",
+                             f"{r['requests_per_second']:,.0f} req/s, p50 {r['p50_ms']:.1f} ms, p99 "
+                             f"{r['p99_ms']:.1f} ms, {r['errors']} errors ({machine_label(section['machine'])})",
+                             "python -m benchmarks.loadtest RUN"))
     if "accuracy" in results:
         a = results["accuracy"]
         members = a["members"]
