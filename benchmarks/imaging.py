@@ -2,7 +2,8 @@
 of image, as medians over repeats on one core; and `digitlab predict` on 1,000 photo-like files with one
 process and with all cores.
 
-    python -m benchmarks.imaging RUN [--repeats 30]
+    python -m benchmarks.imaging RUN [--repeats 30] [--beside]  (--beside: kept beside the main figures, for a
+    second machine)
 
 RUN should be exported to ONNX (inference is ONNX Runtime with one thread, as the server runs it).
 """
@@ -94,11 +95,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="run directory, exported to ONNX")
     parser.add_argument("--repeats", type=int, default=30, help="passes over each set of files (default: 30)")
+    parser.add_argument("--beside", action="store_true",
+                        help="keep these figures beside the main ones, under this CPU's kind, instead of replacing "
+                             "them (for a second machine)")
     arguments = parser.parse_args()
     result = measure(arguments.run, arguments.repeats)
-    from benchmarks.report import machine_info, regenerate_readme, write_results
+    from benchmarks.report import keep_beside, machine_info, regenerate_readme, write_results
 
-    write_results(RESULTS, {**result, "machine": machine_info()})
+    if arguments.beside:
+        result["command"] += " --beside"
+    measured = {**result, "machine": machine_info()}
+    write_results(RESULTS, keep_beside(RESULTS, measured) if arguments.beside else measured)
     regenerate_readme()
     print(json.dumps(result, indent=2))
 

@@ -315,17 +315,13 @@ def main() -> None:
 
     model = open_run(arguments.run).config["model"]
     results = measure(arguments.run, arguments.requests, arguments.concurrency, arguments.workers)
-    from benchmarks.report import machine_info, machine_label, regenerate_readme, write_results
+    from benchmarks.report import keep_beside, machine_info, regenerate_readme, write_results
 
     command = (f"python -m benchmarks.loadtest {arguments.run} --requests {arguments.requests} "
                f"--concurrency {arguments.concurrency} --workers {arguments.workers}"
                + (" --beside" if arguments.beside else ""))
     measured = {"command": command, "model": model, "machine": machine_info(), "results": results}
-    if arguments.beside and RESULTS.exists():
-        main_figures = json.loads(RESULTS.read_text())
-        main_figures.setdefault("beside", {})[machine_label(measured["machine"])] = measured
-        measured = main_figures
-    write_results(RESULTS, measured)
+    write_results(RESULTS, keep_beside(RESULTS, measured) if arguments.beside else measured)
     regenerate_readme()
     print(json.dumps([{k: v for k, v in r.items() if k != "rounds"} for r in results], indent=2))
 

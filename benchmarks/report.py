@@ -8,6 +8,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from digitlab.fileio import atomic_write_text
@@ -122,28 +123,18 @@ def _machine_line(machine: dict) -> str:
     return f"{machine['date']}, {machine['cpu']} ({cpu_kind(machine)}), {machine['cores']} cores"
 
 
-def loadtest_sections(payload: dict) -> list[dict]:
-    """The load-test measurements in loadtest.json: the main one, then those of other machines kept beside it."""
-    return [payload, *payload.get("beside", {}).values()]
-
-
 def loadtest_table(payload: dict) -> str:
-    sections = loadtest_sections(payload)
-    lines = []
-    for section in sections:
-        lines += _loadtest_rows(section, f"On {machine_label(section['machine'])}:" if len(sections) > 1 else "")
-    shares = [r["requests_per_second"] / r["ceiling_requests_per_second"] for section in sections
+    shares = [r["requests_per_second"] / r["ceiling_requests_per_second"] for section in machine_sections(payload)
               for r in section["results"] if r["batching"] is not None]  # digitlab's own workloads, not the floor
-    lines += ["", "CPU per request: user + system time of the server's processes and of wrk during a round, "
-              "divided by the requests answered (in the mixed workload the photos' work is included); "
-              "ceiling: cores / that sum, the most these cores could answer if nothing else ran. digitlab's "
-              f"workloads ran at {min(shares):.0%}-{max(shares):.0%} of their ceilings."]
-    return "\n".join(lines).lstrip("\n")
+    return "\n".join(per_machine(payload, _loadtest_rows) + [
+        "", "CPU per request: user + system time of the server's processes and of wrk during a round, divided by "
+        "the requests answered (in the mixed workload the photos' work is included); ceiling: cores / that sum, "
+        "the most these cores could answer if nothing else ran. digitlab's workloads ran at "
+        f"{min(shares):.0%}-{max(shares):.0%} of their ceilings."])
 
 
-def _loadtest_rows(payload: dict, heading: str) -> list[str]:
-    lines = ["", heading, ""] if heading else [""]
-    lines += ["| workload | batching | requests per round | requests/s | p50 | p90 | p99 | errors "
+def _loadtest_rows(payload: dict) -> list[str]:
+    lines = ["| workload | batching | requests per round | requests/s | p50 | p90 | p99 | errors "
               "| CPU per request: server + wrk | ceiling on these cores | notes |", "|---" * 11 + "|"]
     for r in payload["results"]:
         notes = []
@@ -258,6 +249,10 @@ def app_table(payload: dict) -> str:
 
 
 def imaging_table(payload: dict) -> str:
+    return "\n".join(per_machine(payload, _imaging_rows))
+
+
+def _imaging_rows(payload: dict) -> list[str]:
     lines = ["| upload | files (mean size) | decode | prepare | infer | total |", "|---|---|---|---|---|---|"]
     for r in payload["sizes"]:
         lines.append(f"| {r['upload']} | {r['files']} ({r['mean_bytes'] / 1000:,.1f} KB) | {r['decode_ms']:.2f} ms "
@@ -267,7 +262,7 @@ def imaging_table(payload: dict) -> str:
               f"{predict['files']:,} photo-like files (process start included): {predict['one_process_seconds']:.1f} s "
               f"with `--workers 1`, {predict['all_cores_seconds']:.1f} s on all cores. Command: `{payload['command']}` "
               f"({_machine_line(payload['machine'])})."]
-    return "\n".join(lines)
+    return lines
 
 
 def tuning_table(payload: dict) -> str:
@@ -385,6 +380,30 @@ def machine_label(machine: dict) -> str:
     return f"{maker}, {cpu_kind(machine)}"
 
 
+def keep_beside(path: Path, measured: dict) -> dict:
+    """What to write to ``path``: the figures already there, with ``measured`` (which names its machine) kept
+    beside them under the machine's label instead of replacing them; a second machine records its own so."""
+    if not path.exists():
+        return measured
+    main = json.loads(path.read_text())
+    main.setdefault("beside", {})[machine_label(measured["machine"])] = measured
+    return main
+
+
+def machine_sections(payload: dict) -> list[dict]:
+    """A results file's measurements: the main one, then those of other machines kept beside it."""
+    return [payload, *payload.get("beside", {}).values()]
+
+
+def per_machine(payload: dict, render: Callable[[dict], list[str]]) -> list[str]:
+    """Each machine's measurements rendered by ``render``, headed by the machine when there are several."""
+    sections, lines = machine_sections(payload), []
+    for section in sections:
+        heading = [f"On {machine_label(section['machine'])}:", ""] if len(sections) > 1 else []
+        lines += heading + render(section) + [""]
+    return lines[:-1]
+
+
 # The issue "Fast to 99% on any x86 CPU": cnn-fast at least 10x faster than the reference in the same run,
 # and within 8 s on a CPU with AMX, 10 s on AVX-512 without it.
 SPEEDUP_TARGET = 10.0
@@ -481,12 +500,13 @@ def summary_table(results: dict[str, dict]) -> str:
         rows.append(("re-drawn \"real-world\" test digits, cnn",
                      f"{r['pipeline_accuracy']:.2%} through `digitlab.reading.imaging` vs "
                      f"{r['naive_accuracy']:.2%} plain resize", "python -m benchmarks.realworld RUN"))
-    if "imaging" in results:
-        by_upload = {r["upload"]: r for r in results["imaging"]["sizes"]}
+    for section in machine_sections(results["imaging"]) if "imaging" in results else []:
+        by_upload = {r["upload"]: r for r in section["sizes"]}
         canvas = next(r for name, r in by_upload.items() if name.startswith("280x280"))
         phone = next(r for name, r in by_upload.items() if name.startswith("12 MP"))
         rows.append(("one upload, decode + prepare + infer (280x280 canvas PNG; 12 MP phone JPEG)",
-                     f"{canvas['total_ms']:.2f} ms; {phone['total_ms']:.1f} ms", "python -m benchmarks.imaging RUN"))
+                     f"{canvas['total_ms']:.2f} ms; {phone['total_ms']:.1f} ms ({machine_label(section['machine'])})",
+                     "python -m benchmarks.imaging RUN"))
     if "numbers" in results:
         last = results["numbers"]["results"][-1]
         n, mean = last["lengths_2_to_6"], results["numbers"].get("mean_over_seeds")
@@ -515,7 +535,7 @@ def summary_table(results: dict[str, dict]) -> str:
                      f"{occluded['drop_salient']:.2f} of the probability, 40 random ink pixels "
                      f"{occluded['drop_random_ink']:.2f}", "python -m benchmarks.explain RUN"))
     if "loadtest" in results:
-        for section in loadtest_sections(results["loadtest"]):
+        for section in machine_sections(results["loadtest"]):
             for r in section["results"]:
                 if not r.get("batching", True):
                     continue
