@@ -95,3 +95,28 @@ def test_turning_amx_off_keeps_oneDNN_to_avx512_bf16_kernels():
     assert not [kernel for kernel in kernels if "amx" in kernel[1]]
     machine = json.loads(done.stdout.split("MACHINE ", 1)[1])
     assert machine["onednn_max_cpu_isa"] == report.WITHOUT_AMX_ISA
+
+
+def test_a_second_machine_keeps_its_figures_beside_the_first(tmp_path):
+    """--beside: the main figures stay, each other machine's are kept under its own label (a repeat run on
+    the same kind of machine replaces its own), and the tables head each machine's rows with its label."""
+    path = tmp_path / "imaging.json"
+    imaging = json.loads((report.RESULTS_DIR / "imaging.json").read_text())
+    main = {key: value for key, value in imaging.items() if key != "beside"}
+    amx = {"cpu": "Intel(R) Xeon(R) Processor", "cpu_features": ["amx_bf16", "avx512_bf16"]}
+    epyc = {"cpu": "AMD EPYC 9R14 96-Core Processor", "cpu_features": ["avx512_bf16", "avx512f"]}
+    main["machine"] = {**main["machine"], **amx}
+    assert report.keep_beside(path, main) == main  # nothing recorded yet: these become the main figures
+    report.write_results(path, main)
+    for seconds in (9.0, 7.0):  # the second run on the same kind of machine replaces the first
+        other = {**main, "machine": {**main["machine"], **epyc}, "command": f"second machine {seconds}"}
+        report.write_results(path, report.keep_beside(path, other))
+    recorded = json.loads(path.read_text())
+    assert recorded["machine"]["cpu"] == amx["cpu"] and list(recorded["beside"]) == ["AMD, AVX-512 BF16, no AMX"]
+    assert [section["command"] for section in report.machine_sections(recorded)] == [main["command"],
+                                                                                      "second machine 7.0"]
+    table = report.imaging_table(recorded)
+    assert table.index("On Intel, AMX:") < table.index("On AMD, AVX-512 BF16, no AMX:")
+    assert table.count("| upload |") == 2 and "On " not in report.imaging_table(main)
+    summary = report.summary_table({"imaging": recorded})
+    assert "(Intel, AMX)" in summary and "(AMD, AVX-512 BF16, no AMX)" in summary
