@@ -368,9 +368,8 @@ def speed_table(payload: dict) -> str:
 
 def time_to_99_sections(speed: dict) -> list[tuple[dict, dict]]:
     """The time-to-99% measurements in speed.json, each with the machine it was measured on: the main one,
-    then those kept beside it (other machines, or AMX turned off), in the order they were first recorded."""
-    return [(speed["time_to_99"], speed["machine"])] + [
-        (section, section["machine"]) for section in speed.get("time_to_99_beside", {}).values()]
+    then those kept beside it (other machines, or AMX turned off)."""
+    return [(section["time_to_99"], section["machine"]) for section in machine_sections(speed)]
 
 
 def machine_label(machine: dict) -> str:

@@ -8,11 +8,11 @@
    batch 128, validation_split 0.1, up to 15 epochs), all with the test accuracy checked every quarter
    epoch; the checks are not counted in the time. Alternating rounds; medians and their ratios.
 
-   With --beside, only the time to 99% is measured, and kept beside the main figures (under
-   `time_to_99_beside`, labelled with this CPU's maker and bfloat16 hardware, with the machine) instead of
-   replacing them: how a second machine of another kind records its figures. --without-amx does the same
-   with TensorFlow's oneDNN kernels capped at AVX-512 BF16 (what a CPU without AMX has), so that a CPU with
-   AMX can measure the path one without takes.
+   With --beside, only the time to 99% is measured, and kept beside the main figures (under `beside`,
+   labelled with this CPU's maker and bfloat16 hardware, with the machine) instead of replacing them: how
+   a second machine of another kind records its figures. --without-amx does the same with TensorFlow's
+   oneDNN kernels capped at AVX-512 BF16 (what a CPU without AMX has), so that a CPU with AMX can measure
+   the path one without takes.
 
     python -m benchmarks.speed [--repeats 3] [--skip-seed] [--skip-time-to-99] [--beside] [--without-amx]
 """
@@ -208,7 +208,7 @@ def main() -> None:
     parser.add_argument("--without-amx", action="store_true",
                         help="as --beside, with oneDNN capped at AVX-512 BF16 (as on a CPU without AMX)")
     arguments = parser.parse_args()
-    from benchmarks.report import machine_info, machine_label, regenerate_readme, turn_off_amx, write_results
+    from benchmarks.report import keep_beside, machine_info, regenerate_readme, turn_off_amx, write_results
 
     command = "python -m benchmarks.speed " + " ".join(
         f"--{k.replace('_', '-')}" if v is True else f"--{k.replace('_', '-')} {v}"
@@ -221,11 +221,10 @@ def main() -> None:
             raise SystemExit("run python -m benchmarks.speed first: these figures go beside its own")
         if arguments.without_amx:
             turn_off_amx()
-        section = {"command": command, **time_to_99(arguments.repeats), "machine": machine_info()}
-        result.setdefault("time_to_99_beside", {})[machine_label(section["machine"])] = section
-        write_results(RESULTS, result)
+        measured = {"time_to_99": {"command": command, **time_to_99(arguments.repeats)}, "machine": machine_info()}
+        write_results(RESULTS, keep_beside(RESULTS, measured))
         regenerate_readme()
-        print(json.dumps(section, indent=2))
+        print(json.dumps(measured, indent=2))
         return
     result["threads"] = os.cpu_count()
     if not arguments.skip_seed:
