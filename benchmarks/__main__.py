@@ -21,7 +21,6 @@ READER_TRAINING = ["train", "--model", "cnn", "--augment", "1", "--epochs", "8",
 STEPS = {
     "backends": ["-m", "benchmarks.backends"],
     "speed": ["-m", "benchmarks.speed"],
-    "speed-without-amx": ["-m", "benchmarks.speed", "--without-amx"],
     "recipes": ["-m", "benchmarks.recipes"],
     "tuning": ["-m", "benchmarks.tuning"],
     "accuracy": ["-m", "benchmarks.accuracy"],

@@ -29,7 +29,8 @@ def turn_off_amx() -> None:
     os.environ["ONEDNN_MAX_CPU_ISA"] = WITHOUT_AMX_ISA
 
 
-def machine_info() -> dict:
+def cpu_model_and_flags() -> tuple[str, set[str]]:
+    """The CPU's model name and feature flags, from /proc/cpuinfo ("unknown" and none elsewhere)."""
     cpu, flags = "unknown", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -39,6 +40,11 @@ def machine_info() -> dict:
                 flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
+    return cpu, flags
+
+
+def machine_info() -> dict:
+    cpu, flags = cpu_model_and_flags()
     from digitlab.runs import package_versions
 
     cap = os.environ.get("ONEDNN_MAX_CPU_ISA")

@@ -208,7 +208,14 @@ def main() -> None:
     parser.add_argument("--without-amx", action="store_true",
                         help="as --beside, with oneDNN capped at AVX-512 BF16 (as on a CPU without AMX)")
     arguments = parser.parse_args()
-    from benchmarks.report import keep_beside, machine_info, regenerate_readme, turn_off_amx, write_results
+    from benchmarks.report import (
+        cpu_model_and_flags,
+        keep_beside,
+        machine_info,
+        regenerate_readme,
+        turn_off_amx,
+        write_results,
+    )
 
     command = "python -m benchmarks.speed " + " ".join(
         f"--{k.replace('_', '-')}" if v is True else f"--{k.replace('_', '-')} {v}"
@@ -220,6 +227,8 @@ def main() -> None:
         if "time_to_99" not in result:
             raise SystemExit("run python -m benchmarks.speed first: these figures go beside its own")
         if arguments.without_amx:
+            if "amx_bf16" not in cpu_model_and_flags()[1]:
+                raise SystemExit("this CPU has no AMX to turn off: measure it as it is, with --beside")
             turn_off_amx()
         measured = {"time_to_99": {"command": command, **time_to_99(arguments.repeats)}, "machine": machine_info()}
         write_results(RESULTS, keep_beside(RESULTS, measured))
