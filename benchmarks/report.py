@@ -380,7 +380,7 @@ def time_to_99_sections(speed: dict) -> list[tuple[dict, dict]]:
 
 def machine_label(machine: dict) -> str:
     """The CPU's maker and bfloat16 hardware, e.g. "Intel, AMX turned off, AVX-512 BF16": what tells apart
-    the machines whose time-to-99% figures are kept side by side."""
+    the machines whose figures are kept side by side."""
     maker = machine["cpu"].split()[0].removesuffix("(R)") if machine["cpu"] != "unknown" else "unknown CPU"
     return f"{maker}, {cpu_kind(machine)}"
 
@@ -505,13 +505,13 @@ def summary_table(results: dict[str, dict]) -> str:
         rows.append(("re-drawn \"real-world\" test digits, cnn",
                      f"{r['pipeline_accuracy']:.2%} through `digitlab.reading.imaging` vs "
                      f"{r['naive_accuracy']:.2%} plain resize", "python -m benchmarks.realworld RUN"))
-    for section in machine_sections(results["imaging"]) if "imaging" in results else []:
+    for index, section in enumerate(machine_sections(results["imaging"]) if "imaging" in results else []):
         by_upload = {r["upload"]: r for r in section["sizes"]}
         canvas = next(r for name, r in by_upload.items() if name.startswith("280x280"))
         phone = next(r for name, r in by_upload.items() if name.startswith("12 MP"))
         rows.append(("one upload, decode + prepare + infer (280x280 canvas PNG; 12 MP phone JPEG)",
                      f"{canvas['total_ms']:.2f} ms; {phone['total_ms']:.1f} ms ({machine_label(section['machine'])})",
-                     "python -m benchmarks.imaging RUN"))
+                     "python -m benchmarks.imaging RUN" + (" --beside" if index else "")))
     if "numbers" in results:
         last = results["numbers"]["results"][-1]
         n, mean = last["lengths_2_to_6"], results["numbers"].get("mean_over_seeds")
@@ -540,14 +540,14 @@ def summary_table(results: dict[str, dict]) -> str:
                      f"{occluded['drop_salient']:.2f} of the probability, 40 random ink pixels "
                      f"{occluded['drop_random_ink']:.2f}", "python -m benchmarks.explain RUN"))
     if "loadtest" in results:
-        for section in machine_sections(results["loadtest"]):
+        for index, section in enumerate(machine_sections(results["loadtest"])):
             for r in section["results"]:
                 if not r.get("batching", True):
                     continue
                 rows.append((f"REST API, {r['workload']}, concurrency {r['concurrency']}, {r['workers']} workers",
                              f"{r['requests_per_second']:,.0f} req/s, p50 {r['p50_ms']:.1f} ms, p99 "
                              f"{r['p99_ms']:.1f} ms, {r['errors']} errors ({machine_label(section['machine'])})",
-                             "python -m benchmarks.loadtest RUN"))
+                             "python -m benchmarks.loadtest RUN" + (" --beside" if index else "")))
     if "accuracy" in results:
         a = results["accuracy"]
         members = a["members"]
