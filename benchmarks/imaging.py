@@ -2,8 +2,10 @@
 of image, as medians over repeats on one core; and `digitlab predict` on 1,000 photo-like files with one
 process and with all cores.
 
-    python -m benchmarks.imaging RUN [--repeats 30] [--beside]  (--beside: kept beside the main figures, for a
-    second machine)
+With --beside, the figures are kept beside the main ones (under `beside`, labelled with this CPU's maker
+and bfloat16 hardware) instead of replacing them: how a second machine records its own.
+
+    python -m benchmarks.imaging RUN [--repeats 30] [--beside]
 
 RUN should be exported to ONNX (inference is ONNX Runtime with one thread, as the server runs it).
 """
@@ -95,12 +97,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="run directory, exported to ONNX")
     parser.add_argument("--repeats", type=int, default=30, help="passes over each set of files (default: 30)")
-    parser.add_argument("--beside", action="store_true",
-                        help="keep these figures beside the main ones, under this CPU's kind, instead of replacing "
-                             "them (for a second machine)")
+    from benchmarks.report import BESIDE_HELP, keep_beside, machine_info, regenerate_readme, write_results
+
+    parser.add_argument("--beside", action="store_true", help=BESIDE_HELP)
     arguments = parser.parse_args()
     result = measure(arguments.run, arguments.repeats)
-    from benchmarks.report import keep_beside, machine_info, regenerate_readme, write_results
 
     if arguments.beside:
         result["command"] += " --beside"

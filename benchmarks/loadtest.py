@@ -307,16 +307,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--beside", action="store_true",
-                        help="keep these figures beside the main ones, under this CPU's kind, instead of replacing "
-                             "them (for a second machine)")
+    from benchmarks.report import BESIDE_HELP, keep_beside, machine_info, regenerate_readme, write_results
+
+    parser.add_argument("--beside", action="store_true", help=BESIDE_HELP)
     arguments = parser.parse_args()
     from digitlab.runs import open_run
 
     model = open_run(arguments.run).config["model"]
     results = measure(arguments.run, arguments.requests, arguments.concurrency, arguments.workers)
-    from benchmarks.report import keep_beside, machine_info, regenerate_readme, write_results
-
     command = (f"python -m benchmarks.loadtest {arguments.run} --requests {arguments.requests} "
                f"--concurrency {arguments.concurrency} --workers {arguments.workers}"
                + (" --beside" if arguments.beside else ""))

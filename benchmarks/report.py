@@ -385,6 +385,10 @@ def machine_label(machine: dict) -> str:
     return f"{maker}, {cpu_kind(machine)}"
 
 
+BESIDE_HELP = ("keep these figures beside the main ones, under this CPU's kind, instead of replacing them (for a "
+               "second machine)")
+
+
 def keep_beside(path: Path, measured: dict) -> dict:
     """What to write to ``path``: the figures already there, with ``measured`` (which names its machine) kept
     beside them under the machine's label instead of replacing them; a second machine records its own so."""
@@ -505,13 +509,15 @@ def summary_table(results: dict[str, dict]) -> str:
         rows.append(("re-drawn \"real-world\" test digits, cnn",
                      f"{r['pipeline_accuracy']:.2%} through `digitlab.reading.imaging` vs "
                      f"{r['naive_accuracy']:.2%} plain resize", "python -m benchmarks.realworld RUN"))
-    for index, section in enumerate(machine_sections(results["imaging"]) if "imaging" in results else []):
-        by_upload = {r["upload"]: r for r in section["sizes"]}
-        canvas = next(r for name, r in by_upload.items() if name.startswith("280x280"))
-        phone = next(r for name, r in by_upload.items() if name.startswith("12 MP"))
-        rows.append(("one upload, decode + prepare + infer (280x280 canvas PNG; 12 MP phone JPEG)",
-                     f"{canvas['total_ms']:.2f} ms; {phone['total_ms']:.1f} ms ({machine_label(section['machine'])})",
-                     "python -m benchmarks.imaging RUN" + (" --beside" if index else "")))
+    if "imaging" in results:
+        for index, section in enumerate(machine_sections(results["imaging"])):
+            by_upload = {r["upload"]: r for r in section["sizes"]}
+            canvas = next(r for name, r in by_upload.items() if name.startswith("280x280"))
+            phone = next(r for name, r in by_upload.items() if name.startswith("12 MP"))
+            rows.append(("one upload, decode + prepare + infer (280x280 canvas PNG; 12 MP phone JPEG)",
+                         f"{canvas['total_ms']:.2f} ms; {phone['total_ms']:.1f} ms "
+                         f"({machine_label(section['machine'])})",
+                         "python -m benchmarks.imaging RUN" + (" --beside" if index else "")))
     if "numbers" in results:
         last = results["numbers"]["results"][-1]
         n, mean = last["lengths_2_to_6"], results["numbers"].get("mean_over_seeds")

@@ -199,16 +199,8 @@ def plot_time_to_99(result: dict, path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--skip-seed", action="store_true")
-    parser.add_argument("--skip-time-to-99", action="store_true")
-    parser.add_argument("--beside", action="store_true",
-                        help="time to 99%% only, kept beside the main figures under this CPU's kind")
-    parser.add_argument("--without-amx", action="store_true",
-                        help="as --beside, with oneDNN capped at AVX-512 BF16 (as on a CPU without AMX)")
-    arguments = parser.parse_args()
     from benchmarks.report import (
+        BESIDE_HELP,
         cpu_model_and_flags,
         keep_beside,
         machine_info,
@@ -217,6 +209,14 @@ def main() -> None:
         write_results,
     )
 
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-seed", action="store_true")
+    parser.add_argument("--skip-time-to-99", action="store_true")
+    parser.add_argument("--beside", action="store_true", help="time to 99%% only; " + BESIDE_HELP)
+    parser.add_argument("--without-amx", action="store_true",
+                        help="as --beside, with oneDNN capped at AVX-512 BF16 (as on a CPU without AMX)")
+    arguments = parser.parse_args()
     command = "python -m benchmarks.speed " + " ".join(
         f"--{k.replace('_', '-')}" if v is True else f"--{k.replace('_', '-')} {v}"
         for k, v in vars(arguments).items() if v not in (False, None))

@@ -121,8 +121,8 @@ class TrainingSettings:
                                             metavar="N"))
     augment: float = setting(0.0, Rule(float, "augmentation strength 0-1: random rotations, zooms and shifts each "
                                        "epoch (default 0)", low=0, high=1, metavar="S"))
-    precision: str = setting("float32", Rule(str, "bfloat16: mixed precision, about 2x faster on CPUs with AMX, "
-                                             "1.7x on AMD's AVX-512 BF16; auto: bfloat16 where it is faster "
+    precision: str = setting("float32", Rule(str, "bfloat16: mixed precision, about 2x faster on CPUs with AMX; "
+                                             "auto: bfloat16 where it was measured faster (AMX, AMD's AVX-512 BF16) "
                                              "(default: float32; cnn-fast: auto). The saved model is float32",
                                              choices=PRECISIONS))
 
@@ -164,9 +164,9 @@ def option_name(name: str) -> str:
 
 def bfloat16_is_fast(cpuinfo: str | None = None, onednn_cap: str | None = None) -> bool:
     """Whether mixed bfloat16 trains faster than float32 on this CPU (or the one ``cpuinfo`` describes), as
-    measured with `python -m benchmarks.speed`: on AMX tiles, about twice as fast; on an AMD EPYC's AVX-512
-    BF16 (Zen 4), 1.7x; but on an Intel Xeon's AVX-512 BF16 without AMX, slower than float32 (0.8x), and
-    slower still where bfloat16 is emulated. AMX counts only when oneDNN is not capped below it
+    `python -m benchmarks.speed` measured it: on AMX tiles, about twice as fast; on an AMD EPYC's AVX-512
+    BF16 (Zen 4), 1.7x in the issue's one run; but on an Intel Xeon's AVX-512 BF16 without AMX, slower than
+    float32 (0.8x), and slower still where bfloat16 is emulated. AMX counts only when oneDNN is not capped below it
     (``ONEDNN_MAX_CPU_ISA``, or ``onednn_cap``)."""
     if cpuinfo is None:
         try:
