@@ -264,11 +264,11 @@ def test_a_damaged_or_rotated_png_is_handled_as_pillow_handles_it():
 def test_a_large_png_is_left_to_pillow_which_lets_other_threads_run():
     """pyspng keeps the GIL for the whole decode; a PNG over SPNG_MAX_PIXELS would stall the server's event
     loop for milliseconds, so Pillow (which releases the GIL) decodes it."""
-    from digitlab.reading.imaging import SPNG_MAX_PIXELS, _spng_input, open_image
+    from digitlab.reading.imaging import SPNG_MAX_PIXELS, PlainPng, open_image
 
     side = int(SPNG_MAX_PIXELS**0.5)
     small, large = (png_bytes(Image.new("RGB", (width, side), "white")) for width in (side, side + 2))
-    assert _spng_input(open_image(small)) is not None and _spng_input(open_image(large)) is None
+    assert isinstance(open_image(small), PlainPng) and not isinstance(open_image(large), PlainPng)
     assert decode_image(large).size == (side + 2, side)
 
 
@@ -299,11 +299,24 @@ def test_a_png_of_very_many_chunks_is_left_to_pillow():
     """Checking CRCs costs a Python step per chunk: a file made of thousands of chunks is not worth it."""
     from PIL import PngImagePlugin
 
-    from digitlab.reading.imaging import _spng_input, open_image
+    from digitlab.reading.imaging import PlainPng, open_image
 
     info = PngImagePlugin.PngInfo()
     for index in range(1200):
         info.add_text(f"k{index}", "v")
     data = png_bytes(drawn_seven(size=(60, 40)), pnginfo=info)
-    assert _spng_input(open_image(data)) is None and decode_image(data).size == (60, 40)
-    assert _spng_input(open_image(png_bytes(drawn_seven(size=(60, 40))))) is not None
+    assert not isinstance(open_image(data), PlainPng) and decode_image(data).size == (60, 40)
+    assert isinstance(open_image(png_bytes(drawn_seven(size=(60, 40)))), PlainPng)
+
+
+def test_an_animated_png_is_left_to_pillow():
+    """An APNG's chunks are all intact and its frames 8-bit RGB, yet it is not a plain PNG: Pillow reads it
+    (its first frame), as it reads every PNG that libspng is not known to read the same."""
+    from digitlab.reading.imaging import PlainPng, open_image
+
+    frames = [drawn_seven(size=(60, 40)).convert("RGB"), Image.new("RGB", (60, 40), "white")]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="PNG", save_all=True, append_images=frames[1:])
+    data = buffer.getvalue()
+    assert b"acTL" in data and not isinstance(open_image(data), PlainPng)
+    np.testing.assert_array_equal(np.asarray(decode_image(data)), np.asarray(frames[0]))

@@ -194,11 +194,11 @@ def decode_items(items: list[Item], config: ServeConfig) -> list[Image.Image | n
     files = [_base64_bytes(item) if isinstance(item, str) else item for item in items]
     opened = [open_image(item, max_bytes=config.max_bytes, max_pixels=config.max_pixels)
               if isinstance(item, bytes) else item for item in files]  # headers only, so far
-    declared = sum(math.prod(image.size) for image in opened if isinstance(image, Image.Image))
+    declared = sum(math.prod(image.size) for image in opened if not isinstance(image, np.ndarray))
     if declared > config.max_request_pixels:
         raise ImageError(f"the request's images hold {declared:,} pixels, over the request's "
                          f"{config.max_request_pixels:,}-pixel budget", "too_large")
-    return [load_image(image) if isinstance(image, Image.Image) else image for image in opened]
+    return [image if isinstance(image, np.ndarray) else load_image(image) for image in opened]
 
 
 def prepare_items(items: list[Item], config: ServeConfig) -> list[np.ndarray]:
