@@ -96,10 +96,9 @@ def main() -> None:
             "command": f"digitlab ensemble {' '.join(map(str, paths))}{' --tta' if tta else ''}",
             "test_accuracy": ensemble.accuracy, "misclassified": ensemble.misclassified}
     payload = {"command": command, "members": members, **ensembles}
-    from benchmarks.report import machine_info, regenerate_readme, write_results
+    from benchmarks.report import record
 
-    write_results(RESULTS, {**payload, "machine": machine_info()})
-    regenerate_readme()
+    record(RESULTS, payload)
     print(json.dumps(payload, indent=2))
 
 

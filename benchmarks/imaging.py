@@ -97,7 +97,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="run directory, exported to ONNX")
     parser.add_argument("--repeats", type=int, default=30, help="passes over each set of files (default: 30)")
-    from benchmarks.report import BESIDE_HELP, keep_beside, machine_info, regenerate_readme, write_results
+    from benchmarks.report import BESIDE_HELP, record
 
     parser.add_argument("--beside", action="store_true", help=BESIDE_HELP)
     arguments = parser.parse_args()
@@ -105,9 +105,7 @@ def main() -> None:
 
     if arguments.beside:
         result["command"] += " --beside"
-    measured = {**result, "machine": machine_info()}
-    write_results(RESULTS, keep_beside(RESULTS, measured) if arguments.beside else measured)
-    regenerate_readme()
+    record(RESULTS, result, beside=arguments.beside)
     print(json.dumps(result, indent=2))
 
 

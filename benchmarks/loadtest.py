@@ -307,7 +307,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
-    from benchmarks.report import BESIDE_HELP, keep_beside, machine_info, regenerate_readme, write_results
+    from benchmarks.report import BESIDE_HELP, record
 
     parser.add_argument("--beside", action="store_true", help=BESIDE_HELP)
     arguments = parser.parse_args()
@@ -318,9 +318,7 @@ def main() -> None:
     command = (f"python -m benchmarks.loadtest {arguments.run} --requests {arguments.requests} "
                f"--concurrency {arguments.concurrency} --workers {arguments.workers}"
                + (" --beside" if arguments.beside else ""))
-    measured = {"command": command, "model": model, "machine": machine_info(), "results": results}
-    write_results(RESULTS, keep_beside(RESULTS, measured) if arguments.beside else measured)
-    regenerate_readme()
+    record(RESULTS, {"command": command, "model": model, "results": results}, beside=arguments.beside)
     print(json.dumps([{k: v for k, v in r.items() if k != "rounds"} for r in results], indent=2))
 
 

@@ -117,10 +117,9 @@ def main() -> None:
     parser.add_argument("--save-examples", type=Path, help="also write a few of the generated files here")
     arguments = parser.parse_args()
     result = measure(arguments.run, arguments.count, arguments.seed, arguments.save_examples)
-    from benchmarks.report import machine_info, regenerate_readme, write_results
+    from benchmarks.report import record
 
-    write_results(RESULTS, {**result, "machine": machine_info()})
-    regenerate_readme()
+    record(RESULTS, result)
     print(json.dumps(result, indent=2))
 
 

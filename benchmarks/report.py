@@ -73,13 +73,18 @@ def write_results(path: Path, payload: dict) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
 
 
-def publish(path: Path, payload: dict) -> None:
-    """A benchmark's results with this machine's facts: written to ``path``, rendered into the READMEs,
-    and printed."""
-    payload = {**payload, "machine": machine_info()}
-    write_results(path, payload)
+def record(path: Path, payload: dict, *, beside: bool = False) -> dict:
+    """A benchmark's results with this machine's facts, written to ``path`` (with ``beside``, kept beside the
+    figures already there; see keep_beside) and rendered into the READMEs; returns what was recorded."""
+    measured = {**payload, "machine": machine_info()}
+    write_results(path, keep_beside(path, measured) if beside else measured)
     regenerate_readme()
-    print(json.dumps(payload, indent=2))
+    return measured
+
+
+def publish(path: Path, payload: dict) -> None:
+    """``record``, then print what was recorded."""
+    print(json.dumps(record(path, payload), indent=2))
 
 
 # ------------------------------------------------------------------------------------------------

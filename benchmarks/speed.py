@@ -199,15 +199,7 @@ def plot_time_to_99(result: dict, path: Path) -> None:
 
 
 def main() -> None:
-    from benchmarks.report import (
-        BESIDE_HELP,
-        cpu_model_and_flags,
-        keep_beside,
-        machine_info,
-        regenerate_readme,
-        turn_off_amx,
-        write_results,
-    )
+    from benchmarks.report import BESIDE_HELP, cpu_model_and_flags, record, turn_off_amx
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
@@ -230,9 +222,7 @@ def main() -> None:
             if "amx_bf16" not in cpu_model_and_flags()[1]:
                 raise SystemExit("this CPU has no AMX to turn off: measure it as it is, with --beside")
             turn_off_amx()
-        measured = {"time_to_99": {"command": command, **time_to_99(arguments.repeats)}, "machine": machine_info()}
-        write_results(RESULTS, keep_beside(RESULTS, measured))
-        regenerate_readme()
+        measured = record(RESULTS, {"time_to_99": {"command": command, **time_to_99(arguments.repeats)}}, beside=True)
         print(json.dumps(measured, indent=2))
         return
     result["threads"] = os.cpu_count()
@@ -241,8 +231,7 @@ def main() -> None:
     if not arguments.skip_time_to_99:
         result["time_to_99"] = {"command": command, **time_to_99(arguments.repeats)}
         plot_time_to_99(result["time_to_99"], FIGURE)
-    write_results(RESULTS, {**result, "machine": machine_info()})
-    regenerate_readme()
+    record(RESULTS, result)
     print(json.dumps(result, indent=2))
 
 

@@ -57,10 +57,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     arguments = parser.parse_args()
     result = measure(arguments.trials, arguments.epochs, arguments.workers)
-    from benchmarks.report import machine_info, regenerate_readme, write_results
+    from benchmarks.report import record
 
-    write_results(RESULTS, {**result, "machine": machine_info()})
-    regenerate_readme()
+    record(RESULTS, result)
     print(json.dumps(result, indent=2))
 
 
