@@ -264,10 +264,12 @@ def imaging_table(payload: dict) -> str:
 
 
 def _imaging_rows(payload: dict) -> list[str]:
-    lines = ["| upload | files (mean size) | decode | prepare | infer | total |", "|---|---|---|---|---|---|"]
+    lines = ["| upload | files (mean size) | decode | prepare | imaging (decode + prepare) | infer | total |",
+             "|---|---|---|---|---|---|---|"]
     for r in payload["sizes"]:
+        imaging = f"{r['imaging_ms']:.2f} ms" if "imaging_ms" in r else "not measured"  # figures older than it
         lines.append(f"| {r['upload']} | {r['files']} ({r['mean_bytes'] / 1000:,.1f} KB) | {r['decode_ms']:.2f} ms "
-                     f"| {r['prepare_ms']:.2f} ms | {r['infer_ms']:.2f} ms | {r['total_ms']:.2f} ms |")
+                     f"| {r['prepare_ms']:.2f} ms | {imaging} | {r['infer_ms']:.2f} ms | {r['total_ms']:.2f} ms |")
     predict = payload["predict_1000_files"]
     lines += ["", f"Medians per image on one core, {payload['engine']} inference. `digitlab predict` on "
               f"{predict['files']:,} photo-like files (process start included): {predict['one_process_seconds']:.1f} s "
@@ -409,6 +411,12 @@ def machine_sections(payload: dict) -> list[dict]:
     return [payload, *payload.get("beside", {}).values()]
 
 
+def with_commands(payload: dict, command: str) -> list[tuple[dict, str]]:
+    """Each machine's measurements with the command that made them: ``--beside`` for all but the main one."""
+    sections = machine_sections(payload)
+    return [(section, command + (" --beside" if index else "")) for index, section in enumerate(sections)]
+
+
 def per_machine(payload: dict, render: Callable[[dict], list[str]]) -> list[str]:
     """Each machine's measurements rendered by ``render``, headed by the machine when there are several."""
     sections, lines = machine_sections(payload), []
@@ -515,14 +523,13 @@ def summary_table(results: dict[str, dict]) -> str:
                      f"{r['pipeline_accuracy']:.2%} through `digitlab.reading.imaging` vs "
                      f"{r['naive_accuracy']:.2%} plain resize", "python -m benchmarks.realworld RUN"))
     if "imaging" in results:
-        for index, section in enumerate(machine_sections(results["imaging"])):
+        for section, command in with_commands(results["imaging"], "python -m benchmarks.imaging RUN"):
             by_upload = {r["upload"]: r for r in section["sizes"]}
             canvas = next(r for name, r in by_upload.items() if name.startswith("280x280"))
             phone = next(r for name, r in by_upload.items() if name.startswith("12 MP"))
             rows.append(("one upload, decode + prepare + infer (280x280 canvas PNG; 12 MP phone JPEG)",
                          f"{canvas['total_ms']:.2f} ms; {phone['total_ms']:.1f} ms "
-                         f"({machine_label(section['machine'])})",
-                         "python -m benchmarks.imaging RUN" + (" --beside" if index else "")))
+                         f"({machine_label(section['machine'])})", command))
     if "numbers" in results:
         last = results["numbers"]["results"][-1]
         n, mean = last["lengths_2_to_6"], results["numbers"].get("mean_over_seeds")
@@ -551,14 +558,14 @@ def summary_table(results: dict[str, dict]) -> str:
                      f"{occluded['drop_salient']:.2f} of the probability, 40 random ink pixels "
                      f"{occluded['drop_random_ink']:.2f}", "python -m benchmarks.explain RUN"))
     if "loadtest" in results:
-        for index, section in enumerate(machine_sections(results["loadtest"])):
+        for section, command in with_commands(results["loadtest"], "python -m benchmarks.loadtest RUN"):
             for r in section["results"]:
                 if not r.get("batching", True):
                     continue
                 rows.append((f"REST API, {r['workload']}, concurrency {r['concurrency']}, {r['workers']} workers",
                              f"{r['requests_per_second']:,.0f} req/s, p50 {r['p50_ms']:.1f} ms, p99 "
                              f"{r['p99_ms']:.1f} ms, {r['errors']} errors ({machine_label(section['machine'])})",
-                             "python -m benchmarks.loadtest RUN" + (" --beside" if index else "")))
+                             command))
     if "accuracy" in results:
         a = results["accuracy"]
         members = a["members"]

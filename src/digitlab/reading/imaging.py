@@ -410,11 +410,14 @@ _POSITIONS = np.arange(CANVAS, dtype=np.float64)
 
 def _centre_of_mass_shift(canvas: np.ndarray) -> np.ndarray:
     """Move the digit by whole pixels so that its centre of mass is at the centre of the 28x28."""
-    total = canvas.sum()
+    rows = canvas.sum(axis=1)
+    total = rows.sum()  # whole levels: the same total in any order
     if total <= 0:
         return canvas
-    down = round((CANVAS - 1) / 2 - canvas.sum(axis=1) @ _POSITIONS / total)
+    down = round((CANVAS - 1) / 2 - rows @ _POSITIONS / total)
     right = round((CANVAS - 1) / 2 - canvas.sum(axis=0) @ _POSITIONS / total)
+    if not (down or right):
+        return canvas
     shifted = np.zeros_like(canvas)
     shifted[max(down, 0):CANVAS + min(down, 0), max(right, 0):CANVAS + min(right, 0)] = \
         canvas[max(-down, 0):CANVAS + min(-down, 0), max(-right, 0):CANVAS + min(-right, 0)]

@@ -48,7 +48,9 @@ class BatchPrediction:
 
     def __getitem__(self, index: int) -> Prediction:
         row = self.probabilities[index]
-        return Prediction(int(np.argmax(row)), float(row.max()), [float(p) for p in row])
+        probabilities = row.tolist()
+        digit = int(row.argmax())
+        return Prediction(digit, probabilities[digit], probabilities)
 
     def __len__(self) -> int:
         return len(self.probabilities)
@@ -110,6 +112,7 @@ class Predictor:
     def _load_onnx(self, path, threads: int | None):
         session = onnx_session(verified_onnx(self.run), threads)
         self._input_name = session.get_inputs()[0].name
+        self._output_names = [output.name for output in session.get_outputs()]  # named, not looked up each call
         return session
 
     @property
@@ -133,7 +136,7 @@ class Predictor:
             raise InvalidArgument(f"expected images of shape (n, 28, 28), got {images.shape}")
         inputs = self.spec.prepare(images)
         if self.engine == "onnx":
-            scores = self._session.run(None, {self._input_name: inputs})[0]
+            scores = self._session.run(self._output_names, {self._input_name: inputs})[0]
         else:
             scores = np.asarray(self._model.predict_on_batch(inputs))
         return BatchPrediction(normalised(scores))
