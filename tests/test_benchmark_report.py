@@ -120,3 +120,4 @@ def test_a_second_machine_keeps_its_figures_beside_the_first(tmp_path):
     assert table.count("| upload |") == 2 and "On " not in report.imaging_table(main)
     summary = report.summary_table({"imaging": recorded})
     assert "(Intel, AMX)" in summary and "(AMD, AVX-512 BF16, no AMX)" in summary
+    assert summary.count("`python -m benchmarks.imaging RUN`") == summary.count("RUN --beside`") == 1
