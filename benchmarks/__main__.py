@@ -24,6 +24,7 @@ STEPS = {
     "recipes": ["-m", "benchmarks.recipes"],
     "tuning": ["-m", "benchmarks.tuning"],
     "accuracy": ["-m", "benchmarks.accuracy"],
+    "epoch_cost": ["-m", "benchmarks.epoch_cost"],
     "realworld": ["-m", "benchmarks.realworld", str(RUNS / "cnn")],
     "imaging": ["-m", "benchmarks.imaging", str(RUNS / "cnn")],
     "numbers": ["-m", "benchmarks.numbers", str(RUNS / "cnn"), str(READER_RUN)],

@@ -23,14 +23,21 @@ RESULTS = Path(__file__).resolve().parent / "results" / "accuracy.json"
 RECIPE = ("--model cnn --param convs_per_block=2 --augment 0.6 --epochs 40 --precision bfloat16 --val-split 0")
 
 
-def train_member(seed: int, out: Path) -> int:
-    """Train one member with the recipe; returns its peak resident memory in megabytes, read from the
-    process itself every 0.2 s until it exits (its last 0.2 s may go unseen)."""
+def recipe_arguments(**changes) -> list[str]:
+    """The recipe's `digitlab train` arguments with some settings changed, e.g. ``epochs=3``."""
+    arguments = shlex.split(RECIPE)
+    for setting, value in changes.items():
+        arguments[arguments.index("--" + setting.replace("_", "-")) + 1] = str(value)
+    return arguments
+
+
+def run_training(arguments: list[str], out: Path) -> int:
+    """`digitlab train ARGUMENTS --out OUT` as a child process; returns its peak resident memory in
+    megabytes, read from the process itself every 0.2 s until it exits (its last 0.2 s may go unseen)."""
     from benchmarks.report import peak_rss_mb
 
     digitlab = Path(sys.executable).with_name("digitlab")
-    command = [str(digitlab), "train", *shlex.split(RECIPE), "--seed", str(seed), "--out", str(out), "--overwrite",
-               "--quiet"]
+    command = [str(digitlab), "train", *arguments, "--out", str(out), "--overwrite", "--quiet"]
     print("$", " ".join(command), flush=True)
     process = subprocess.Popen(command)
     peak = 0.0
@@ -41,8 +48,13 @@ def train_member(seed: int, out: Path) -> int:
             pass
         time.sleep(0.2)
     if process.returncode != 0:
-        raise SystemExit(f"training seed {seed} failed (exit {process.returncode})")
+        raise SystemExit(f"training into {out} failed (exit {process.returncode})")
     return round(peak)
+
+
+def train_member(seed: int, out: Path) -> int:
+    """Train one member with the recipe; returns its peak resident memory in megabytes."""
+    return run_training([*recipe_arguments(), "--seed", str(seed)], out)
 
 
 def describe(run_path: Path, peak_megabytes: int | None, dataset) -> dict:

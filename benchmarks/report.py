@@ -355,6 +355,26 @@ def accuracy_table(payload: dict) -> str:
     return "\n".join(lines)
 
 
+def epoch_cost_table(payload: dict) -> str:
+    return "\n".join(per_machine(payload, _epoch_cost_rows))
+
+
+def _epoch_cost_rows(payload: dict) -> list[str]:
+    members, epochs, budget = payload["members"], payload["member_epochs"], payload["budget_minutes"]
+    lines = [f"| precision | normalization | s per epoch | {members} members x {epochs} epochs | within {budget} min "
+             "| peak memory |", "|---|---|---|---|---|---|"]
+    for variant in payload["variants"]:
+        minutes = members * epochs * variant["seconds_per_epoch"] / 60
+        lines.append(f"| {variant['precision']} | {variant['normalization']} | {variant['seconds_per_epoch']:.1f} s "
+                     f"| {minutes:.0f} min | {'yes' if minutes <= budget else 'no'} "
+                     f"| {variant['peak_memory_megabytes'] / 1000:.2f} GB |")
+    counted = len(payload["variants"][0]["epoch_seconds"]) - 1
+    lines += ["", f"Seconds per epoch: the median of {counted} epochs of the accurate recipe's `digitlab train` "
+              f"(the first epoch not counted); the members' times are that x {members} x {epochs}, their test-set "
+              f"evaluation not included. Command: `{payload['command']}` ({_machine_line(payload['machine'])})."]
+    return lines
+
+
 def speed_table(payload: dict) -> str:
     seed, target = payload["seed_model_cost"], payload["time_to_99"]
     sections = time_to_99_sections(payload)
@@ -487,6 +507,7 @@ TABLES = {
     "speed": ("speed.json", speed_table),
     "recipes": ("recipes.json", recipes_table),
     "accuracy": ("accuracy.json", accuracy_table),
+    "epoch_cost": ("epoch_cost.json", epoch_cost_table),
     "inference": ("inference.json", inference_table),
     "tuning": ("tuning.json", tuning_table),
     "backends": ("backends.json", backends_table),

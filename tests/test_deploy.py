@@ -50,6 +50,23 @@ def test_export_records_a_verified_onnx_file(exported_run, learnable_dataset):
     np.testing.assert_allclose(from_onnx, from_keras, atol=1e-5)
 
 
+def test_batch_normalized_cnn_trains_and_exports_with_its_learned_statistics(learnable_dataset, tmp_path):
+    """With ``normalization=batch`` each convolution loses its bias to a BatchNormalization; the exported
+    model must use the statistics learned in training, so that one image alone reads as it does in a batch."""
+    from digitlab.pipeline import train
+
+    run = train("cnn", dataset=learnable_dataset, out=tmp_path / "cnn-bn", epochs=2, learning_rate=0.01, verbose=0,
+                hyper={"filters": 4, "convs_per_block": 2, "normalization": "batch"})
+    layers = [layer.__class__.__name__ for layer in run.load_model().layers]
+    assert layers.count("BatchNormalization") == 4 and layers.count("Conv2D") == 4
+    assert all(not layer.use_bias for layer in run.load_model().layers if layer.__class__.__name__ == "Conv2D")
+    export_onnx(run, check_images=learnable_dataset.x_test)  # refuses a file that differs from Keras
+    predictor = Predictor(run)
+    batch = predictor.predict_batch(learnable_dataset.x_test[:20])
+    assert [predictor.predict(image).digit for image in learnable_dataset.x_test[:20]] == list(batch.digits)
+    assert np.mean(batch.digits == learnable_dataset.y_test[:20]) > 0.8
+
+
 def test_export_that_does_not_reproduce_keras_is_not_kept(exported_run, tmp_path, learnable_dataset):
     import shutil
 

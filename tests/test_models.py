@@ -110,6 +110,7 @@ def test_flatten_mlp_starts_with_flatten():
         ("mlp", {"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
         ("mlp", {"activation": "magic"}, "activation must be one of relu"),
         ("cnn", {"filters": 2.5}, "filters must be a whole number"),
+        ("cnn", {"normalization": "layer"}, "normalization must be one of none, batch"),
         ("linear", {"output_activation": "relu"}, "output_activation must be one of sigmoid, softmax"),
     ],
 )

@@ -32,6 +32,8 @@ def test_train_writes_a_complete_run(learnable_dataset, tmp_path):
     assert config["data"]["fingerprint"] == learnable_dataset.fingerprint
     assert config["versions"]["keras"].startswith("3.")
     assert len(run.history["loss"]) == 3 and len(run.history["val_loss"]) == 3
+    assert len(run.history["epoch_seconds"]) == 3 and all(seconds > 0 for seconds in run.history["epoch_seconds"])
+    assert sum(run.history["epoch_seconds"]) == pytest.approx(config["train_seconds"], abs=0.01)
     test = run.metrics["test"]
     assert test["count"] == 200 and test["accuracy"] > 0.9  # the blocks are easy to tell apart
     report = (run.path / "report.md").read_text()

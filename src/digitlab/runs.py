@@ -4,7 +4,7 @@
                      package versions, and the run's status (running / interrupted / complete)
     checkpoint.keras the model after the last finished epoch (what --resume continues from)
     model.keras      the final model (safe-mode loadable; never a pickle)
-    history.json     per-epoch loss/accuracy (train and validation)
+    history.json     per-epoch loss/accuracy (train and validation) and seconds
     metrics.json     evaluation results per split
     curves.png, confusion.png, misclassified.png, report.md
 

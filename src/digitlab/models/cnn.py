@@ -14,20 +14,27 @@ def build_cnn(
     dropout: float = 0.4,
     activation: str = "relu",
     output_activation: str = "softmax",
+    normalization: str = "none",
 ):
     """Two conv blocks (filters, 2x filters) of ``convs_per_block`` convolutions, each block followed by
     max-pooling, then a dense head.
 
     The defaults are sized for a 2-core CPU: a few seconds per epoch, >= 99.2%. ``convs_per_block=2``
-    (with augmentation and bfloat16) is the accurate recipe: see benchmarks/README.md.
+    (with augmentation and bfloat16) is the accurate recipe: see benchmarks/README.md. ``normalization``
+    "batch" puts batch normalization between each convolution and its activation (the convolution then
+    needs no bias); what it costs per epoch on each CPU is `python -m benchmarks.epoch_cost`.
     """
     keras = keras_module()
     layers = keras.layers
 
+    def convolution(width: int) -> list:
+        if normalization == "batch":
+            return [layers.Conv2D(width, kernel_size, padding="same", use_bias=False), layers.BatchNormalization(),
+                    layers.Activation(activation)]
+        return [layers.Conv2D(width, kernel_size, padding="same", activation=activation)]
+
     def block(width: int) -> list:
-        convs = [layers.Conv2D(width, kernel_size, padding="same", activation=activation)
-                 for _ in range(convs_per_block)]
-        return [*convs, layers.MaxPooling2D()]
+        return [*(layer for _ in range(convs_per_block) for layer in convolution(width)), layers.MaxPooling2D()]
 
     return keras.Sequential(
         [

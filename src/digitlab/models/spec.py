@@ -22,7 +22,9 @@ from digitlab.errors import InvalidArgument
 ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "elu", "selu", "swish")
 OUTPUT_ACTIVATIONS = ("sigmoid", "softmax")
 PADDINGS = ("same", "valid")
-CHOICES = {"activation": ACTIVATIONS, "output_activation": OUTPUT_ACTIVATIONS, "first_padding": PADDINGS}
+NORMALIZATIONS = ("none", "batch")
+CHOICES = {"activation": ACTIVATIONS, "output_activation": OUTPUT_ACTIVATIONS, "first_padding": PADDINGS,
+           "normalization": NORMALIZATIONS}
 ZERO_MEANS_NONE = {"dense_units"}  # cnn-fast's hidden dense layer: 0 leaves it out
 
 

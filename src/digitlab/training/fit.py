@@ -78,7 +78,8 @@ def save_model_atomically(model: keras.Model, path: Path) -> None:
 
 
 class RunCheckpoint(keras.callbacks.Callback):
-    """After every epoch: checkpoint.keras, then history.json and the epoch count in config.json."""
+    """After every epoch: checkpoint.keras, then history.json (with the epoch's seconds) and the epoch count in
+    config.json."""
 
     def __init__(self, run: Run, history: dict[str, list[float]], seconds_before: float):
         super().__init__()
@@ -88,10 +89,12 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.seconds += time.perf_counter() - self.started
+        elapsed = time.perf_counter() - self.started
+        self.seconds += elapsed
         for key, value in (logs or {}).items():
             if key != "learning_rate":
                 self.history.setdefault(key, []).append(float(value))
+        self.history.setdefault("epoch_seconds", []).append(round(elapsed, 3))
         save_model_atomically(self.model, self.run.file(CHECKPOINT_FILE))
         write_json(self.run.file("history.json"), self.history)
         self.run.update_config(epochs_done=epoch + 1, train_seconds=round(self.seconds, 2))
