@@ -29,26 +29,13 @@ def turn_off_amx() -> None:
     os.environ["ONEDNN_MAX_CPU_ISA"] = WITHOUT_AMX_ISA
 
 
-def cpu_model_and_flags() -> tuple[str, set[str]]:
-    """The CPU's model name and feature flags, from /proc/cpuinfo ("unknown" and none elsewhere)."""
-    cpu, flags = "unknown", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu == "unknown":
-                cpu = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return cpu, flags
-
-
 def machine_info() -> dict:
-    cpu, flags = cpu_model_and_flags()
+    from digitlab.cpu import this_cpu
     from digitlab.runs import package_versions
 
+    cpu = this_cpu()
     cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
-    return {"cpu": cpu, "cpu_features": [feature for feature in CPU_FEATURES if feature in flags],
+    return {"cpu": cpu.model, "cpu_features": [feature for feature in CPU_FEATURES if feature in cpu.flags],
             **({"onednn_max_cpu_isa": cap} if cap else {}),
             "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
             "date": time.strftime("%Y-%m-%d"), "versions": package_versions()}

@@ -199,7 +199,8 @@ def plot_time_to_99(result: dict, path: Path) -> None:
 
 
 def main() -> None:
-    from benchmarks.report import BESIDE_HELP, cpu_model_and_flags, record, turn_off_amx
+    from benchmarks.report import BESIDE_HELP, record, turn_off_amx
+    from digitlab.cpu import this_cpu
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
@@ -219,7 +220,7 @@ def main() -> None:
         if "time_to_99" not in result:
             raise SystemExit("run python -m benchmarks.speed first: these figures go beside its own")
         if arguments.without_amx:
-            if "amx_bf16" not in cpu_model_and_flags()[1]:
+            if "amx_bf16" not in this_cpu().flags:
                 raise SystemExit("this CPU has no AMX to turn off: measure it as it is, with --beside")
             turn_off_amx()
         measured = record(RESULTS, {"time_to_99": {"command": command, **time_to_99(arguments.repeats)}}, beside=True)

@@ -173,6 +173,17 @@ def test_bfloat16_is_fast_where_it_was_measured_faster():
     assert not bfloat16_is_fast(old, "") and not bfloat16_is_fast("", "")
 
 
+def test_cpuinfo_gives_the_first_processors_model_maker_and_flags():
+    from digitlab.cpu import CPU, parse_cpuinfo
+
+    text = ("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9R14 96-Core Processor\n"
+            "flags\t\t: fpu avx512f avx512_bf16\nbugs\t\t: sysret_ss_attrs\n\nprocessor\t: 1\n"
+            "model name\t: another\nflags\t\t: fpu\n")
+    assert parse_cpuinfo(text) == CPU("AMD EPYC 9R14 96-Core Processor", "AuthenticAMD",
+                                      frozenset({"fpu", "avx512f", "avx512_bf16"}))
+    assert parse_cpuinfo("") == CPU("unknown", "unknown", frozenset())
+
+
 @pytest.mark.parametrize(("fast", "expected"), [(True, "bfloat16"), (False, "float32")])
 def test_auto_precision_is_resolved_in_a_copy(monkeypatch, fast, expected):
     import digitlab.training.settings as settings_module

@@ -12,9 +12,9 @@ import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
+from digitlab.cpu import parse_cpuinfo, this_cpu
 from digitlab.errors import InvalidArgument
 
 
@@ -168,18 +168,11 @@ def bfloat16_is_fast(cpuinfo: str | None = None, onednn_cap: str | None = None) 
     BF16 (Zen 4), 1.7x in the issue's one run; but on an Intel Xeon's AVX-512 BF16 without AMX, slower than
     float32 (0.8x), and slower still where bfloat16 is emulated. AMX counts only when oneDNN is not capped below it
     (``ONEDNN_MAX_CPU_ISA``, or ``onednn_cap``)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return False
+    cpu = this_cpu() if cpuinfo is None else parse_cpuinfo(cpuinfo)
     if onednn_cap is None:
         onednn_cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "")
-    lines = cpuinfo.splitlines()
-    flags = {flag for line in lines if line.startswith("flags") for flag in line.split()}
-    amd = any(line.startswith("vendor_id") and "AuthenticAMD" in line for line in lines)
     amx_allowed = "AMX" in onednn_cap.upper() or onednn_cap.upper() in ("", "ALL", "DEFAULT")
-    return ("amx_bf16" in flags and amx_allowed) or (amd and "avx512_bf16" in flags)
+    return ("amx_bf16" in cpu.flags and amx_allowed) or (cpu.vendor == "AuthenticAMD" and "avx512_bf16" in cpu.flags)
 
 
 def settings_for(training_defaults: dict[str, Any], overrides: dict[str, Any]) -> TrainingSettings:
