@@ -20,7 +20,9 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "accuracy.json"
-RECIPE = ("--model cnn --param convs_per_block=2 --augment 0.6 --epochs 40 --precision bfloat16 --val-split 0")
+RECIPE_EPOCHS = 40
+RECIPE = (f"--model cnn --param convs_per_block=2 --augment 0.6 --epochs {RECIPE_EPOCHS} --precision bfloat16 "
+          "--val-split 0")
 
 
 def recipe_arguments(**changes) -> list[str]:

@@ -36,13 +36,6 @@ def measure_variant(precision: str, normalization: str, epochs: int, out: Path) 
             "seconds_per_epoch": round(statistics.median(seconds[1:]), 2), "peak_memory_megabytes": peak}
 
 
-def recipe_epochs() -> int:
-    from benchmarks.accuracy import recipe_arguments
-
-    arguments = recipe_arguments()
-    return int(arguments[arguments.index("--epochs") + 1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=4,
@@ -58,7 +51,9 @@ def main() -> None:
                                     Path(temp) / f"{precision}-{normalization}")
                     for precision, normalization in VARIANTS]
     command = f"python -m benchmarks.epoch_cost --epochs {arguments.epochs}" + (" --beside" if arguments.beside else "")
-    result = {"command": command, "members": MEMBERS, "member_epochs": recipe_epochs(),
+    from benchmarks.accuracy import RECIPE_EPOCHS
+
+    result = {"command": command, "members": MEMBERS, "member_epochs": RECIPE_EPOCHS,
               "budget_minutes": BUDGET_MINUTES, "variants": variants}
     record(RESULTS, result, beside=arguments.beside)
     print(json.dumps(result, indent=2))

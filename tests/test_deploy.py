@@ -57,9 +57,10 @@ def test_batch_normalized_cnn_trains_and_exports_with_its_learned_statistics(lea
 
     run = train("cnn", dataset=learnable_dataset, out=tmp_path / "cnn-bn", epochs=2, learning_rate=0.01, verbose=0,
                 hyper={"filters": 4, "convs_per_block": 2, "normalization": "batch"})
-    layers = [layer.__class__.__name__ for layer in run.load_model().layers]
+    model_layers = run.load_model().layers
+    layers = [layer.__class__.__name__ for layer in model_layers]
     assert layers.count("BatchNormalization") == 4 and layers.count("Conv2D") == 4
-    assert all(not layer.use_bias for layer in run.load_model().layers if layer.__class__.__name__ == "Conv2D")
+    assert all(not layer.use_bias for layer in model_layers if layer.__class__.__name__ == "Conv2D")
     export_onnx(run, check_images=learnable_dataset.x_test)  # refuses a file that differs from Keras
     predictor = Predictor(run)
     batch = predictor.predict_batch(learnable_dataset.x_test[:20])

@@ -20,7 +20,7 @@ class CPU:
 def parse_cpuinfo(text: str) -> CPU:
     """The first processor's model name, vendor and flags in /proc/cpuinfo's ``text`` (every core's are alike)."""
     entries: dict[str, str] = {}
-    for line in text.splitlines():
+    for line in text.split("\n\n", 1)[0].splitlines():  # processors are blank-line separated
         key, colon, value = line.partition(":")
         if colon:
             entries.setdefault(key.strip(), value.strip())
