@@ -77,11 +77,15 @@ def target_timer(x_test, y_test, target: float, every: int):
             self.elapsed, self.reached, self.batches, self.history = 0.0, None, 0, []
 
         def on_train_begin(self, logs=None):
-            self.started = time.perf_counter()
+            self.started, self.epoch_start = time.perf_counter(), 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch_start = self.batches
 
         def on_train_batch_end(self, batch, logs=None):
-            self.batches += 1
-            if self.batches % every:
+            # ``batch`` is the last batch the call ran: with steps_per_execution, a call runs several
+            before, self.batches = self.batches, self.epoch_start + batch + 1
+            if self.batches // every == before // every:
                 return
             self.elapsed += time.perf_counter() - self.started
             accuracy = float(self.model.evaluate(x_test, y_test, batch_size=2048, verbose=0)[1])

@@ -1,4 +1,13 @@
-"""Shared fixtures: small synthetic MNIST-format datasets that the tests write themselves."""
+"""Shared fixtures and helpers: small synthetic MNIST-format datasets that the tests write themselves, the one
+model trained on real MNIST that every test needing one shares, the CLI called in-process, and a real server
+started and waited for.
+
+One trained model per session: training is what a test suite on 2 cores spends its time on, so the real-MNIST
+model (and its mark model) is made once, by `mnist_run` and `marked_mnist_run`, and each test that reads real
+digits takes it from there. A test runs the CLI as a subprocess only where the process itself is what it checks
+(Ctrl-C, kill -9, a closed pipe, a server); elsewhere `run_cli` calls `digitlab.cli.main` in this process and
+saves the second Keras import.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +16,13 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -162,3 +177,107 @@ def postgres_server():
     yield database
     subprocess.run([*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], capture_output=True)
     shutil.rmtree(directory, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# The CLI in this process, and a real server in another
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What a command printed and returned: the fields of subprocess.CompletedProcess that the tests read."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*arguments: str) -> CliResult:
+    """``digitlab ARGUMENTS`` called in-process: its exit code and what it wrote to stdout and stderr."""
+    from digitlab import cli
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with redirect_stdout(stdout), redirect_stderr(stderr):
+        try:
+            code = cli.main([str(argument) for argument in arguments])
+        except SystemExit as exit:  # argparse's usage errors (2) and --help (0)
+            code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+    return CliResult(code, stdout.getvalue(), stderr.getvalue())
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def running_server(run_path, *options: str, environment: dict[str, str] | None = None, ready: str = "/healthz",
+                   timeout: float = 90) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``digitlab serve RUN OPTIONS`` on a free port, once it answers ``ready``: (the process, its URL). Its output
+    goes to a file (a pipe nobody reads would fill and stall it) and is shown if it fails to start."""
+    port = free_port()
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen([sys.executable, "-m", "digitlab", "serve", str(run_path), "--port", str(port),
+                                    *options], env=environment, stdout=log, stderr=subprocess.STDOUT, text=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    with urllib.request.urlopen(url + ready, timeout=2):
+                        break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        log.seek(0)
+                        pytest.fail(f"the server did not start: {log.read()[-3000:]}")
+                    time.sleep(0.1)
+            yield process, url
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+# ------------------------------------------------------------------------------------------------
+# One model trained on real MNIST, shared by every test that reads real digits
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The real MNIST, through the real source chain (cached after the first load)."""
+    from digitlab import load_dataset
+
+    return load_dataset(verbose=False)
+
+
+@pytest.fixture(scope="session")
+def mnist_run(mnist, tmp_path_factory):
+    """A cnn-fast trained for one epoch on all of real MNIST (about 98.5% on its test set) and exported: good
+    enough to read hand-drawn digits and numbers and to explain its readings. Without a mark model."""
+    from digitlab.export import export_onnx
+    from digitlab.pipeline import train
+
+    run = train("cnn-fast", dataset=mnist, out=tmp_path_factory.mktemp("runs") / "cnn-fast", epochs=1,
+                val_split=0.0, verbose=0)
+    export_onnx(run, check_images=mnist.x_test[:200])
+    return run
+
+
+@pytest.fixture(scope="session")
+def marked_mnist_run(mnist_run, tmp_path_factory):
+    """A copy of ``mnist_run`` given a mark model by the CLI's train-marks (the one test of that command) and
+    the JSON it printed."""
+    import json
+
+    from digitlab.runs import open_run
+
+    copy = tmp_path_factory.mktemp("marked") / "cnn-fast"
+    shutil.copytree(mnist_run.path, copy)
+    result = run_cli("train-marks", copy, "--numbers", "2500", "--epochs", "6", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    return open_run(copy), json.loads(result.stdout)

@@ -36,11 +36,15 @@ def test_every_figure_names_the_bfloat16_hardware_it_was_measured_with():
     capped = {"cpu_features": ["amx_bf16", "avx512_bf16"], "onednn_max_cpu_isa": report.WITHOUT_AMX_ISA}
     assert cpu_kind(capped) == "AMX turned off, AVX-512 BF16"
     assert cpu_kind({**capped, "cpu_features": ["avx512_bf16"]}) == "AVX-512 BF16, no AMX"
+    assert cpu_kind({"cpu_features": ["avx2"]}) == "AVX2, no AVX-512"
     labelled = report.machine_label
     assert labelled({**capped, "cpu": "Intel(R) Xeon(R) Processor"}) == "Intel, AMX turned off, AVX-512 BF16"
     assert labelled({"cpu": "AMD EPYC 9R14 96-Core Processor", "cpu_features": ["avx512_bf16"]}) == (
         "AMD, AVX-512 BF16, no AMX")
-    features = machine_info()["cpu_features"]
+    assert labelled({"cpu": "AMD EPYC 7571", "cpu_features": ["avx2"]}) == "AMD, AVX2, no AVX-512"
+    machine = machine_info()
+    features = machine["cpu_features"]
+    assert machine["cpu_kind"] == cpu_kind(machine)
     flags = Path("/proc/cpuinfo").read_text().split() if Path("/proc/cpuinfo").exists() else []
     assert ("amx_bf16" in features) == ("amx_bf16" in flags)
 
@@ -80,10 +84,13 @@ print("MACHINE", json.dumps(report.machine_info()))
 
 def test_turning_amx_off_keeps_oneDNN_to_avx512_bf16_kernels():
     """What `benchmarks.speed --without-amx` relies on: with the cap, training runs bfloat16 convolutions
-    and matrix products on no AMX kernel, and the machine record says it was capped. (On a CPU without
-    AMX the kernel check holds trivially; on an AMX one it fails if the cap is not applied.)"""
+    and matrix products on no AMX kernel, and the machine record says it was capped. Where oneDNN has
+    bfloat16 convolutions (AVX-512), they run in it; where TensorFlow does not use oneDNN at all (an AVX2-only
+    CPU such as an AMD EPYC Zen 1, by TensorFlow's default policy), oneDNN reports no kernel."""
     import subprocess
     import sys
+
+    from digitlab.cpu import this_cpu
 
     environment = {**os.environ, "ONEDNN_VERBOSE": "1", "PYTHONPATH": str(Path(report.__file__).parents[1])}
     environment.pop("ONEDNN_MAX_CPU_ISA", None)
@@ -91,10 +98,15 @@ def test_turning_amx_off_keeps_oneDNN_to_avx512_bf16_kernels():
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     kernels = [line.split(",")[5:7] for line in done.stdout.splitlines() if ",primitive,exec,cpu," in line]
-    assert any(kind == "convolution" for kind, _ in kernels)
+    cpu = this_cpu()
+    if not cpu.tensorflow_uses_onednn(environment.get("TF_ENABLE_ONEDNN_OPTS")):
+        assert kernels == []
+    elif cpu.has_avx512:
+        assert any(kind == "convolution" for kind, _ in kernels)
     assert not [kernel for kernel in kernels if "amx" in kernel[1]]
     machine = json.loads(done.stdout.split("MACHINE ", 1)[1])
     assert machine["onednn_max_cpu_isa"] == report.WITHOUT_AMX_ISA
+    assert machine["cpu_kind"] == ("AMX turned off, AVX-512 BF16" if cpu.kind == "AMX" else cpu.kind)
 
 
 def test_a_second_machine_keeps_its_figures_beside_the_first(tmp_path):

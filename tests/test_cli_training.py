@@ -1,4 +1,5 @@
-"""The train / evaluate / compare commands as a user meets them: real processes, Ctrl-C, kill -9, bad input."""
+"""The train / evaluate / compare commands as a user meets them: Ctrl-C and kill -9 on real processes, a closed
+pipe, bad input; the rest through the CLI in-process (conftest.run_cli)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import CliResult, run_cli
 
-def digitlab(*arguments: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "digitlab", *arguments], capture_output=True, text=True,
-                          timeout=timeout)
+digitlab = run_cli
 
 
 def start(*arguments: str) -> subprocess.Popen:
@@ -37,7 +37,7 @@ def wait_for_epochs(run: Path, epochs: int, process: subprocess.Popen, limit: fl
     pytest.fail(f"no epoch {epochs} within {limit} s")
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess, code: int, text: str) -> None:
+def assert_one_line_error(result: CliResult, code: int, text: str) -> None:
     assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stderr
     assert text in result.stderr

@@ -6,15 +6,13 @@ import base64
 import io
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from conftest import block_digit
+from conftest import block_digit, run_cli
 from digitlab.export import export_onnx
 from digitlab.models import get_spec
 from digitlab.reading.imaging import load_image_file
@@ -236,23 +234,20 @@ def test_predict_command_formats_and_failures(exported_run, tmp_path):
     for label in (1, 6):
         (tmp_path / f"digit{label}.png").write_bytes(block_digit(label))
     (tmp_path / "broken.png").write_bytes(b"not really a png")
-    command = [sys.executable, "-m", "digitlab", "predict", str(exported_run.path)]
-    table = subprocess.run([*command, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    command = ["predict", str(exported_run.path)]
+    table = run_cli(*command, str(tmp_path))
     assert table.returncode == 1  # one file failed
     assert "broken.png" in table.stdout and "error: not an image" in table.stdout
     assert "1 of 3 files could not be read" in table.stderr and "Traceback" not in table.stderr
 
     output = tmp_path / "out.json"
-    good = subprocess.run([*command, str(tmp_path / "digit*.png"), "--format", "json", "--output", str(output)],
-                          capture_output=True, text=True, timeout=120)
+    good = run_cli(*command, str(tmp_path / "digit*.png"), "--format", "json", "--output", str(output))
     assert good.returncode == 0, good.stderr
     rows = json.loads(output.read_text())
     assert [row["digit"] for row in rows] == [1, 6] and all(len(row["top3"]) == 3 for row in rows)
-    again = subprocess.run([*command, str(tmp_path / "digit1.png"), "--output", str(output)],
-                           capture_output=True, text=True, timeout=120)
+    again = run_cli(*command, str(tmp_path / "digit1.png"), "--output", str(output))
     assert again.returncode == 1 and "already exists; pass --overwrite" in again.stderr
-    csv = subprocess.run([*command, str(tmp_path / "digit6.png"), "--format", "csv"], capture_output=True, text=True,
-                         timeout=120)
+    csv = run_cli(*command, str(tmp_path / "digit6.png"), "--format", "csv")
     assert csv.stdout.splitlines()[0] == "file,digit,confidence,top3,error,warning"
     assert csv.stdout.splitlines()[1].split(",")[1] == "6"
 
@@ -315,8 +310,8 @@ def test_read_refuses_noise_quickly(client):
 
 def test_app_command_builds_the_offline_app(exported_run, tmp_path):
     out = tmp_path / "app"
-    command = [sys.executable, "-m", "digitlab", "app", str(exported_run.path), "--out", str(out)]
-    built = subprocess.run([*command, "--json"], capture_output=True, text=True, timeout=120)
+    command = ["app", str(exported_run.path), "--out", str(out)]
+    built = run_cli(*command, "--json")
     assert built.returncode == 0, built.stderr
     summary = json.loads(built.stdout)
     precache = json.loads((out / "precache.json").read_text())
@@ -331,14 +326,13 @@ def test_app_command_builds_the_offline_app(exported_run, tmp_path):
     assert summary["bytes"] < 25e6  # the single wasm build: about 16 MB with the model
     html = (out / "index.html").read_text() + (out / "app.js").read_text()
     assert "http://" not in html and "https://" not in html  # nothing from another host
-    again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    again = run_cli(*command)
     assert again.returncode == 1 and "pass --overwrite" in again.stderr
 
     unexported = tmp_path / "unexported"
     shutil.copytree(exported_run.path, unexported)
     (unexported / "model.onnx").unlink()
-    refused = subprocess.run([sys.executable, "-m", "digitlab", "app", str(unexported), "--out", str(tmp_path / "x")],
-                             capture_output=True, text=True, timeout=120)
+    refused = run_cli("app", str(unexported), "--out", str(tmp_path / "x"))
     assert refused.returncode == 1 and "digitlab export" in refused.stderr and not (tmp_path / "x").exists()
     assert len(refused.stderr.strip().splitlines()) == 1
 

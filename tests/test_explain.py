@@ -4,8 +4,6 @@ model gives other maps), and shown everywhere a reading is: `digitlab explain`, 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +11,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from scipy.stats import spearmanr
 
-from conftest import block_digit, block_place
+from conftest import block_digit, block_place, run_cli
 from digitlab.reading.explain import METHODS, Explainer, deletion_check, integrated_gradients, occlusion
 from digitlab.reading.inference import Predictor
 from digitlab.serving.app import create_app
@@ -24,19 +22,15 @@ DELETED = 40  # pixels deleted (set to background) per image
 
 
 @pytest.fixture(scope="module")
-def mnist_run(tmp_path_factory):
-    """A cnn trained briefly on real MNIST (about 97% on its test set)."""
-    from digitlab import load_dataset, train
-
-    mnist = load_dataset()
-    run = train("cnn", dataset=mnist, subset=10000, epochs=2, out=tmp_path_factory.mktemp("runs") / "cnn", verbose=0)
-    return run, mnist.x_test[:SAMPLE]
+def mnist_sample(mnist_run, mnist):
+    """The session's model trained on real MNIST (conftest.mnist_run) and SAMPLE of its test images."""
+    return mnist_run, mnist.x_test[:SAMPLE]
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("method", METHODS)
-def test_deleting_the_most_salient_pixels_hurts_more_than_deleting_random_ink(mnist_run, method):
-    run, images = mnist_run
+def test_deleting_the_most_salient_pixels_hurts_more_than_deleting_random_ink(mnist_sample, method):
+    run, images = mnist_sample
     predictor = Predictor(run)
     check = deletion_check(predictor, images, Explainer(predictor, method).explain(images), pixels=DELETED)
     assert check["drop_salient"] > 2 * check["drop_random_ink"] and check["drop_salient"] > 0.2, check
@@ -44,13 +38,13 @@ def test_deleting_the_most_salient_pixels_hurts_more_than_deleting_random_ink(mn
 
 @pytest.mark.integration
 @pytest.mark.parametrize("method", METHODS)
-def test_a_model_with_randomised_weights_gives_different_maps(mnist_run, method):
+def test_a_model_with_randomised_weights_gives_different_maps(mnist_sample, method):
     """Adebayo et al. 2018: a map that survives randomising the model explains the image, not the model.
     Signed maps are compared (the ranking the deletion test uses); their absolute values share the ink's shape."""
     from digitlab._keras import keras
     from digitlab.models import get_spec
 
-    run, images = mnist_run
+    run, images = mnist_sample
     spec = get_spec(run.config["model"])
     trained = run.load_model()
     randomised = keras.models.clone_model(trained)  # same architecture, freshly initialised weights
@@ -86,9 +80,8 @@ def test_explain_command_writes_a_picture_and_json_per_file(exported_run, tmp_pa
         (tmp_path / f"digit{label}.png").write_bytes(block_digit(label))
     (tmp_path / "broken.png").write_bytes(b"not a picture")
     out = tmp_path / "why"
-    command = [sys.executable, "-m", "digitlab", "explain", str(exported_run.path)]
-    result = subprocess.run([*command, str(tmp_path), "--out", str(out), "--json"], capture_output=True, text=True,
-                            timeout=180)
+    command = ["explain", str(exported_run.path)]
+    result = run_cli(*command, str(tmp_path), "--out", str(out), "--json")
     assert result.returncode == 1  # one file could not be read; the others were explained
     assert result.stderr.strip() == "digitlab: 1 of 3 files could not be read"
     rows = {row["file"].rsplit("/", 1)[-1]: row for row in json.loads(result.stdout)}
@@ -100,12 +93,11 @@ def test_explain_command_writes_a_picture_and_json_per_file(exported_run, tmp_pa
         assert set(record) >= {"file", "digit", "confidence", "runner_up", "input", "saliency", "saliency_runner_up"}
         assert np.asarray(record["saliency"]).shape == np.asarray(record["input"]).shape == (28, 28)
         assert Image.open(out / f"digit{label}.png").size[0] > 300  # three panels
-    again = subprocess.run([*command, str(tmp_path / "digit2.png"), "--out", str(out)], capture_output=True,
-                           text=True, timeout=180)
+    again = run_cli(*command, str(tmp_path / "digit2.png"), "--out", str(out))
     assert again.returncode == 1 and "already exists; pass --overwrite" in again.stderr
     assert "Traceback" not in again.stderr and len(again.stderr.strip().splitlines()) == 1
-    gradients = subprocess.run([*command, str(tmp_path / "digit2.png"), "--out", str(out), "--overwrite",
-                                "--method", "integrated-gradients"], capture_output=True, text=True, timeout=180)
+    gradients = run_cli(*command, str(tmp_path / "digit2.png"), "--out", str(out), "--overwrite",
+                                "--method", "integrated-gradients")
     assert gradients.returncode == 0, gradients.stderr
     assert json.loads((out / "digit2.json").read_text())["method"] == "integrated-gradients"
 

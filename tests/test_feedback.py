@@ -8,9 +8,6 @@ import base64
 import io
 import json
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -21,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from conftest import block_digit, block_image
+from conftest import block_digit, block_image, run_cli, running_server
 from digitlab.data import read_idx
 from digitlab.serving.app import create_app
 from digitlab.serving.config import ServeConfig
@@ -110,9 +107,8 @@ def test_feedback_command_counts_exports_and_deletes(client, tmp_path):
     for label, shown in (("5", 3), ("5", 2), ("1", 1)):
         assert client.post("/v1/feedback", json={"pixels": block_pixels(shown), "label": label}).status_code == 201
     store = tmp_path / "store"
-    command = [sys.executable, "-m", "digitlab", "feedback", str(store)]
-    summary = subprocess.run([*command, "--json", "--export", str(tmp_path / "idx")], capture_output=True, text=True,
-                             timeout=120)
+    command = ["feedback", str(store)]
+    summary = run_cli(*command, "--json", "--export", str(tmp_path / "idx"))
     assert summary.returncode == 0, summary.stderr
     report = json.loads(summary.stdout)
     assert report["count"] == 3 and report["per_digit"]["5"] == 2 and report["per_digit"]["1"] == 1
@@ -121,52 +117,25 @@ def test_feedback_command_counts_exports_and_deletes(client, tmp_path):
     images, labels = read_idx(tmp_path / "idx" / "train-images-idx3-ubyte"), \
         read_idx(tmp_path / "idx" / "train-labels-idx1-ubyte")
     assert images.shape == (3, 28, 28) and sorted(labels.tolist()) == [1, 5, 5]
-    again = subprocess.run([*command, "--export", str(tmp_path / "idx")], capture_output=True, text=True, timeout=120)
+    again = run_cli(*command, "--export", str(tmp_path / "idx"))
     assert again.returncode == 1 and "pass --overwrite" in again.stderr and "Traceback" not in again.stderr
 
-    deleted = subprocess.run([*command, "--delete", report["records"][0]["id"]], capture_output=True, text=True,
-                             timeout=120)
+    deleted = run_cli(*command, "--delete", report["records"][0]["id"])
     assert deleted.returncode == 0, deleted.stderr
-    table = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    table = run_cli(*command)
     assert table.returncode == 0 and table.stdout.startswith("2 corrections (2 digits)")
-    missing = subprocess.run([*command, "--delete", "no-such-id"], capture_output=True, text=True, timeout=120)
+    missing = run_cli(*command, "--delete", "no-such-id")
     assert missing.returncode == 1 and missing.stderr.strip() == \
         f"digitlab: error: no correction with id 'no-such-id' in {store}"
-    bad = subprocess.run([sys.executable, "-m", "digitlab", "feedback", "mysql://x/y"], capture_output=True,
-                         text=True, timeout=120)
+    bad = run_cli("feedback", "mysql://x/y")
     assert bad.returncode == 1 and "unsupported store" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
-    absent = subprocess.run([sys.executable, "-m", "digitlab", "feedback", str(tmp_path / "typo")],
-                            capture_output=True, text=True, timeout=120)
+    absent = run_cli("feedback", str(tmp_path / "typo"))
     assert absent.returncode == 1 and "no corrections store here" in absent.stderr
     assert not (tmp_path / "typo").exists()  # looking does not make a store
 
 
 # ------------------------------------------------------------------------------------------------
 # A real server killed in the middle of a burst
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(run_path, store) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "digitlab", "serve", str(run_path), "--port", str(port),
-                                "--feedback", str(store)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1):
-                return process, url
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"server exited: {process.stdout.read()}")
-            time.sleep(0.2)
-    process.kill()
-    pytest.fail("server did not start within 60 s")
 
 
 def send(url: str, client_id: str, label: int) -> tuple[int, dict]:
@@ -181,7 +150,25 @@ def send(url: str, client_id: str, label: int) -> tuple[int, dict]:
 
 def test_no_acknowledged_correction_is_lost_when_the_server_is_killed(exported_run, tmp_path):
     store = tmp_path / "store"
-    process, url = start_server(exported_run.path, store)
+    with running_server(exported_run.path, "--feedback", str(store)) as (process, url):
+        acknowledged, attempted = burst_then_kill(process, url)
+
+    kept = {record.client_id: record.id for record in FeedbackStore(store).records()}
+    assert all(kept.get(client_id) == record_id for client_id, record_id in acknowledged.items())
+
+    with running_server(exported_run.path, "--feedback", str(store)) as (_, url):  # the clients re-send what they sent
+        for client_id in attempted:
+            status, answer = send(url, client_id, int(client_id.rsplit("-", 1)[1]) % 10)
+            assert status in (200, 201), answer
+            if client_id in acknowledged:
+                assert status == 200 and answer == {"id": acknowledged[client_id], "stored": False}
+    records = FeedbackStore(store).records()
+    assert sorted(record.client_id for record in records) == sorted(attempted)  # each stored exactly once
+
+
+def burst_then_kill(process, url: str) -> tuple[dict[str, str], list[str]]:
+    """16 clients sending corrections; kill -9 once 150 are acknowledged: (acknowledged client id -> record id,
+    every client id attempted)."""
     acknowledged: dict[str, str] = {}  # client id -> id in the answer
     attempted: list[str] = []
     lock = threading.Lock()
@@ -210,22 +197,7 @@ def test_no_acknowledged_correction_is_lost_when_the_server_is_killed(exported_r
     for worker in workers:
         worker.join(timeout=60)
     assert len(acknowledged) >= 150 and len(attempted) > len(acknowledged)
-
-    kept = {record.client_id: record.id for record in FeedbackStore(store).records()}
-    assert all(kept.get(client_id) == record_id for client_id, record_id in acknowledged.items())
-
-    process, url = start_server(exported_run.path, store)  # restarted: the clients re-send what they sent
-    try:
-        for client_id in attempted:
-            status, answer = send(url, client_id, int(client_id.rsplit("-", 1)[1]) % 10)
-            assert status in (200, 201), answer
-            if client_id in acknowledged:
-                assert status == 200 and answer == {"id": acknowledged[client_id], "stored": False}
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-    records = FeedbackStore(store).records()
-    assert sorted(record.client_id for record in records) == sorted(attempted)  # each stored exactly once
+    return acknowledged, attempted
 
 
 @pytest.mark.integration
@@ -240,8 +212,7 @@ def test_several_servers_share_one_postgresql_store(exported_run, postgres_serve
         ids.append(response.json()["id"])
     duplicate = apps[1].post("/v1/feedback", json={"pixels": block_pixels(0), "label": "0", "client_id": "c0"})
     assert duplicate.status_code == 200 and duplicate.json()["id"] == ids[0]
-    summary = subprocess.run([sys.executable, "-m", "digitlab", "feedback", url, "--json"], capture_output=True,
-                             text=True, timeout=120)
+    summary = run_cli("feedback", url, "--json")
     assert summary.returncode == 0, summary.stderr
     report = json.loads(summary.stdout)
     assert report["count"] == 6 and sorted(r["id"] for r in report["records"]) == sorted(ids)
@@ -294,11 +265,11 @@ def test_training_on_corrections_learns_the_new_writer_and_records_it(exported_r
     for before, after in zip(exported_run.load_model().get_weights(), kept.load_model().get_weights(), strict=True):
         assert np.allclose(before, after, atol=1e-5)
 
-    command = [sys.executable, "-m", "digitlab", "train", "--data-dir", str(learnable_dir), "--epochs", "1", "--quiet"]
-    wrong_model = subprocess.run([*command, "--model", "mlp", "--from", str(exported_run.path), "--out",
-                                  str(tmp_path / "x")], capture_output=True, text=True, timeout=300)
+    command = ["train", "--data-dir", str(learnable_dir), "--epochs", "1", "--quiet"]
+    wrong_model = run_cli(*command, "--model", "mlp", "--from", str(exported_run.path), "--out",
+                                  str(tmp_path / "x"))
     assert wrong_model.returncode == 2 and "fine-tuning it needs --model linear" in wrong_model.stderr  # a usage error
-    missing = subprocess.run([*command, "--model", "linear", "--extra-data", str(tmp_path / "nowhere"), "--out",
-                              str(tmp_path / "y")], capture_output=True, text=True, timeout=300)
+    missing = run_cli(*command, "--model", "linear", "--extra-data", str(tmp_path / "nowhere"), "--out",
+                              str(tmp_path / "y"))
     assert missing.returncode == 1 and "extra-data directory not found" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
+from conftest import run_cli
 from digitlab import load_dataset, train
 
 pytestmark = pytest.mark.integration
@@ -30,8 +28,8 @@ def test_hidden_layer_beats_the_linear_model_on_real_mnist(mnist, tmp_path):
 
 def test_quickstart_runs_the_whole_lesson(tmp_path):
     out = tmp_path / "quick"
-    result = subprocess.run([sys.executable, "-m", "digitlab", "quickstart", "--epochs", "1", "--subset", "2000",
-                             "--quiet", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    result = run_cli("quickstart", "--epochs", "1", "--subset", "2000",
+                             "--quiet", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "training set:  60000 images" in result.stdout
     for model in ("linear", "mlp", "flatten-mlp", "cnn"):

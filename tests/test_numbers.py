@@ -6,13 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import run_cli
 from digitlab.reading.imaging import ImageError, NoDigitFound
 from digitlab.reading.numbers import (
     FILLED_CUTS_PER_MARK,
@@ -100,16 +99,9 @@ def test_the_best_segmentation_weighs_the_pieces_against_the_cuts():
 
 
 @pytest.fixture(scope="module")
-def mnist_run(tmp_path_factory):
-    from digitlab import load_dataset
-    from digitlab.export import export_onnx
-    from digitlab.pipeline import train
-
-    dataset = load_dataset(verbose=False)
-    run = train("cnn-fast", dataset=dataset, out=tmp_path_factory.mktemp("runs") / "cnn-fast", epochs=1,
-                val_split=0.0, verbose=0)
-    export_onnx(run, check_images=dataset.x_test[:200])
-    return run, dataset
+def mnist_digits(mnist_run, mnist):
+    """The session's real-MNIST model (conftest.mnist_run) and the data it was trained on."""
+    return mnist_run, mnist
 
 
 def compose(digits: np.ndarray, gap: int, scale: int = 3) -> tuple[np.ndarray, list[int]]:
@@ -129,10 +121,10 @@ def compose(digits: np.ndarray, gap: int, scale: int = 3) -> tuple[np.ndarray, l
 
 
 @pytest.mark.integration
-def test_numbers_of_separate_digits_are_read_left_to_right(mnist_run):
+def test_numbers_of_separate_digits_are_read_left_to_right(mnist_digits):
     from digitlab.reading.numbers import Reader
 
-    run, dataset = mnist_run
+    run, dataset = mnist_digits
     reader = Reader(run)
     rng = np.random.default_rng(0)
     right = 0
@@ -151,11 +143,11 @@ def test_numbers_of_separate_digits_are_read_left_to_right(mnist_run):
 
 
 @pytest.mark.integration
-def test_a_single_digit_reads_as_a_one_character_number_and_touching_pairs_split(mnist_run):
+def test_a_single_digit_reads_as_a_one_character_number_and_touching_pairs_split(mnist_digits):
     from digitlab.reading.inference import Predictor
     from digitlab.reading.numbers import Reader
 
-    run, dataset = mnist_run
+    run, dataset = mnist_digits
     reader, predictor = Reader(run), Predictor(run)
     image, _ = compose(dataset.x_test[:1], gap=0)
     reading = reader.read(image)
@@ -168,13 +160,13 @@ def test_a_single_digit_reads_as_a_one_character_number_and_touching_pairs_split
 
 
 @pytest.mark.integration
-def test_read_command_reports_each_file(mnist_run, tmp_path):
-    run, dataset = mnist_run
+def test_read_command_reports_each_file(mnist_digits, tmp_path):
+    run, dataset = mnist_digits
     image, _ = compose(dataset.x_test[:3], gap=20)
     Image.fromarray(image).save(tmp_path / "number.png")
     (tmp_path / "broken.png").write_bytes(b"not an image")
-    result = subprocess.run([sys.executable, "-m", "digitlab", "read", str(run.path), str(tmp_path), "--format",
-                             "csv"], capture_output=True, text=True, timeout=120)
+    result = run_cli("read", str(run.path), str(tmp_path), "--format",
+                             "csv")
     assert result.returncode == 1 and "1 of 2 files could not be read" in result.stderr
     rows = list(csv.reader(io.StringIO(result.stdout)))
     assert rows[0][:3] == ["file", "number", "confidence"]
@@ -183,18 +175,18 @@ def test_read_command_reports_each_file(mnist_run, tmp_path):
 
 
 @pytest.mark.integration
-def test_predict_warns_when_an_image_holds_several_digits(mnist_run, tmp_path):
+def test_predict_warns_when_an_image_holds_several_digits(mnist_digits, tmp_path):
     from digitlab.reading.imaging import to_mnist
     from digitlab.reading.numbers import count_digits
 
-    run, dataset = mnist_run
+    run, dataset = mnist_digits
     number, _ = compose(dataset.x_test[:3], gap=20)
     single, _ = compose(dataset.x_test[3:4], gap=0)
     assert count_digits(to_mnist(number).working_ink()) == 3 and count_digits(to_mnist(single).working_ink()) == 1
     Image.fromarray(number).save(tmp_path / "number.png")
     Image.fromarray(single).save(tmp_path / "single.png")
-    result = subprocess.run([sys.executable, "-m", "digitlab", "predict", str(run.path), str(tmp_path), "--format",
-                             "json"], capture_output=True, text=True, timeout=120)
+    result = run_cli("predict", str(run.path), str(tmp_path), "--format",
+                             "json")
     assert result.returncode == 0, result.stderr
     rows = {row["file"].rsplit("/", 1)[-1]: row for row in json.loads(result.stdout)}
     assert "3 digits" in rows["number.png"]["warning"] and "digitlab read" in rows["number.png"]["warning"]
@@ -231,19 +223,11 @@ def test_composed_numbers_know_when_their_digits_touch():
 
 
 @pytest.fixture(scope="module")
-def marked_run(mnist_run, tmp_path_factory):
-    """A copy of ``mnist_run`` given a mark model by the CLI (the other tests read without one)."""
-    import shutil
-
-    from digitlab.runs import open_run
-
-    run, dataset = mnist_run
-    copy = tmp_path_factory.mktemp("marked") / "cnn-fast"
-    shutil.copytree(run.path, copy)
-    result = subprocess.run([sys.executable, "-m", "digitlab", "train-marks", str(copy), "--numbers", "2500",
-                             "--epochs", "6", "--json"], capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return open_run(copy), json.loads(result.stdout), dataset
+def marked_run(marked_mnist_run, mnist):
+    """The session's model given a mark model by the CLI (conftest.marked_mnist_run; the other tests read
+    without one), what train-marks printed, and the data."""
+    run, printed = marked_mnist_run
+    return run, printed, mnist
 
 
 def touching_numbers(dataset, count: int, seed: int) -> list[tuple[bytes, str]]:
@@ -278,12 +262,12 @@ def test_a_mark_model_tells_whole_digits_from_fragments_and_touching_ones(marked
 
 
 @pytest.mark.integration
-def test_with_a_mark_model_more_touching_numbers_are_read_right(mnist_run, marked_run):
+def test_with_a_mark_model_more_touching_numbers_are_read_right(mnist_digits, marked_run):
     from digitlab.reading.numbers import Reader
 
     run, _, dataset = marked_run
     numbers = touching_numbers(dataset, 200, seed=3)
-    without, with_marks = Reader(mnist_run[0]), Reader(run)
+    without, with_marks = Reader(mnist_digits[0]), Reader(run)
     assert without.marks is None and with_marks.marks is not None
     reads = [[reader.read_file(data).number for data, _ in numbers] for reader in (without, with_marks)]
     right = [sum(read == truth for read, (_, truth) in zip(found, numbers, strict=True)) for found in reads]
@@ -309,12 +293,10 @@ def test_a_mark_model_whose_hash_does_not_match_is_refused(marked_run, tmp_path)
     open_run(earlier).update_config(marks={**run.config["marks"], "version": 1})
     with pytest.raises(RunError, match="trained for an earlier version of the number reader"):
         Reader(open_run(earlier))
-    result = subprocess.run([sys.executable, "-m", "digitlab", "read", str(copy), str(copy / "marks.onnx")],
-                            capture_output=True, text=True, timeout=120)
+    result = run_cli("read", str(copy), str(copy / "marks.onnx"))
     assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 def test_train_marks_on_a_directory_that_is_no_run_fails_in_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "digitlab", "train-marks", str(tmp_path)],
-                            capture_output=True, text=True, timeout=120)
+    result = run_cli("train-marks", str(tmp_path))
     assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr

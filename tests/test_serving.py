@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from conftest import running_server
+
 BIG = 5000  # a 25-megapixel PNG: small to send (a plain page compresses well), slow to decode
 
 
@@ -53,26 +55,8 @@ def get_json(url: str, timeout: float = 10) -> dict:
 
 @contextmanager
 def server(run_path, *options: str):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "digitlab", "serve", str(run_path), "--port", str(port),
-                                *options], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                get_json(f"{url}/healthz")
-                break
-            except OSError:
-                assert process.poll() is None, process.stderr.read()
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
+    with running_server(run_path, *options) as (_, url):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def worker_answering(url: str, timeout: float = 10) -> int:

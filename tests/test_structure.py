@@ -7,13 +7,12 @@ import ast
 import inspect
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import digitlab
+from conftest import running_server
 from digitlab.training.settings import TrainingSettings, setting_rules
 
 PACKAGE = Path(digitlab.__file__).parent
@@ -184,31 +183,13 @@ def test_an_internal_error_is_not_called_bad_input(monkeypatch, capsys):
 
 def test_serve_takes_its_options_as_flags(exported_run, tmp_path):
     """Two worker processes, each building the app from the config given on the command line."""
-    import socket
-    import time
     import urllib.request
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     environment = {key: value for key, value in os.environ.items() if not key.startswith("DIGITLAB_SERVE")}
-    server = subprocess.Popen([sys.executable, "-m", "digitlab", "serve", str(exported_run.path), "--port", str(port),
-                               "--workers", "2", "--engine", "keras", "--max-batch", "3", "--max-bytes", "1000",
-                               "--max-pixels", "5000"], env=environment, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-    try:
-        deadline, model = time.monotonic() + 90, None
-        while time.monotonic() < deadline and model is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/model", timeout=2) as response:
-                    model = json.loads(response.read())
-            except OSError:
-                assert server.poll() is None, server.stderr.read()
-                time.sleep(0.3)
-        assert model is not None, "the server did not answer"
-        assert model["engine"] == "keras"
-        assert {key: model["limits"][key] for key in ("max_bytes", "max_pixels", "max_batch")} == \
-            {"max_bytes": 1000, "max_pixels": 5000, "max_batch": 3}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with running_server(exported_run.path, "--workers", "2", "--engine", "keras", "--max-batch", "3", "--max-bytes",
+                        "1000", "--max-pixels", "5000", environment=environment, ready="/v1/model") as (_, url):
+        with urllib.request.urlopen(f"{url}/v1/model", timeout=10) as response:
+            model = json.loads(response.read())
+    assert model["engine"] == "keras"
+    assert {key: model["limits"][key] for key in ("max_bytes", "max_pixels", "max_batch")} == \
+        {"max_bytes": 1000, "max_pixels": 5000, "max_batch": 3}

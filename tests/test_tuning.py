@@ -12,13 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import run_cli
 from digitlab import tuning
 from digitlab.models import MODELS
 
-
-def digitlab(*arguments: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "digitlab", *arguments], capture_output=True, text=True,
-                          timeout=timeout)
+digitlab = run_cli  # in-process; the killed worker and the two PostgreSQL workers are real processes
 
 
 def test_every_model_has_a_search_space():

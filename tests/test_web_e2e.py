@@ -12,16 +12,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+from conftest import running_server
 
 pytestmark = pytest.mark.integration
 
@@ -32,16 +30,10 @@ CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-
 
 
 @pytest.fixture(scope="module")
-def mnist_run(tmp_path_factory):
-    """A CNN trained briefly on real MNIST and exported, with a mark model: good enough to read hand-drawn
-    digits and numbers."""
-    from digitlab import train, train_marks
-    from digitlab.export import export_onnx
-
-    run = train("cnn", subset=20000, epochs=3, out=tmp_path_factory.mktemp("runs") / "cnn", verbose=0)
-    export_onnx(run)
-    train_marks(run, numbers=2500, epochs=6)
-    return run
+def marked_run(marked_mnist_run):
+    """The session's real-MNIST model with its mark model (conftest.marked_mnist_run): good enough to read
+    hand-drawn digits and numbers."""
+    return marked_mnist_run[0]
 
 
 @pytest.fixture(scope="module")
@@ -50,28 +42,9 @@ def feedback_store(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(mnist_run, feedback_store):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "digitlab", "serve", str(mnist_run.path), "--port", str(port),
-                                "--feedback", str(feedback_store)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1):
-                break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"server exited: {process.stdout.read()}")
-            time.sleep(0.2)
-    else:
-        pytest.fail("server did not start within 60 s")
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+def server(marked_run, feedback_store):
+    with running_server(marked_run.path, "--feedback", str(feedback_store)) as (_, url):
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +78,7 @@ def read_result(page, previous: str = "–") -> tuple[str, list[float]]:
     return digit, widths
 
 
-def test_drawing_and_uploading_digits(server, browser, mnist_run):
+def test_drawing_and_uploading_digits(server, browser, marked_run):
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1000, "height": 720})
     page.goto(server)
@@ -313,7 +286,7 @@ def test_the_app_on_a_phone_reads_touch_and_a_photo(server, browser, tmp_path):
     context.close()
 
 
-def test_the_app_prepares_images_as_the_server_does(server, browser, mnist_run):
+def test_the_app_prepares_images_as_the_server_does(server, browser, marked_run):
     """imaging.js against imaging.py on 200 images of the real-world set (photo-like and canvas-like)."""
     import base64
 
@@ -337,7 +310,7 @@ def test_the_app_prepares_images_as_the_server_does(server, browser, mnist_run):
     browser_inputs = np.asarray(in_browser, dtype=np.uint8).reshape(-1, 28, 28)
     server_inputs = np.stack([load_image_file(data).image for data in files])
     difference = np.abs(browser_inputs.astype(int) - server_inputs.astype(int)).mean(axis=(1, 2))
-    predictor = Predictor(mnist_run)
+    predictor = Predictor(marked_run)
     same = (predictor.predict_batch(browser_inputs).digits == predictor.predict_batch(server_inputs).digits).mean()
     assert same >= 0.99 and difference.mean() <= 2.0, (same, difference.mean(), difference.max())
 
@@ -357,7 +330,7 @@ def test_the_app_reads_a_written_number(server, browser):
     context.close()
 
 
-def test_the_app_reads_numbers_as_the_server_does(server, browser, mnist_run):
+def test_the_app_reads_numbers_as_the_server_does(server, browser, marked_run):
     """numbers.js against numbers.py on 60 numbers of the number benchmark's set (all spacings and looks),
     both with the run's mark model."""
     import base64
@@ -382,10 +355,10 @@ def test_the_app_reads_numbers_as_the_server_does(server, browser, mnist_run):
         }
         return read; }""", [base64.b64encode(number.data).decode() for number in numbers])
     context.close()
-    reader = Reader(mnist_run)
+    reader = Reader(marked_run)
     assert reader.marks is not None
     with urllib.request.urlopen(f"{server}/v1/model") as response:  # and the server's /v1/read reads with it
-        assert json.loads(response.read())["mark_model"]["sha256"] == mnist_run.config["marks"]["sha256"]
+        assert json.loads(response.read())["mark_model"]["sha256"] == marked_run.config["marks"]["sha256"]
 
     def read_on_server(data: bytes) -> str:
         try:

@@ -101,7 +101,7 @@ class RunCheckpoint(keras.callbacks.Callback):
 
 
 class StopOnInterrupt(keras.callbacks.Callback):
-    """Ctrl-C, noted by a signal handler and acted on between batches.
+    """Ctrl-C, noted by a signal handler and acted on between compiled calls (every STEPS_PER_EXECUTION batches).
 
     A KeyboardInterrupt raised wherever Python happens to be can land inside Keras' own code and be
     swallowed there (saving a checkpoint opens its weights file under a bare ``except:``), and training
@@ -160,11 +160,19 @@ def learning_rate_for(settings: TrainingSettings, steps_per_epoch: int):
     )
 
 
+# Batches run per call into the compiled training step. Each call costs Python and TensorFlow dispatch
+# (about 2 ms on an AMD EPYC Zen 1), which for the lesson's small models outweighs the arithmetic of a batch
+# of 32; 32 batches a call makes the same updates in the same order with a 32nd of that overhead. Callbacks
+# (progress bar, Ctrl-C) then see every 32nd batch.
+STEPS_PER_EXECUTION = 32
+
+
 def compile_model(model: keras.Model, optimizer: str = "adam", learning_rate=1e-3) -> keras.Model:
-    """Compile as the lesson does: sparse categorical cross-entropy and accuracy."""
+    """Compile as the lesson does: sparse categorical cross-entropy and accuracy (STEPS_PER_EXECUTION batches
+    per compiled call)."""
     setting_rules()["optimizer"].check("optimizer", optimizer)
     model.compile(optimizer=OPTIMIZERS[optimizer](keras, learning_rate), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+                  metrics=["accuracy"], steps_per_execution=STEPS_PER_EXECUTION)
     return model
 
 
