@@ -32,7 +32,7 @@ def test_quickstart_runs_the_whole_lesson(tmp_path):
                              "--quiet", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "training set:  60000 images" in result.stdout
-    for model in ("linear", "mlp", "flatten-mlp", "cnn"):
+    for model in ("linear", "mlp", "flatten-mlp", "cnn-fast"):
         assert (out / model / "report.md").exists()
         assert f" {model} " in result.stdout
     assert (out / "leaderboard.md").read_text().count("\n") == 6

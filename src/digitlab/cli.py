@@ -596,7 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble.set_defaults(handler=command_ensemble)
 
     quick = commands.add_parser(
-        "quickstart", help="the main job: data facts, then train and evaluate linear, mlp, flatten-mlp and cnn",
+        "quickstart", help="the main job: data facts, then train and evaluate linear, mlp, flatten-mlp and cnn-fast",
         description="The whole lesson in one command: show the dataset facts, train and evaluate the lesson's "
         "models and the CNN one after another, then print the leaderboard. Runs go to OUT/MODEL and replace "
         "earlier quickstart runs there; OUT/leaderboard.md holds the leaderboard.",
