@@ -113,7 +113,7 @@ def train_marks(run: str | os.PathLike | Run, *, numbers: int = 24000, epochs: i
                 data_dir: str | os.PathLike | None = None, progress: bool = False, verbose: int = 0) -> dict[str, Any]:
     """Train the run's mark model, write RUN/marks.onnx (atomically) and record it in the run's config."""
     run = run if isinstance(run, Run) else open_run(run)
-    from digitlab.training.fit import reproducible  # Keras loads here, after the run is known to be one
+    from digitlab.training.fit import STEPS_PER_EXECUTION, reproducible  # Keras loads here, after the run is known
 
     started = time.perf_counter()
     inputs, not_one = mark_examples(_training_digits(run, data_dir), numbers, seed, progress)
@@ -122,7 +122,7 @@ def train_marks(run: str | os.PathLike | Run, *, numbers: int = 24000, epochs: i
     with reproducible(seed):  # the same seed gives the same model
         model = build_mark_model()
         model.compile("adam", keras.losses.BinaryCrossentropy(from_logits=True),
-                      metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)])
+                      metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)], steps_per_execution=STEPS_PER_EXECUTION)
         history = model.fit(as_inputs(inputs), not_one, epochs=epochs, batch_size=128, validation_split=0.1,
                             verbose=verbose)
     target = run.file(MARKS_FILE)
