@@ -1,17 +1,19 @@
 # Two commands set everything up on a fresh machine with Python >= 3.11:
 #   make run    create .venv, install digitlab from the pinned constraints, run the main job
 #   make test   the same with the test extras, then lint and run the tests (what CI runs)
+#   make check  the quick loop while developing: lint and the tests that train nothing
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CONSTRAINTS := constraints.txt
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS)
 
-.PHONY: run test notebook bench lock clean help vendor
+.PHONY: run test check notebook bench lock clean help vendor
 
 help:
 	@echo "make run    install into $(VENV) and run the main job (digitlab quickstart)"
-	@echo "make test   install the test extras into $(VENV), lint, run the tests"
+	@echo "make test   install the test extras into $(VENV), lint, run the tests (what CI runs)"
+	@echo "make check  lint and the tests that train nothing: the quick loop while developing"
 	@echo "make notebook  rebuild and execute notebooks/walkthrough.ipynb in place"
 	@echo "make bench  run every benchmark (about an hour; results in benchmarks/results)"
 	@echo "make lock   re-resolve the pins in $(CONSTRAINTS) from pyproject.toml"
@@ -53,6 +55,10 @@ run: $(VENV)/.installed-run $(VENDOR)/.installed
 test: $(VENV)/.installed-test $(VENDOR)/.installed
 	$(BIN)/ruff check src tests benchmarks notebooks
 	$(BIN)/python -m pytest
+
+check: $(VENV)/.installed-test $(VENDOR)/.installed
+	$(BIN)/ruff check src tests benchmarks notebooks
+	$(BIN)/python -m pytest -m "not trains" -q
 
 notebook: $(VENV)/.installed-test
 	$(BIN)/python notebooks/walkthrough.py

@@ -478,6 +478,26 @@ def _median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def quickstart_table(payload: dict) -> str:
+    """The main job and the test suite per kind of CPU, slowest quickstart last."""
+    machines = sorted(payload["machines"].values(), key=lambda section: section["quickstart"]["seconds"])
+    names = list(machines[0]["quickstart"]["models"]) if machines else []
+    lines = [f"| CPU | `digitlab quickstart` | training: {' / '.join(f'`{name}`' for name in names)} "
+             "| CNN test accuracy | `make check` | test suite | measured |", "|---|---|---|---|---|---|---|"]
+    for section in machines:
+        quick, tests = section["quickstart"], section.get("tests", {})
+        models = quick["models"]
+        cnn = models[names[-1]]
+        suite = f"{tests['suite_seconds'] / 60:.1f} min" if tests else "-"
+        check = f"{tests['check_seconds']:.0f} s" if tests else "-"
+        lines.append(f"| {section['machine']['cpu']} ({machine_label(section['machine'])}), {section['cores']} cores "
+                     f"| {quick['seconds']:.0f} s | "
+                     + " / ".join(f"{models[name]['train_seconds']:.0f} s" for name in names)
+                     + f" | {cnn['test_accuracy']:.2%} ({cnn['epochs']} epochs, {cnn['precision']}) | {check} "
+                     f"| {suite} | {section['machine']['date']}, `{section['command']}` |")
+    return "\n".join(lines)
+
+
 def recipes_table(payload: dict) -> str:
     lines = ["| recipe | multiply-adds / image | time to 99.0% (median) | seeds reaching 99% | final accuracy (mean) "
              "| training time | speed-up vs reference |", "|---|---|---|---|---|---|---|"]
@@ -511,6 +531,7 @@ TABLES = {
     "explain": ("explain.json", explain_table),
     "writer": ("writer.json", writer_table),
     "app": ("app.json", app_table),
+    "quickstart": ("quickstart.json", quickstart_table),
 }
 PROJECT_README = README.parent.parent / "README.md"
 
@@ -519,6 +540,14 @@ def summary_table(results: dict[str, dict]) -> str:
     """The project README's one-line-per-benchmark table, from whichever results files exist, so that
     re-running a benchmark cannot leave the front page quoting old numbers."""
     rows = []
+    if "quickstart" in results:
+        for section in results["quickstart"]["machines"].values():
+            tests = section.get("tests")
+            rows.append((f"the main job, `digitlab quickstart`, {section['cores']} cores"
+                         + ("; `make check`; the test suite" if tests else ""),
+                         f"{section['quickstart']['seconds']:.0f} s"
+                         + (f"; {tests['check_seconds']:.0f} s; {tests['suite_seconds'] / 60:.1f} min" if tests else "")
+                         + f" ({machine_label(section['machine'])})", section["command"]))
     if "backends" in results:
         by_name = {r["backend"]: r for r in results["backends"]["results"]}
         names = sorted(by_name)

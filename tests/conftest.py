@@ -11,6 +11,7 @@ saves the second Keras import.
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
 import shutil
@@ -30,6 +31,19 @@ import pytest
 from PIL import Image
 
 from digitlab.data import PART_FILES, write_idx
+
+# `make check` runs the tests that train nothing (pytest -m "not trains"). A test trains when it takes a trained
+# model from a fixture (these, or one built on them) or calls a training entry point itself.
+TRAINED_MODEL_FIXTURES = frozenset({"exported_run", "mnist_run", "marked_mnist_run"})
+TRAINING_CALLS = ("train(", "train_ensemble(", "tune(", "train_marks(", "quickstart", '"train"', "*TRAIN", '"tune"',
+                  "train-marks", "execute(")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        source = inspect.getsource(item.function) if hasattr(item, "function") else ""
+        if TRAINED_MODEL_FIXTURES & set(item.fixturenames) or any(call in source for call in TRAINING_CALLS):
+            item.add_marker(pytest.mark.trains)
 
 
 def make_arrays(train: int = 60, test: int = 20, seed: int = 0) -> dict[str, np.ndarray]:
