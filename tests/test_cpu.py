@@ -29,8 +29,9 @@ MACHINES = {
 
 
 @pytest.mark.parametrize("machine", MACHINES)
-def test_each_kind_of_cpu_is_named_and_gets_its_precision_and_kernels(machine):
+def test_each_kind_of_cpu_is_named_and_gets_its_precision_and_kernels(machine, monkeypatch):
     text, kind, onednn, bfloat16 = MACHINES[machine]
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
     cpu = parse_cpuinfo(text)
     assert cpu.kind == kind and kind in KINDS
     assert cpu.tensorflow_uses_onednn() is onednn and cpu.tensorflow_uses_onednn("") is onednn
@@ -38,6 +39,14 @@ def test_each_kind_of_cpu_is_named_and_gets_its_precision_and_kernels(machine):
     assert cpu.tensorflow_uses_onednn("TRUE") and not cpu.tensorflow_uses_onednn("false")
     assert bfloat16_is_fast(text, "") is bfloat16
     assert cpu.has_avx512 is (kind != AVX2)
+
+
+def test_without_onednn_bfloat16_is_emulated_and_float32_is_chosen(monkeypatch):
+    text = MACHINES["AMD EPYC Zen 4"][0]
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert not bfloat16_is_fast(text, "")
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    assert bfloat16_is_fast(text, "") and not bfloat16_is_fast(MACHINES["AMD EPYC Zen 1"][0], "")
 
 
 def test_kinds_without_avx512_or_avx2_are_named_too():

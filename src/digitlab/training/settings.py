@@ -166,11 +166,15 @@ def bfloat16_is_fast(cpuinfo: str | None = None, onednn_cap: str | None = None) 
     """Whether mixed bfloat16 trains faster than float32 on this CPU (or the one ``cpuinfo`` describes), as
     `python -m benchmarks.speed` measured it: on AMX tiles, about twice as fast; on an AMD EPYC's AVX-512
     BF16 (Zen 4), 1.7x in the issue's one run; but on an Intel Xeon's AVX-512 BF16 without AMX, slower than
-    float32 (0.8x), and slower still where bfloat16 is emulated. AMX counts only when oneDNN is not capped below it
+    float32 (0.8x), and slower still where bfloat16 is emulated: on an AVX2-only CPU (AMD EPYC Zen 1: 119 s against
+    30.5 s), or wherever TensorFlow runs without oneDNN (TF_ENABLE_ONEDNN_OPTS=0: 4 epochs of cnn-fast took 127 s
+    on an AMD EPYC with AVX-512 BF16, against 9 s with oneDNN). AMX counts only when oneDNN is not capped below it
     (``ONEDNN_MAX_CPU_ISA``, or ``onednn_cap``)."""
     cpu = this_cpu() if cpuinfo is None else parse_cpuinfo(cpuinfo)
     if onednn_cap is None:
         onednn_cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "")
+    if not cpu.tensorflow_uses_onednn(os.environ.get("TF_ENABLE_ONEDNN_OPTS")):
+        return False
     amx_allowed = "AMX" in onednn_cap.upper() or onednn_cap.upper() in ("", "ALL", "DEFAULT")
     return ("amx_bf16" in cpu.flags and amx_allowed) or (cpu.vendor == "AuthenticAMD" and "avx512_bf16" in cpu.flags)
 
