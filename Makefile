@@ -52,9 +52,11 @@ $(VENV)/.installed-test: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 run: $(VENV)/.installed-run $(VENDOR)/.installed
 	$(BIN)/digitlab quickstart
 
+# The tests run in one process per core (pytest-xdist); those that share the real-MNIST model run in one of
+# them (--dist loadgroup, see tests/conftest.py), so it is trained once.
 test: $(VENV)/.installed-test $(VENDOR)/.installed
 	$(BIN)/ruff check src tests benchmarks notebooks
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadgroup
 
 check: $(VENV)/.installed-test $(VENDOR)/.installed
 	$(BIN)/ruff check src tests benchmarks notebooks

@@ -483,7 +483,7 @@ def quickstart_table(payload: dict) -> str:
     machines = sorted(payload["machines"].values(), key=lambda section: section["quickstart"]["seconds"])
     names = list(machines[0]["quickstart"]["models"]) if machines else []
     lines = [f"| CPU | `digitlab quickstart` | training: {' / '.join(f'`{name}`' for name in names)} "
-             "| CNN test accuracy | `make check` | test suite | measured |", "|---|---|---|---|---|---|---|"]
+             "| CNN test accuracy | `make check` | `make test`, fresh clone | measured |", "|---|---|---|---|---|---|---|"]
     for section in machines:
         quick, tests = section["quickstart"], section.get("tests", {})
         models = quick["models"]
@@ -544,7 +544,7 @@ def summary_table(results: dict[str, dict]) -> str:
         for section in results["quickstart"]["machines"].values():
             tests = section.get("tests")
             rows.append((f"the main job, `digitlab quickstart`, {section['cores']} cores"
-                         + ("; `make check`; the test suite" if tests else ""),
+                         + ("; `make check`; `make test` in a fresh clone" if tests else ""),
                          f"{section['quickstart']['seconds']:.0f} s"
                          + (f"; {tests['check_seconds']:.0f} s; {tests['suite_seconds'] / 60:.1f} min" if tests else "")
                          + f" ({machine_label(section['machine'])})", section["command"]))

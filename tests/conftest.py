@@ -39,11 +39,18 @@ TRAINING_CALLS = ("train(", "train_ensemble(", "tune(", "train_marks(", "quickst
                   "train-marks", "execute(")
 
 
+# The real-MNIST model is trained once per test process: with `pytest -n 2` (pytest-xdist, as make test runs),
+# the tests that read it go to the same worker (--dist loadgroup), and the rest are shared out.
+MNIST_MODEL_FIXTURES = frozenset({"mnist_run", "marked_mnist_run"})
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         source = inspect.getsource(item.function) if hasattr(item, "function") else ""
         if TRAINED_MODEL_FIXTURES & set(item.fixturenames) or any(call in source for call in TRAINING_CALLS):
             item.add_marker(pytest.mark.trains)
+        if MNIST_MODEL_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.xdist_group("mnist-model"))
 
 
 def make_arrays(train: int = 60, test: int = 20, seed: int = 0) -> dict[str, np.ndarray]:
@@ -292,6 +299,6 @@ def marked_mnist_run(mnist_run, tmp_path_factory):
 
     copy = tmp_path_factory.mktemp("marked") / "cnn-fast"
     shutil.copytree(mnist_run.path, copy)
-    result = run_cli("train-marks", copy, "--numbers", "2500", "--epochs", "6", "--json")
+    result = run_cli("train-marks", copy, "--numbers", "1500", "--epochs", "4", "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     return open_run(copy), json.loads(result.stdout)

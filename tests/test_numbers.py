@@ -253,7 +253,7 @@ def test_a_mark_model_tells_whole_digits_from_fragments_and_touching_ones(marked
 
     run, record, dataset = marked_run
     assert record["sha256"] == sha256_file(run.file("marks.onnx")) == run.config["marks"]["sha256"]
-    assert record["examples"] > 2500 and 0 < record["not_one_digit"] < record["examples"]
+    assert record["examples"] > 1500 and 0 < record["not_one_digit"] < record["examples"]
     inputs, not_one = mark_examples(dataset.x_test, 400, seed=7)  # digits and numbers it never saw
     said = MarkModel.of_run(run).log_one_digit(inputs) < np.log(0.5)
     assert (not_one == 0).sum() >= 500 and (not_one == 1).sum() >= 500
