@@ -483,7 +483,8 @@ def quickstart_table(payload: dict) -> str:
     machines = sorted(payload["machines"].values(), key=lambda section: section["quickstart"]["seconds"])
     names = list(machines[0]["quickstart"]["models"]) if machines else []
     lines = [f"| CPU | `digitlab quickstart` | training: {' / '.join(f'`{name}`' for name in names)} "
-             "| CNN test accuracy | `make check` | `make test`, fresh clone | measured |", "|---|---|---|---|---|---|---|"]
+             "| CNN test accuracy | `make check` | `make test`, fresh clone | measured |",
+             "|---|---|---|---|---|---|---|"]
     for section in machines:
         quick, tests = section["quickstart"], section.get("tests", {})
         models = quick["models"]
