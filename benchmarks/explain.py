@@ -25,7 +25,7 @@ DELETED = 40
 
 def measure(explainer, images: np.ndarray, judge) -> dict:
     """Per-image cost of ``explainer`` and the deletion check, judged by ``judge`` (a Predictor)."""
-    from digitlab.reading.explain import deletion_check
+    from digitlab.inference.explain import deletion_check
 
     for image in images[:5]:
         explainer.explain(image)  # warm-up: sessions, graph tracing
@@ -49,8 +49,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=200, help="MNIST test images (default: %(default)s)")
     arguments = parser.parse_args()
     from digitlab import load_mnist
-    from digitlab.reading.explain import Explainer
-    from digitlab.reading.inference import Predictor
+    from digitlab.inference.explain import Explainer
+    from digitlab.inference.predictor import Predictor
     from digitlab.runs import open_run
 
     run = open_run(arguments.run)

@@ -82,7 +82,7 @@ def time_predict_command(run: str, files: list[bytes], workers: int, repeats: in
 def measure(run: str, repeats: int) -> dict:
     from benchmarks.uploads import photo_like
     from digitlab import load_mnist
-    from digitlab.reading.inference import Predictor
+    from digitlab.inference.predictor import Predictor
 
     _, (x_test, _) = load_mnist(verbose=False)
     predictor = Predictor(run, threads=1)

@@ -58,7 +58,7 @@ def _median_seconds(function, repeats: int) -> float:
 
 
 def measure_run(run_path: Path, images: np.ndarray, flops: float) -> dict:
-    from digitlab.reading.inference import Predictor
+    from digitlab.inference.predictor import Predictor
     from digitlab.runs import open_run
 
     run = open_run(run_path)

@@ -184,7 +184,7 @@ def mean_over_seeds(results: list[dict]) -> dict | None:
 
 def has_mark_model(run_path: str) -> bool:
     """Whether ``Reader`` would read ``run_path`` with a mark model (the same test the server makes)."""
-    from digitlab.reading.marks import mark_model_info
+    from digitlab.inference.marks import mark_model_info
     from digitlab.runs import open_run
 
     return mark_model_info(open_run(run_path)) is not None

@@ -62,9 +62,9 @@ def balanced(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
 
 def correction_export(inputs: np.ndarray, labels: np.ndarray, base, directory: Path) -> Path:
     """The corrections through a real store and its IDX export, as the server and `digitlab feedback` do."""
-    from digitlab.corrections import summarise
-    from digitlab.reading.inference import Predictor
-    from digitlab.serving.feedback import FeedbackStore
+    from digitlab.feedback.summary import summarise
+    from digitlab.inference.predictor import Predictor
+    from digitlab.feedback.store import FeedbackStore
 
     store = FeedbackStore(directory / "store")
     predictor = Predictor(base)
@@ -84,7 +84,7 @@ def main() -> None:
     arguments = parser.parse_args()
     from digitlab import load_dataset
     from digitlab.pipeline import train
-    from digitlab.reading.inference import Predictor
+    from digitlab.inference.predictor import Predictor
     from digitlab.runs import open_run
 
     base = open_run(arguments.run)

@@ -123,7 +123,7 @@ def learnable_dataset(learnable_dir):
 def exported_run(tmp_path_factory):
     """A small trained and ONNX-exported run (linear on the learnable synthetic digits)."""
     from digitlab.data import load_idx_directory
-    from digitlab.export import export_onnx
+    from digitlab.inference.export import export_onnx
     from digitlab.pipeline import train
 
     directory = write_dataset(tmp_path_factory.mktemp("data") / "learnable", make_learnable_arrays())
@@ -280,7 +280,7 @@ def mnist():
 def mnist_run(mnist, tmp_path_factory):
     """A cnn-fast trained for one epoch on all of real MNIST (about 98.5% on its test set) and exported: good
     enough to read hand-drawn digits and numbers and to explain its readings. Without a mark model."""
-    from digitlab.export import export_onnx
+    from digitlab.inference.export import export_onnx
     from digitlab.pipeline import train
 
     run = train("cnn-fast", dataset=mnist, out=tmp_path_factory.mktemp("runs") / "cnn-fast", epochs=1,

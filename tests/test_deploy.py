@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from conftest import block_digit, run_cli
-from digitlab.export import export_onnx
+from digitlab.inference.export import export_onnx
 from digitlab.models import get_spec
 from digitlab.reading.imaging import load_image_file
-from digitlab.reading.inference import Predictor
+from digitlab.inference.predictor import Predictor
 from digitlab.runs import RunError
 from digitlab.serving.app import create_app
 from digitlab.serving.config import ServeConfig
@@ -69,7 +69,7 @@ def test_batch_normalized_cnn_trains_and_exports_with_its_learned_statistics(lea
 def test_export_that_does_not_reproduce_keras_is_not_kept(exported_run, tmp_path, learnable_dataset):
     import shutil
 
-    from digitlab.export import ExportError
+    from digitlab.inference.export import ExportError
 
     copy = tmp_path / "run"
     shutil.copytree(exported_run.path, copy)

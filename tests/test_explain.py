@@ -12,8 +12,8 @@ from PIL import Image
 from scipy.stats import spearmanr
 
 from conftest import block_digit, block_place, run_cli
-from digitlab.reading.explain import METHODS, Explainer, deletion_check, integrated_gradients, occlusion
-from digitlab.reading.inference import Predictor
+from digitlab.inference.explain import METHODS, Explainer, deletion_check, integrated_gradients, occlusion
+from digitlab.inference.predictor import Predictor
 from digitlab.serving.app import create_app
 from digitlab.serving.config import ServeConfig
 

@@ -144,7 +144,7 @@ def test_numbers_of_separate_digits_are_read_left_to_right(mnist_digits):
 
 @pytest.mark.integration
 def test_a_single_digit_reads_as_a_one_character_number_and_touching_pairs_split(mnist_digits):
-    from digitlab.reading.inference import Predictor
+    from digitlab.inference.predictor import Predictor
     from digitlab.reading.numbers import Reader
 
     run, dataset = mnist_digits
@@ -248,8 +248,8 @@ def touching_numbers(dataset, count: int, seed: int) -> list[tuple[bytes, str]]:
 @pytest.mark.integration
 def test_a_mark_model_tells_whole_digits_from_fragments_and_touching_ones(marked_run):
     from digitlab.fileio import sha256_file
-    from digitlab.reading.marks import MarkModel
-    from digitlab.training.marks import mark_examples
+    from digitlab.inference.marks import MarkModel
+    from digitlab.reading.mark_training import mark_examples
 
     run, record, dataset = marked_run
     assert record["sha256"] == sha256_file(run.file("marks.onnx")) == run.config["marks"]["sha256"]

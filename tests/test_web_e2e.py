@@ -190,7 +190,7 @@ def test_the_why_toggle_tints_what_the_model_saw_with_its_evidence(server, brows
 
 
 def test_a_correction_from_the_page_is_stored(server, browser, feedback_store):
-    from digitlab.serving.feedback import FeedbackStore
+    from digitlab.feedback.store import FeedbackStore
 
     page = browser.new_page(viewport={"width": 1000, "height": 800})
     page.goto(server)
@@ -293,7 +293,7 @@ def test_the_app_prepares_images_as_the_server_does(server, browser, marked_run)
     from benchmarks.realworld import make_set
 
     from digitlab.reading.imaging import load_image_file
-    from digitlab.reading.inference import Predictor
+    from digitlab.inference.predictor import Predictor
 
     files, _, _ = make_set(200, seed=0)
     context, page = open_app(browser, server)

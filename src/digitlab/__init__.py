@@ -26,8 +26,7 @@ from digitlab.data import (
     write_idx,
 )
 from digitlab.errors import DataFormatError, DataUnavailableError, DigitlabError, InvalidArgument
-
-__version__ = "0.1.0"
+from digitlab.version import __version__  # noqa: F401 - digitlab.__version__
 
 # name -> module that defines it; imported on first access (PEP 562).
 _LAZY = {
@@ -45,17 +44,17 @@ _LAZY = {
     "open_run": "digitlab.runs",
     "leaderboard": "digitlab.runs",
     "Run": "digitlab.runs",
-    "Predictor": "digitlab.reading.inference",
+    "Predictor": "digitlab.inference.predictor",
     "load_image_file": "digitlab.reading.imaging",
     "to_mnist": "digitlab.reading.imaging",
     "predict_paths": "digitlab.reading.files",
     "Reader": "digitlab.reading.numbers",
-    "explain": "digitlab.reading.explain",
-    "Explainer": "digitlab.reading.explain",
+    "explain": "digitlab.inference.explain",
+    "Explainer": "digitlab.inference.explain",
     "explain_paths": "digitlab.reading.files",
     "read_number": "digitlab.reading.numbers",
-    "train_marks": "digitlab.training.marks",
-    "export_onnx": "digitlab.export",
+    "train_marks": "digitlab.reading.mark_training",
+    "export_onnx": "digitlab.inference.export",
     "tune": "digitlab.tuning",
     "create_app": "digitlab.serving.app",
     "ServeConfig": "digitlab.serving.config",

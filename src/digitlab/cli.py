@@ -18,9 +18,9 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from digitlab import __version__
 from digitlab.errors import DigitlabError, Interrupted, InvalidArgument
 from digitlab.fileio import discard_stdout
+from digitlab.version import __version__
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 70, 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader went away
@@ -350,7 +350,7 @@ def command_tune(arguments: argparse.Namespace) -> int:
 
 
 def command_export(arguments: argparse.Namespace) -> int:
-    from digitlab.export import export_onnx
+    from digitlab.inference.export import export_onnx
 
     record = export_onnx(arguments.run)
     if arguments.json:
@@ -363,7 +363,7 @@ def command_export(arguments: argparse.Namespace) -> int:
 
 
 def command_train_marks(arguments: argparse.Namespace) -> int:
-    from digitlab.training.marks import train_marks
+    from digitlab.reading.mark_training import train_marks
 
     record = train_marks(arguments.run, numbers=arguments.numbers, epochs=arguments.epochs, seed=arguments.seed,
                          data_dir=arguments.data_dir, progress=sys.stderr.isatty() and not arguments.json,
@@ -422,7 +422,8 @@ def _store_location(store: str | None) -> str | None:
 
 
 def command_feedback(arguments: argparse.Namespace) -> int:
-    from digitlab.corrections import delete_correction, summarise
+    from digitlab.feedback.store import delete_correction
+    from digitlab.feedback.summary import summarise
 
     if arguments.delete:
         delete_correction(arguments.store, arguments.delete)
@@ -487,12 +488,12 @@ def command_serve(arguments: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from digitlab.inference.explain import METHODS
+    from digitlab.inference.predictor import ENGINES
     from digitlab.models import MODELS
     from digitlab.pipeline import EXTRA_WEIGHT, QUICKSTART_MODELS
-    from digitlab.reading.explain import METHODS
     from digitlab.reading.files import FORMATS
     from digitlab.reading.imaging import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
-    from digitlab.reading.inference import ENGINES
     from digitlab.runs import SPLITS
     from digitlab.serving.config import (
         FEEDBACK_MAX,

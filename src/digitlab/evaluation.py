@@ -13,9 +13,26 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from digitlab.data import NUM_CLASSES
+from digitlab import plots
+from digitlab.data import NUM_CLASSES, load_dataset
 from digitlab.errors import InvalidArgument
-from digitlab.runs import SPLITS
+from digitlab.fileio import atomic_write_text
+from digitlab.inference.explain import occlusion
+from digitlab.inference.predictor import Predictor
+from digitlab.models import get_spec
+from digitlab.runs import (
+    CONFUSION_PNG,
+    CURVES_PNG,
+    MISCLASSIFIED_PNG,
+    REPORT_FILE,
+    SPLITS,
+    Run,
+    RunError,
+    open_run,
+    write_json,
+)
+from digitlab.training.settings import train_command
+from digitlab.training.splits import checked_split
 
 CLASSES = list(range(NUM_CLASSES))
 
@@ -165,7 +182,6 @@ def summary_text(evaluation: Evaluation) -> str:
 def split_arrays(run, dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images and labels of ``split``; 'train' and 'val' are re-derived from the run's seed and settings
     and checked against the split the run recorded."""
-    from digitlab.training.splits import checked_split
 
     if split == "test":
         return dataset.x_test, dataset.y_test
@@ -181,8 +197,7 @@ def split_arrays(run, dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def mistake_saliency(model, spec, images: np.ndarray, examples: list[dict]) -> np.ndarray | None:
-    """Each mistake's evidence for its wrong answer (occlusion, see digitlab.reading.explain), for the gallery."""
-    from digitlab.reading.explain import occlusion
+    """Each mistake's evidence for its wrong answer (occlusion, see digitlab.inference.explain), for the gallery."""
 
     if not examples:
         return None
@@ -193,10 +208,6 @@ def mistake_saliency(model, spec, images: np.ndarray, examples: list[dict]) -> n
 
 def evaluate_run(run, *, dataset=None, split: str = "test", model=None, data_dir=None) -> Evaluation:
     """Evaluate a run's model on ``split``, record it in metrics.json, and redraw its plots and report."""
-    from digitlab import plots
-    from digitlab.data import load_dataset
-    from digitlab.models import get_spec
-    from digitlab.runs import CONFUSION_PNG, CURVES_PNG, MISCLASSIFIED_PNG
 
     if split not in SPLITS:
         raise InvalidArgument(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
@@ -222,9 +233,6 @@ def evaluate_run(run, *, dataset=None, split: str = "test", model=None, data_dir
 
 def write_report(run) -> None:
     """report.md: settings, curves, the test metrics and plots, cross-validation if any."""
-    from digitlab.fileio import atomic_write_text
-    from digitlab.runs import CONFUSION_PNG, CURVES_PNG, MISCLASSIFIED_PNG, REPORT_FILE
-    from digitlab.training.settings import train_command
 
     config, metrics = run.config, run.metrics
     lines = [f"# {config['model']} ({run.name})", "", f"Reproduce: `{train_command(config)}`", ""]
@@ -260,7 +268,6 @@ def write_report(run) -> None:
 
 def evaluate(run, *, split: str = "test", data_dir=None, dataset=None) -> Evaluation:
     """The public entry point: a run directory (path or Run) evaluated on ``split``."""
-    from digitlab.runs import Run, open_run
 
     return evaluate_run(run if isinstance(run, Run) else open_run(run), split=split, data_dir=data_dir,
                         dataset=dataset)
@@ -273,11 +280,10 @@ def evaluate(run, *, split: str = "test", data_dir=None, dataset=None) -> Evalua
 def ensemble_probabilities(runs, images: np.ndarray, *, tta: bool = False) -> np.ndarray:
     """The mean of each run's class probabilities (each normalised to sum to 1) on uint8 images; with
     ``tta``, of each run's probabilities on every test-time view (see augment.shifted_views)."""
-    from digitlab.reading.inference import Predictor
 
     views = [images]
     if tta:
-        from digitlab.augment import shifted_views
+        from digitlab.training.augment import shifted_views
 
         views = shifted_views(images)
     total = None
@@ -301,8 +307,6 @@ def evaluate_ensemble(run_paths, *, dataset=None, data_dir=None, tta: bool = Fal
     then enough, since its shifted views are the ensemble. With ``out``, :func:`ensemble_json` is written
     there too.
     """
-    from digitlab.data import load_dataset
-    from digitlab.runs import RunError, open_run
 
     runs = [open_run(path) for path in run_paths]
     if len(runs) < (1 if tta else 2):
@@ -314,7 +318,6 @@ def evaluate_ensemble(run_paths, *, dataset=None, data_dir=None, tta: bool = Fal
     probabilities = ensemble_probabilities(runs, dataset.x_test, tta=tta)
     evaluation = metrics_from_predictions(dataset.y_test, probabilities, split="test")
     if out is not None:
-        from digitlab.runs import write_json
 
         write_json(out, ensemble_json(run_paths, evaluation, tta=tta))
     return evaluation

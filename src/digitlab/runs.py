@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from digitlab.errors import DigitlabError
-from digitlab.fileio import atomic_write_text
+from digitlab.fileio import atomic_write_text, sha256_file
 from digitlab.tables import markdown_table
 
 RUN_FORMAT = 1
@@ -103,7 +103,6 @@ class Run:
 
     def model_sha256(self) -> str:
         """The SHA-256 of the trained model file: which model a correction or a fine-tuned run came from."""
-        from digitlab.fileio import sha256_file
 
         return sha256_file(self.file(MODEL_FILE))
 

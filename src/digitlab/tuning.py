@@ -20,9 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from digitlab.data import load_dataset
 from digitlab.errors import DigitlabError, InvalidArgument
+from digitlab.fileio import atomic_write_text
 from digitlab.models import Parameter, get_spec
+from digitlab.pipeline import train
+from digitlab.plots import save_figure
 from digitlab.training.settings import TrainingSettings, setting_rules
+from digitlab.training.splits import training_indices
 
 DEFAULT_STUDIES_DIRECTORY = Path("studies")
 MIN_TUNING_SUBSET = 100
@@ -174,7 +179,6 @@ def objective_for(settings: TuneSettings, dataset):
 
     from digitlab._keras import keras
     from digitlab.training.fit import build_compiled_model, fit_data
-    from digitlab.training.splits import training_indices
 
     spec = get_spec(settings.model)
     base = TrainingSettings(epochs=settings.epochs, val_split=settings.val_split, seed=settings.seed,
@@ -219,7 +223,6 @@ def _worker(study_name: str, storage_url: str, settings: TuneSettings, trials: i
     """
     import optuna
 
-    from digitlab.data import load_dataset
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     study = load_study(study_name, storage_url, settings.model, settings.seed + index)
@@ -344,8 +347,6 @@ def write_study_report(summary: dict[str, Any], study_name: str, storage: str, d
     import optuna
     from optuna.visualization import matplotlib as optuna_plots
 
-    from digitlab.fileio import atomic_write_text
-    from digitlab.plots import save_figure
 
     directory.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
@@ -385,7 +386,6 @@ def write_study_report(summary: dict[str, Any], study_name: str, storage: str, d
 def retrain_best(summary: dict[str, Any], *, out: str | os.PathLike, epochs: int | None = None,
                  data_dir: str | None = None, seed: int = 0, verbose: int | str = 0):
     """The best trial's settings trained on the full training set and evaluated once on the test set."""
-    from digitlab.pipeline import train
 
     if summary["best"] is None:
         raise TuningError(f"study {summary['study']!r} has no completed trial to retrain")

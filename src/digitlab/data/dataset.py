@@ -30,6 +30,7 @@ from digitlab.data.sources import (
 )
 from digitlab.errors import DataFormatError, InvalidArgument
 from digitlab.fileio import sha256_bytes
+from digitlab.plots import sample_grid
 
 IMAGE_SIDE = 28
 NUM_PIXELS = IMAGE_SIDE * IMAGE_SIDE
@@ -232,7 +233,6 @@ def inspect_dataset(data_dir: str | os.PathLike | None = None, *, show: int = 0,
     dataset = load_dataset(data_dir, verbose=verbose)
     facts = describe(dataset)
     if show:
-        from digitlab.plots import sample_grid
 
         count = min(show, len(dataset.x_train))
         sample_grid(dataset.x_train[:count], dataset.y_train[:count], samples_png)

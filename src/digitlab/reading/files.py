@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from digitlab import plots
 from digitlab.errors import DigitlabError, InvalidArgument
 from digitlab.fileio import atomic_write_text
+from digitlab.inference.explain import Explainer
+from digitlab.inference.predictor import Prediction, Predictor
 from digitlab.reading.imaging import MAX_IMAGE_BYTES, ImageError, load_image_file
-from digitlab.reading.inference import Prediction, Predictor
 from digitlab.reading.numbers import Reader, count_digits
 from digitlab.tables import text_table
 
@@ -261,8 +263,6 @@ def explain_paths(run, paths: list[str], *, out: str | os.PathLike = "explanatio
     or JSON."""
     from tqdm import tqdm
 
-    from digitlab import plots
-    from digitlab.reading.explain import Explainer
 
     if output_format not in ("table", "json"):
         raise InvalidArgument(f"unknown format {output_format!r}; choose table or json")

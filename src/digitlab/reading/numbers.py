@@ -22,6 +22,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from digitlab.inference.marks import MarkModel
+from digitlab.inference.predictor import Predictor
 from digitlab.reading.imaging import (
     STROKE_FRACTION,
     ImageError,
@@ -31,8 +33,6 @@ from digitlab.reading.imaging import (
     ink_map,
     stroke_width,
 )
-from digitlab.reading.inference import Predictor
-from digitlab.reading.marks import MarkModel
 
 READ_SIDE = 512  # the ink of a number is found on a copy at most this many pixels a side
 MAX_COMPONENTS = 40  # more separate marks than this is text or noise, not a number: refused at once

@@ -44,17 +44,17 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartParser
 
-from digitlab import __version__
 from digitlab.errors import DigitlabError, InvalidArgument
-from digitlab.reading.explain import Explainer, rounded
+from digitlab.feedback.store import FeedbackStore, StoreError, StoreFull, check_label, open_store
+from digitlab.inference.explain import Explainer, rounded
+from digitlab.inference.marks import mark_model_info
+from digitlab.inference.predictor import Predictor
 from digitlab.reading.imaging import ImageError, load_image, mnist_ready, open_image, to_mnist
-from digitlab.reading.inference import Predictor
-from digitlab.reading.marks import mark_model_info
 from digitlab.reading.numbers import Reader
 from digitlab.serving import offline_app
 from digitlab.serving.config import MAX_BATCH, ServeConfig
-from digitlab.serving.feedback import FeedbackStore, StoreError, StoreFull, check_label, open_store
 from digitlab.serving.work import LARGE_UPLOAD_BYTES, Batcher, Overloaded, WorkPool
+from digitlab.version import __version__
 
 LOOP_JSON_BYTES = 64 * 1024  # JSON bodies larger than this are parsed on the pool, not the event loop
 

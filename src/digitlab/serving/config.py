@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from digitlab.errors import InvalidArgument
+from digitlab.feedback.store import MAX_RECORDS as FEEDBACK_MAX
+from digitlab.inference.predictor import ENGINES
 from digitlab.reading.imaging import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
-from digitlab.reading.inference import ENGINES
-from digitlab.serving.feedback import MAX_RECORDS as FEEDBACK_MAX
 
 MAX_BATCH = 64
 MAX_REQUEST_BYTES = 8 * 1024 * 1024  # a whole request, batch included: far below 64 single-image limits

@@ -16,13 +16,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from digitlab import __version__
 from digitlab.errors import DigitlabError
 from digitlab.fileio import sha256_file
+from digitlab.inference.marks import MARKS_FILE, mark_model_info, verified_marks
+from digitlab.inference.predictor import verified_onnx
 from digitlab.models import get_spec
-from digitlab.reading.inference import verified_onnx
-from digitlab.reading.marks import MARKS_FILE, mark_model_info, verified_marks
 from digitlab.runs import ONNX_FILE, Run, open_run
+from digitlab.version import __version__
 
 PWA = Path(__file__).resolve().parent / "pwa"
 STATIC = Path(__file__).resolve().parent / "static"

@@ -17,9 +17,10 @@ import sys
 from collections.abc import Callable
 
 from digitlab.errors import DigitlabError
+from digitlab.feedback.store import open_store
 from digitlab.runs import open_run
+from digitlab.serving.app import create_app
 from digitlab.serving.config import ServeConfig, ServerOptions
-from digitlab.serving.feedback import open_store
 
 
 class PortInUse(DigitlabError):
@@ -59,7 +60,6 @@ def worker_app(config: ServeConfig):
     session, the routes) moved out of the garbage collector's sight (``gc.freeze``). Else every full
     collection walks all of it while holding the GIL, for tens of milliseconds, and every request in
     flight on that worker waits it out; frozen, it walks only what requests create."""
-    from digitlab.serving.app import create_app
 
     app = create_app(config)
     gc.collect()

@@ -27,6 +27,7 @@ from digitlab.data import ExtraData, MNISTData
 from digitlab.errors import Interrupted
 from digitlab.models import ModelSpec
 from digitlab.runs import CHECKPOINT_FILE, MODEL_FILE, Run, write_json
+from digitlab.training.augment import AugmentedBatches
 from digitlab.training.settings import OPTIMIZERS, TrainingSettings, setting_rules
 from digitlab.training.splits import checked_split, split_record, stratified_subset
 
@@ -140,8 +141,6 @@ def fit_data(spec: ModelSpec, images: np.ndarray, labels: np.ndarray, settings: 
     """The training-data arguments of ``model.fit``: arrays, or augmented batches made fresh each epoch."""
     if not settings.augment:
         return {"x": spec.prepare(images), "y": labels, "batch_size": settings.batch_size, "shuffle": True}
-    from digitlab.augment import AugmentedBatches
-
     batches = AugmentedBatches(spec.prepare(images).reshape(len(images), 28, 28), labels,
                                batch_size=settings.batch_size, strength=settings.augment, seed=seed,
                                flatten=not spec.takes_images, workers=2)

@@ -16,6 +16,7 @@ from typing import Any
 
 from digitlab.cpu import parse_cpuinfo, this_cpu
 from digitlab.errors import InvalidArgument
+from digitlab.models import get_spec
 
 
 def _adam(keras, learning_rate):
@@ -191,7 +192,6 @@ def settings_for(training_defaults: dict[str, Any], overrides: dict[str, Any]) -
 
 def train_command(config: dict[str, Any]) -> str:
     """The ``digitlab train`` command line that reproduces a run: only what differs from the defaults."""
-    from digitlab.models import get_spec
 
     spec = get_spec(config["model"])
     parts = ["digitlab train", f"--model {config['model']}"]

@@ -5,7 +5,7 @@ and a piece of a single digit cut in two just as surely. The reader cuts a wide 
 cut and reads each piece (``numbers.py``); the mark model is a small CNN that sees a piece normalised as
 the classifier sees it (28x28) and gives the log-odds that it is *not* exactly one whole digit: several
 touching digits, a fragment of one, or a digit with a piece of its neighbour. ``digitlab train-marks RUN``
-trains it on numbers written with the run's own training digits (``training/marks.py``) and stores it
+trains it on numbers written with the run's own training digits (``reading/mark_training.py``) and stores it
 beside the run's model as ``marks.onnx``, its SHA-256 recorded in the run's config; a reader uses it when
 the run has one, and only if that hash matches.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from digitlab.fileio import sha256_file
-from digitlab.reading.inference import onnx_session
+from digitlab.inference.predictor import onnx_session
 from digitlab.runs import Run, RunError
 
 MARKS_FILE = "marks.onnx"

@@ -1,4 +1,4 @@
-"""Training a run's mark model (see ``reading/marks.py``): is a piece of ink one whole digit?
+"""Training a run's mark model (see ``inference/marks.py``): is a piece of ink one whole digit?
 
 Its examples are the pieces the number reader itself reads, in numbers of 2 or 3 digits written with the
 run's own training digits (``reading/synthetic.py``: every spacing and look; two in three touching): every
@@ -21,13 +21,17 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from digitlab.export import write_checked_onnx
+from digitlab.data.dataset import load_mnist
 from digitlab.fileio import sha256_file
+from digitlab.inference.export import write_checked_onnx
+from digitlab.inference.marks import MARKS_FILE, MARKS_VERSION, as_inputs
+from digitlab.models.marks import build_mark_model
+from digitlab.models.spec import keras_module
 from digitlab.reading.imaging import ImageError, decode_image, ink_map
-from digitlab.reading.marks import MARKS_FILE, MARKS_VERSION, as_inputs
 from digitlab.reading.numbers import MAYBE_WIDE_FRACTION, READ_SIDE, number_marks, piece_spans
 from digitlab.reading.synthetic import LOOKS, compose, render
 from digitlab.runs import Run, open_run
+from digitlab.training.splits import checked_split
 
 TOUCHING_SHARE = 2 / 3  # of the numbers written for examples; the rest are tight, normal or wide
 ONE_DIGIT = 0.88  # a piece with this share of one digit's ink, and at most 1 - this of any other's, is one digit
@@ -85,8 +89,6 @@ def mark_examples(images: np.ndarray, numbers: int, seed: int, progress: bool = 
 
 def _training_digits(run: Run, data_dir: str | os.PathLike | None) -> np.ndarray:
     """The run's training digits, less those it held out for validation."""
-    from digitlab.data.dataset import load_mnist
-    from digitlab.training.splits import checked_split
 
     (x_train, y_train), _ = load_mnist(data_dir, verbose=False)
     record = run.config.get("split")
@@ -94,19 +96,6 @@ def _training_digits(run: Run, data_dir: str | os.PathLike | None) -> np.ndarray
         return x_train
     fit, _ = checked_split(y_train, record, record, str(run.path))
     return x_train[fit]
-
-
-def build_mark_model():
-    """A small CNN: 28x28 -> the log-odds that it is not one whole digit."""
-    from digitlab._keras import keras
-
-    return keras.Sequential([
-        keras.Input((28, 28, 1)),
-        keras.layers.Conv2D(16, 3, activation="relu"), keras.layers.MaxPooling2D(),
-        keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.MaxPooling2D(),
-        keras.layers.Flatten(), keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dense(1),  # log-odds: the reader needs log(1 - p) where p rounds to 1
-    ])
 
 
 def train_marks(run: str | os.PathLike | Run, *, numbers: int = 24000, epochs: int = 10, seed: int = 0,
@@ -117,8 +106,7 @@ def train_marks(run: str | os.PathLike | Run, *, numbers: int = 24000, epochs: i
 
     started = time.perf_counter()
     inputs, not_one = mark_examples(_training_digits(run, data_dir), numbers, seed, progress)
-    from digitlab._keras import keras
-
+    keras = keras_module()
     with reproducible(seed):  # the same seed gives the same model
         model = build_mark_model()
         model.compile("adam", keras.losses.BinaryCrossentropy(from_logits=True),

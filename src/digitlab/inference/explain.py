@@ -24,7 +24,7 @@ import numpy as np
 
 from digitlab.data import IMAGE_SIDE
 from digitlab.errors import InvalidArgument
-from digitlab.reading.inference import Predictor, normalised
+from digitlab.inference.predictor import Predictor, normalised
 
 METHODS = ("occlusion", "integrated-gradients")
 WINDOW = 4  # occluded squares are 4x4 pixels (a pen stroke is about 2-3 px wide) ...

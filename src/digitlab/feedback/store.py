@@ -222,3 +222,15 @@ def _sqlite_pragmas(connection, _record) -> None:
 def open_store(store: str | os.PathLike, *, max_records: int = MAX_RECORDS, create: bool = True) -> FeedbackStore:
     """The store at ``store``; a directory is made (with its database) unless ``create`` is False."""
     return FeedbackStore(store, max_records=max_records, create=create)
+
+
+def delete_correction(store: str | os.PathLike, record_id: str) -> None:
+    """Remove one correction from the store, for good."""
+    if not record_id:
+        raise InvalidArgument("give the id of the correction to delete")
+    corrections = open_store(store, create=False)
+    try:
+        if not corrections.delete(record_id):
+            raise DigitlabError(f"no correction with id {record_id!r} in {corrections.safe_location}")
+    finally:
+        corrections.close()

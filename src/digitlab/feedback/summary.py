@@ -1,9 +1,5 @@
-"""``digitlab feedback STORE``: what the stored corrections say, as counts, a confusion matrix and a gallery;
-exported as IDX for training (``digitlab train --extra-data DIR``); or one record deleted.
-
-Every digit of a correction is one training example: a correction of "2026" holds four 28x28 inputs
-labelled 2, 0, 2, 6.
-"""
+"""``digitlab feedback STORE``: what the stored corrections say, as counts, a confusion matrix and a gallery
+(and, where asked, the IDX export of ``feedback/export.py``)."""
 
 from __future__ import annotations
 
@@ -13,27 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from digitlab.data import PART_FILES, write_idx
-from digitlab.errors import DigitlabError, InvalidArgument
-from digitlab.serving.feedback import Correction, open_store
+from digitlab import plots
+from digitlab.feedback.export import examples, export_idx
+from digitlab.feedback.store import open_store
 
 GALLERY_FILE = "gallery.png"
 GALLERY_LIMIT = 60  # the newest corrected digits the gallery shows
-
-
-def examples(records: list[Correction]) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
-    """Every corrected digit: its 28x28 input, its right label, and what the model had read there (None when
-    the model found another number of digits)."""
-    images, labels, predicted = [], [], []
-    for record in records:
-        reading = record.prediction if record.prediction and len(record.prediction) == len(record.label) else None
-        for position, digit in enumerate(record.label):
-            images.append(record.inputs[position])
-            labels.append(int(digit))
-            predicted.append(reading[position] if reading else None)
-    if not images:
-        return np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8), []
-    return np.stack(images), np.asarray(labels, dtype=np.uint8), predicted
 
 
 @dataclass(frozen=True)
@@ -59,8 +40,6 @@ def summarise(store: str | os.PathLike, *, gallery: str | os.PathLike | None = N
               export: str | os.PathLike | None = None, overwrite: bool = False) -> FeedbackSummary:
     """Counts per digit, the model's confusion on the corrected digits, and (where asked) the gallery PNG and
     the IDX export. A directory store gets its gallery in the directory unless another path is given."""
-    from digitlab import plots
-
     corrections = open_store(store, create=False)
     try:
         records = corrections.records()
@@ -93,31 +72,3 @@ def summarise(store: str | os.PathLike, *, gallery: str | os.PathLike | None = N
         per_digit={str(digit): int((labels == digit).sum()) for digit in range(10)},
         confusion=confusion.tolist(), wrong=int(confusion.sum() - np.trace(confusion)), models=models,
         records=[record.summary() for record in records], gallery=written, export=exported)
-
-
-def export_idx(images: np.ndarray, labels: np.ndarray, directory: str | os.PathLike, *,
-               overwrite: bool = False) -> dict:
-    """The corrected digits as an MNIST-format training pair (train-images-idx3-ubyte, train-labels-idx1-ubyte)
-    in ``directory``, which ``read_idx`` and ``digitlab train --extra-data`` read."""
-    if not len(images):
-        raise DigitlabError("the store holds no corrections to export")
-    directory = Path(directory)
-    paths = [directory / PART_FILES["train_images"], directory / PART_FILES["train_labels"]]
-    if any(path.exists() for path in paths) and not overwrite:
-        raise DigitlabError(f"{directory} already holds an export; pass --overwrite to replace it")
-    directory.mkdir(parents=True, exist_ok=True)
-    write_idx(paths[0], images)
-    write_idx(paths[1], labels)
-    return {"directory": str(directory), "images": int(len(images)), "files": [str(path) for path in paths]}
-
-
-def delete_correction(store: str | os.PathLike, record_id: str) -> None:
-    """Remove one correction from the store, for good."""
-    if not record_id:
-        raise InvalidArgument("give the id of the correction to delete")
-    corrections = open_store(store, create=False)
-    try:
-        if not corrections.delete(record_id):
-            raise DigitlabError(f"no correction with id {record_id!r} in {corrections.safe_location}")
-    finally:
-        corrections.close()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitlab.data import load_dataset
 from digitlab.errors import DigitlabError
 from digitlab.fileio import sha256_file
 from digitlab.models import get_spec
@@ -66,7 +67,6 @@ def export_onnx(run: str | os.PathLike | Run, *, check_images: np.ndarray | None
     model = run.load_model()
     spec = get_spec(run.config["model"])
     if check_images is None:
-        from digitlab.data import load_dataset
 
         check_images = load_dataset(run.config["data"].get("data_dir"), verbose=False).x_test[:1000]
     inputs = spec.prepare(check_images)
