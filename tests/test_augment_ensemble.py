@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from digitlab.training.augment import AugmentedBatches, augment_images, shift_images, shifted_views
 from digitlab.evaluation import ensemble_probabilities, evaluate_ensemble
-from digitlab.pipeline import train
 from digitlab.inference.predictor import Predictor
+from digitlab.pipeline import train
+from digitlab.training.augment import AugmentedBatches, augment_images, shift_images, shifted_views
 
 
 def digits(count: int = 16) -> np.ndarray:

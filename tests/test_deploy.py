@@ -14,9 +14,9 @@ from PIL import Image
 
 from conftest import block_digit, run_cli
 from digitlab.inference.export import export_onnx
+from digitlab.inference.predictor import Predictor
 from digitlab.models import get_spec
 from digitlab.reading.imaging import load_image_file
-from digitlab.inference.predictor import Predictor
 from digitlab.runs import RunError
 from digitlab.serving.app import create_app
 from digitlab.serving.config import ServeConfig

