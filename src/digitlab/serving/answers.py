@@ -1,0 +1,128 @@
+"""What a request's answer takes, computed off the event loop (see work.py): its items decoded within the
+pixel budget, their 28x28 inputs, the number one image shows, a correction stored."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from digitlab.errors import InvalidArgument
+from digitlab.feedback.store import FeedbackStore, StoreFull, check_label
+from digitlab.inference.explain import Explainer, rounded
+from digitlab.reading.imaging import ImageError, load_image, open_image, to_mnist
+from digitlab.reading.numbers import Reader
+from digitlab.serving.config import ServeConfig
+from digitlab.serving.errors import RequestError, image_error
+from digitlab.serving.parsing import Item, base64_bytes, is_large
+from digitlab.serving.work import WorkPool
+
+
+def decode_items(items: list[Item], config: ServeConfig) -> list[Image.Image | np.ndarray]:
+    """A request's items as images (on a pool thread): base64 decoded, the request's pixel budget checked
+    on the files' declared sizes before any is decoded, then decoded."""
+    files = [base64_bytes(item) if isinstance(item, str) else item for item in items]
+    opened = [open_image(item, max_bytes=config.max_bytes, max_pixels=config.max_pixels)
+              if isinstance(item, bytes) else item for item in files]  # headers only, so far
+    declared = sum(math.prod(image.size) for image in opened if not isinstance(image, np.ndarray))
+    if declared > config.max_request_pixels:
+        raise ImageError(f"the request's images hold {declared:,} pixels, over the request's "
+                         f"{config.max_request_pixels:,}-pixel budget", "too_large")
+    return [image if isinstance(image, np.ndarray) else load_image(image) for image in opened]
+
+
+def prepare_items(items: list[Item], config: ServeConfig) -> list[np.ndarray]:
+    """The 28x28 inputs of a request's items (on a pool thread): decoded, then imaging."""
+    return [to_mnist(image).image for image in decode_items(items, config)]
+
+
+def read_item(item: Item, config: ServeConfig, reader: Reader, explainer: Explainer | None = None) -> dict:
+    """The number one item shows (on a pool thread: decoding, finding the digits and their model call);
+    with an ``explainer``, each digit also gets its 28x28 input and saliency map."""
+    reading = reader.read(decode_items([item], config)[0])
+    answer = reading.to_json()
+    if explainer is not None:
+        explanations = explainer.explain(np.stack([digit.input for digit in reading.digits]))
+        for entry, explanation in zip(answer["digits"], explanations, strict=True):
+            entry["input"] = explanation.input.astype(int).tolist()
+            entry["saliency"] = rounded(explanation.saliency)
+    return answer
+
+
+def text_field(fields: dict[str, Any], name: str, longest: int) -> str | None:
+    value = fields.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or len(value) > longest:
+        raise RequestError(422, f"bad_{name}", f"{name} must be text of at most {longest} characters")
+    return value
+
+
+def store_correction(item: Item, fields: dict[str, Any], config: ServeConfig, reader: Reader, store: FeedbackStore,
+                     model_sha256: str | None) -> tuple[str, bool]:
+    """Store one correction (on a pool thread): the inputs the model saw, one per digit of the label (a
+    one-digit label: the input /v1/predict sees; longer: the digits the number reader finds, as many as
+    the label has), the model's reading of them, and the upload itself when it is a file of modest size."""
+    if "label" not in fields:
+        raise RequestError(422, "no_label", 'the correction needs a "label": the digits the image shows')
+    try:
+        label = check_label(fields["label"])
+    except InvalidArgument as error:
+        raise RequestError(422, "bad_label", str(error)) from None
+    reported = text_field(fields, "prediction", 80)
+    client_id = text_field(fields, "client_id", 128)
+    if isinstance(item, str):
+        item = base64_bytes(item)  # once: the image below and the upload kept with the correction
+    (image,) = decode_items([item], config)
+    if len(label) == 1:
+        inputs = to_mnist(image).image[None]
+        prediction = str(reader.predictor.predict_batch(inputs).digits[0])
+    else:
+        reading = reader.read(image)
+        if len(reading.digits) != len(label):
+            raise RequestError(422, "label_mismatch", f"the label has {len(label)} digits but {len(reading.digits)} "
+                               f"were found in the image (read as {reading.number})")
+        inputs, prediction = np.stack([digit.input for digit in reading.digits]), reading.number
+    upload = item if config.feedback_uploads and isinstance(item, bytes) else None
+    try:
+        return store.add(label=label, inputs=inputs, prediction=prediction, reported_prediction=reported,
+                         model_sha256=model_sha256, upload=upload, client_id=client_id)
+    except StoreFull as error:
+        raise RequestError(409, "store_full", str(error)) from None
+    except InvalidArgument as error:
+        raise RequestError(422, "bad_correction", str(error)) from None
+
+
+async def prepared_images(items: list[Item], config: ServeConfig, pool: WorkPool) -> list[np.ndarray]:
+    """Inputs ready for the model: items that need decoding or imaging go to the pool, as one task."""
+    work = [index for index, item in enumerate(items) if not (isinstance(item, np.ndarray) and item.dtype == np.uint8)]
+    if not work:
+        return items  # type: ignore[return-value]
+    try:
+        work_items = [items[index] for index in work]
+        prepared = await pool.run(prepare_items, work_items, config, large=is_large(work_items))
+    except ImageError as error:
+        raise image_error(error) from None
+    images = list(items)
+    for index, image in zip(work, prepared, strict=True):
+        images[index] = image
+    return images
+
+
+
+
+def prediction_json(probabilities: np.ndarray, images: list[np.ndarray], include_input: bool) -> list[dict]:
+    probabilities = probabilities.round(6)
+    results = []
+    for digit, row, image in zip(probabilities.argmax(axis=1).tolist(), probabilities.tolist(), images, strict=True):
+        entry = {"digit": digit, "confidence": row[digit], "probabilities": row}
+        if include_input:
+            entry["input"] = image.astype(int).tolist()
+        results.append(entry)
+    return results
+
+
