@@ -25,7 +25,7 @@ $(BIN)/python:
 
 # The on-device app's runtime: onnxruntime-web from npm (pinned by package-lock.json), its wasm files
 # copied into the Python package so that `digitlab app` needs no Node. npm comes from apt when missing.
-VENDOR := src/digitlab/serving/pwa/vendor
+VENDOR := src/digitlab/serving/web/vendor
 ORT_DIST := node_modules/onnxruntime-web/dist
 ORT_FILES := ort.wasm.bundle.min.mjs ort-wasm-simd-threaded.wasm ort-wasm-simd-threaded.mjs
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)

@@ -75,8 +75,8 @@ def make_set(count: int, seed: int) -> tuple[list[bytes], np.ndarray, np.ndarray
 
 
 def measure(run_path: str, count: int, seed: int, save_examples: Path | None) -> dict:
-    from digitlab.reading.imaging import NoDigitFound, decode_image, naive_mnist, to_mnist
     from digitlab.inference.predictor import Predictor
+    from digitlab.reading.imaging import NoDigitFound, decode_image, naive_mnist, to_mnist
 
     def prepared(data: bytes) -> np.ndarray | None:
         try:

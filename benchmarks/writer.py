@@ -62,9 +62,9 @@ def balanced(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
 
 def correction_export(inputs: np.ndarray, labels: np.ndarray, base, directory: Path) -> Path:
     """The corrections through a real store and its IDX export, as the server and `digitlab feedback` do."""
+    from digitlab.feedback.store import FeedbackStore
     from digitlab.feedback.summary import summarise
     from digitlab.inference.predictor import Predictor
-    from digitlab.feedback.store import FeedbackStore
 
     store = FeedbackStore(directory / "store")
     predictor = Predictor(base)
@@ -83,8 +83,8 @@ def main() -> None:
     parser.add_argument("--counts", type=int, nargs="+", default=[50, 200], help="corrections (default: 50 200)")
     arguments = parser.parse_args()
     from digitlab import load_dataset
-    from digitlab.pipeline import train
     from digitlab.inference.predictor import Predictor
+    from digitlab.pipeline import train
     from digitlab.runs import open_run
 
     base = open_run(arguments.run)

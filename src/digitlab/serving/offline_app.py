@@ -1,6 +1,6 @@
 """``digitlab app RUN --out DIR``: the on-device app, a static PWA that reads digits in the browser.
 
-DIR gets the app's HTML, CSS and JS (``pwa/``), the ONNX Runtime Web files (copied into the package from the
+DIR gets the app's HTML, CSS and JS (``web/``, the drawing page's own files, with ``web/device.js`` reading), the ONNX Runtime Web files (copied into the package from the
 npm package ``onnxruntime-web`` by ``make``; no Node is needed here), the run's ``model.onnx`` (its SHA-256
 checked against the one recorded at export), its ``marks.onnx`` if it has one (the mark model, checked the
 same way), ``model.json`` (what the app needs to know of the model) and
@@ -22,24 +22,24 @@ from digitlab.inference.marks import MARKS_FILE, mark_model_info, verified_marks
 from digitlab.inference.predictor import verified_onnx
 from digitlab.models import get_spec
 from digitlab.runs import ONNX_FILE, Run, open_run
+from digitlab.serving.front import WEB, page_html
 from digitlab.version import __version__
 
-PWA = Path(__file__).resolve().parent / "pwa"
-STATIC = Path(__file__).resolve().parent / "static"
-SHARED_FILES = ("drawing.js", "drawing.css")  # the drawing page's, shared with the app
-VENDOR = PWA / "vendor"
+VENDOR = WEB / "vendor"
 VENDOR_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs")
-APP_FILES = ("index.html", "app.css", "app.js", "imaging.js", "numbers.js", "sw.js", "manifest.webmanifest",
-             "icon-192.png", "icon-512.png")
+APP_FILES = ("style.css", "app.js", "drawing.js", "device.js", "imaging.js", "numbers.js", "sw.js",
+             "manifest.webmanifest", "icon-192.png", "icon-512.png")
+INDEX = "index.html"  # the page, filled in for the device reader (front.page_html)
 
 
 def app_files(run: Run) -> dict[str, Path]:
-    """Every file of the app but the two it is told (model.json, precache.json): name in the app -> source."""
+    """Every file of the app but its page and the two it is told (model.json, precache.json): name in the app
+    -> source."""
     missing = [name for name in VENDOR_FILES if not (VENDOR / name).is_file()]
     if missing:
         raise DigitlabError(f"the ONNX Runtime Web files are missing from {VENDOR} ({', '.join(missing)}); "
                             "install them with: make vendor (npm ci, then a copy)")
-    files = {name: PWA / name for name in APP_FILES} | {name: STATIC / name for name in SHARED_FILES}
+    files = {name: WEB / name for name in APP_FILES}
     files |= {f"vendor/{name}": VENDOR / name for name in VENDOR_FILES}
     files[ONNX_FILE] = verified_onnx(run)
     marks = verified_marks(run)
@@ -58,10 +58,10 @@ def model_json(run: Run) -> dict:
 
 def precache_json(files: dict[str, Path], model: dict) -> dict:
     """The service worker's list: every file, and a version that changes whenever any of them does."""
-    digest = hashlib.sha256(json.dumps(model, sort_keys=True).encode())
+    digest = hashlib.sha256(json.dumps(model, sort_keys=True).encode() + page_html("device").encode())
     for name in sorted(files):
         digest.update(name.encode() + sha256_file(files[name]).encode())
-    return {"version": digest.hexdigest()[:16], "files": ["./", "model.json", *sorted(files)]}
+    return {"version": digest.hexdigest()[:16], "files": ["./", INDEX, "model.json", *sorted(files)]}
 
 
 def _write_app(run: Run, directory: Path) -> dict:
@@ -69,11 +69,12 @@ def _write_app(run: Run, directory: Path) -> dict:
     for name, source in files.items():
         (directory / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, directory / name)
+    (directory / INDEX).write_text(page_html("device"))
     model = model_json(run)
     (directory / "model.json").write_text(json.dumps(model, indent=2) + "\n")
     (directory / "precache.json").write_text(json.dumps(precache_json(files, model), indent=2) + "\n")
     size = sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
-    return {"directory": str(directory), "files": len(files) + 2, "bytes": size, "model": model}
+    return {"directory": str(directory), "files": len(files) + 3, "bytes": size, "model": model}
 
 
 def build_app(run: str | os.PathLike | Run, out: str | os.PathLike, *, overwrite: bool = False) -> dict:

@@ -3,33 +3,28 @@ offline_app.py). They are files and mounts rather than API routes, so they are a
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from digitlab.inference.predictor import Predictor
 from digitlab.serving import offline_app
 from digitlab.serving.errors import error_json
-
-STATIC = Path(__file__).resolve().parent.parent / "static"
+from digitlab.serving.front import WEB, page_html
 
 
 def add_pages(app: FastAPI, predictor: Predictor) -> None:
     """The drawing page at / with its files under /static, and the on-device app at /app/."""
-    app.add_api_route("/", _file_endpoint(STATIC / "index.html"), include_in_schema=False)
+    page = page_html("server")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page)
+
     add_offline_app(app, predictor)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-
-def _file_endpoint(path: Path) -> Callable[[], Awaitable[FileResponse]]:
-    async def send_file() -> FileResponse:
-        return FileResponse(path)
-
-    return send_file
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
 
 
 def add_offline_app(app: FastAPI, predictor: Predictor) -> None:
@@ -71,6 +66,11 @@ def add_offline_app(app: FastAPI, predictor: Predictor) -> None:
             return error_json(404, "no_marks", "the run has no mark model; train one with: digitlab train-marks RUN")
         return FileResponse(path, media_type="application/octet-stream")
 
-    for name in offline_app.SHARED_FILES:
-        app.add_api_route(f"/app/{name}", _file_endpoint(offline_app.STATIC / name), include_in_schema=False)
-    app.mount("/app", StaticFiles(directory=offline_app.PWA, html=True), name="app")
+    page = page_html("device")
+
+    async def app_page() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    for path in ("/app/", f"/app/{offline_app.INDEX}"):
+        app.add_api_route(path, app_page, include_in_schema=False)
+    app.mount("/app", StaticFiles(directory=WEB), name="app")

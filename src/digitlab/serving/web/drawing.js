@@ -1,6 +1,6 @@
 // What the drawing page and the on-device app share: the pad (pen strokes from mouse, touch or pen), the
 // probability bars, and "what the model saw" (the 28x28 input, optionally tinted with its saliency map).
-// The page loads it from /static/; `digitlab app` copies it into the app.
+// The page loads it from /static/; `digitlab app` copies it into the app, as every file of this folder.
 "use strict";
 
 // A blank white pad of the given width, with an 18 px round black pen.
