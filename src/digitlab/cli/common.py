@@ -4,7 +4,9 @@ how a file-reading report is printed."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections.abc import Callable
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 70, 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader went away
@@ -63,3 +65,24 @@ def print_report(report) -> int:
     if report.failed:
         print(f"digitlab: {report.failed} of {len(report.rows)} files could not be read", file=sys.stderr)
     return EXIT_ERROR if report.failed else EXIT_OK
+
+
+def new_command(commands, name: str, handler, *, help: str, description: str | None = None, run: str | None = None,
+                json: str | None = None, data_dir: bool = False, check=None) -> argparse.ArgumentParser:
+    """A command's parser with the options most commands share: the RUN it works on, --json (what it prints
+    instead of text), --data-dir; ``check`` sees the parsed arguments before the handler runs."""
+    parser = commands.add_parser(name, help=help, description=description)
+    if run is not None:
+        parser.add_argument("run", metavar="RUN", help=run)
+    if json is not None:
+        parser.add_argument("--json", action="store_true", help=json)
+    if data_dir:
+        add_data_dir(parser)
+    parser.set_defaults(handler=handler, **({"check": check, "command_parser": parser} if check else {}))
+    return parser
+
+
+def print_record(as_json: bool, record: dict, text: Callable[[], str]) -> int:
+    """A command's answer: the record as JSON for scripts, else the sentence ``text`` makes of it."""
+    print(json.dumps(record, indent=2) if as_json else text())
+    return EXIT_OK

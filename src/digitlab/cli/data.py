@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from digitlab.cli.common import EXIT_OK, add_data_dir, whole
+from digitlab.cli.common import EXIT_OK, new_command, whole
 from digitlab.data import inspect_dataset
 
 
@@ -33,18 +33,16 @@ def print_facts(facts: dict) -> None:
 
 
 def add_data(commands) -> None:
-    data = commands.add_parser(
-        "data",
+    data = new_command(
+        commands, "data", command_data,
         help="fetch/verify MNIST and show its facts (sizes, shapes, class balance, samples)",
         description="Load MNIST (fetching, verifying and caching it the first time) and print what the lesson "
         "asks first: the sizes of the training and test sets, the shape of one image, what X and y hold, "
         "and the class balance.",
+        json="print the facts as JSON (for scripts)", data_dir=True,
     )
-    add_data_dir(data)
     data.add_argument("--show", type=whole(1), metavar="N", help="also draw the first N training images")
     data.add_argument("--out", type=Path, default=Path("samples.png"), help="PNG for --show (default: %(default)s)")
-    data.add_argument("--json", action="store_true", help="print the facts as JSON (for scripts)")
-    data.set_defaults(handler=command_data)
 
 
 def command_data(arguments: argparse.Namespace) -> int:

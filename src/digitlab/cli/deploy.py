@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from digitlab.cli.common import EXIT_OK, positive_float, whole
+from digitlab.cli.common import EXIT_OK, new_command, positive_float, whole
 from digitlab.inference.export import export_onnx
 from digitlab.inference.predictor import ENGINES
 from digitlab.reading.imaging import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
@@ -26,15 +26,13 @@ from digitlab.serving.server import serve
 
 
 def add_export(commands) -> None:
-    export = commands.add_parser(
-        "export", help="export a run's model to ONNX (model.onnx), checked against Keras",
+    new_command(
+        commands, "export", command_export, help="export a run's model to ONNX (model.onnx), checked against Keras",
         description="Write RUN/model.onnx with Keras' ONNX export, check that ONNX Runtime reproduces the Keras "
         "outputs on 1,000 test images within 1e-4, and record its SHA-256. ONNX serves without TensorFlow and is "
         "the format for mobile (ONNX Runtime Mobile), browsers (onnxruntime-web) and other languages.",
+        run="run directory", json="print what was checked as JSON",
     )
-    export.add_argument("run", metavar="RUN", help="run directory")
-    export.add_argument("--json", action="store_true", help="print what was checked as JSON")
-    export.set_defaults(handler=command_export)
 
 
 def command_export(arguments: argparse.Namespace) -> int:
@@ -49,17 +47,15 @@ def command_export(arguments: argparse.Namespace) -> int:
 
 
 def add_app(commands) -> None:
-    app = commands.add_parser(
-        "app", help="build the on-device app: a PWA that reads digits in the browser, offline",
+    app = new_command(
+        commands, "app", command_app, help="build the on-device app: a PWA that reads digits in the browser, offline",
         description="Write into --out a static web app (HTML, CSS, JS, the run's model.onnx and ONNX Runtime Web's "
         "wasm) that reads drawn or photographed digits entirely in the browser, with the same preprocessing as the "
         "server. It installs on phones as a PWA and works offline after one visit. The run must be exported.",
+        run="an exported run directory", json="print what was built as JSON",
     )
-    app.add_argument("run", metavar="RUN", help="an exported run directory")
     app.add_argument("--out", default="app", metavar="DIR", help="where to build it (default: %(default)s)")
     app.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    app.add_argument("--json", action="store_true", help="print what was built as JSON")
-    app.set_defaults(handler=command_app)
 
 
 def command_app(arguments: argparse.Namespace) -> int:
@@ -78,13 +74,23 @@ def _store_location(store: str | None) -> str | None:
     return store if store is None or "://" in store else str(Path(store).resolve())
 
 
+# The size limits of serve: option, default, what it bounds.
+LIMITS = (
+    ("--max-bytes", MAX_IMAGE_BYTES, "largest image file accepted, in bytes"),
+    ("--max-pixels", MAX_IMAGE_PIXELS, "largest image accepted, in decoded pixels"),
+    ("--max-batch", MAX_BATCH, "most images in one batch request"),
+    ("--max-request-bytes", MAX_REQUEST_BYTES, "largest request body, batch included, in bytes"),
+    ("--max-request-pixels", MAX_REQUEST_PIXELS, "most pixels the images of one request may declare, batch included"),
+)
+
+
 def add_serve(commands) -> None:
-    serve = commands.add_parser(
-        "serve", help="REST API and a drawing web page for a run",
+    serve = new_command(
+        commands, "serve", command_serve, help="REST API and a drawing web page for a run",
         description="Serve RUN over HTTP: POST /v1/predict, POST /v1/predict/batch, GET /v1/model, GET /healthz, "
         "the OpenAPI schema at /openapi.json, docs at /docs, and a page at / to draw digits on.",
+        run="run directory (export it first for the fastest answers)",
     )
-    serve.add_argument("run", metavar="RUN", help="run directory (export it first for the fastest answers)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
     serve.add_argument("--port", type=whole(0), default=8000, help="(default: %(default)s)")
     serve.add_argument("--workers", type=whole(1), default=1, help="worker processes (default: 1)")
@@ -102,17 +108,8 @@ def add_serve(commands) -> None:
     serve.add_argument("--no-batching", action="store_true",
                        help="one model call per request, instead of sharing a call among requests that arrive "
                        "together (for comparison)")
-    serve.add_argument("--max-bytes", type=whole(1), default=MAX_IMAGE_BYTES, metavar="N",
-                       help="largest image file accepted, in bytes (default: %(default)s)")
-    serve.add_argument("--max-pixels", type=whole(1), default=MAX_IMAGE_PIXELS, metavar="N",
-                       help="largest image accepted, in decoded pixels (default: %(default)s)")
-    serve.add_argument("--max-batch", type=whole(1), default=MAX_BATCH, metavar="N",
-                       help="most images in one batch request (default: %(default)s)")
-    serve.add_argument("--max-request-bytes", type=whole(1), default=MAX_REQUEST_BYTES, metavar="N",
-                       help="largest request body, batch included, in bytes (default: %(default)s)")
-    serve.add_argument("--max-request-pixels", type=whole(1), default=MAX_REQUEST_PIXELS, metavar="N",
-                       help="most pixels the images of one request may declare, batch included "
-                       "(default: %(default)s)")
+    for option, default, what in LIMITS:
+        serve.add_argument(option, type=whole(1), default=default, metavar="N", help=f"{what} (default: %(default)s)")
     serve.add_argument("--cors-origin", action="append", metavar="ORIGIN",
                        help="allow browser calls from ORIGIN (repeatable); no CORS unless given")
     serve.add_argument("--feedback", metavar="STORE",
@@ -124,7 +121,6 @@ def add_serve(commands) -> None:
                        help="keep only the 28x28 inputs of a correction, not the uploaded image (kept up to 1 MB)")
     serve.add_argument("--log-level", default="warning", choices=LOG_LEVELS, help="(default: %(default)s)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
-    serve.set_defaults(handler=command_serve)
 
 
 def command_serve(arguments: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from digitlab.cli.common import EXIT_OK, add_data_dir
+from digitlab.cli.common import EXIT_OK, new_command
 from digitlab.evaluation import ensemble_json, evaluate, evaluate_ensemble, summary_text
 from digitlab.runs import SPLITS, expand_run_paths, leaderboard, leaderboard_cells
 from digitlab.tables import text_table
@@ -18,16 +18,14 @@ def print_evaluation(run_path, evaluation) -> None:
 
 
 def add_evaluate(commands) -> None:
-    evaluate = commands.add_parser(
-        "evaluate", help="evaluate a run: accuracy, precision/recall/F1, confusion matrix, mistakes",
+    evaluate = new_command(
+        commands, "evaluate", command_evaluate,
+        help="evaluate a run: accuracy, precision/recall/F1, confusion matrix, mistakes",
         description="Evaluate a trained run on a split and (re)write metrics.json, confusion.png, "
         "misclassified.png and report.md in the run directory.",
+        run="run directory", json="print the metrics as JSON", data_dir=True,
     )
-    evaluate.add_argument("run", metavar="RUN", help="run directory")
     evaluate.add_argument("--split", choices=SPLITS, default=SPLITS[0], help="(default: %(default)s)")
-    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    add_data_dir(evaluate)
-    evaluate.set_defaults(handler=command_evaluate)
 
 
 def command_evaluate(arguments: argparse.Namespace) -> int:
@@ -40,11 +38,10 @@ def command_evaluate(arguments: argparse.Namespace) -> int:
 
 
 def add_compare(commands) -> None:
-    compare = commands.add_parser("compare", help="leaderboard of runs (model, params, epochs, time, accuracy, F1)")
+    compare = new_command(commands, "compare", command_compare, json="print the rows as JSON",
+                          help="leaderboard of runs (model, params, epochs, time, accuracy, F1)")
     compare.add_argument("runs", nargs="+", metavar="RUN", help="run directories, or directories holding runs")
     compare.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown to FILE")
-    compare.add_argument("--json", action="store_true", help="print the rows as JSON")
-    compare.set_defaults(handler=command_compare)
 
 
 def command_compare(arguments: argparse.Namespace) -> int:
@@ -59,19 +56,18 @@ def command_compare(arguments: argparse.Namespace) -> int:
 
 
 def add_ensemble(commands) -> None:
-    ensemble = commands.add_parser(
-        "ensemble", help="evaluate several runs together by averaging their class probabilities",
+    ensemble = new_command(
+        commands, "ensemble", command_ensemble,
+        help="evaluate several runs together by averaging their class probabilities",
         description="Evaluate the ensemble of RUNs on the test set: each run's class probabilities are averaged "
         "and the most probable digit wins. Train the members with different --seed values.",
+        json="print the metrics as JSON", data_dir=True,
     )
     ensemble.add_argument("runs", nargs="+", metavar="RUN", help="run directories, or directories holding runs")
     ensemble.add_argument("--tta", action="store_true",
                           help="test-time augmentation: also average over 1-pixel shifts of every image (5 views); "
                           "one RUN is then enough")
     ensemble.add_argument("--out", metavar="FILE", help="also write the metrics as JSON to FILE")
-    ensemble.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    add_data_dir(ensemble)
-    ensemble.set_defaults(handler=command_ensemble)
 
 
 def command_ensemble(arguments: argparse.Namespace) -> int:

@@ -5,27 +5,27 @@ from __future__ import annotations
 import argparse
 import json
 
-from digitlab.cli.common import EXIT_OK
+from digitlab.cli.common import EXIT_OK, new_command
 from digitlab.evaluation import confusion_text
 from digitlab.feedback.store import delete_correction
 from digitlab.feedback.summary import summarise
 
 
 def add_feedback(commands) -> None:
-    feedback = commands.add_parser(
-        "feedback", help="the stored corrections: counts, the model's confusion, a gallery; export or delete",
+    feedback = new_command(
+        commands, "feedback", command_feedback,
+        help="the stored corrections: counts, the model's confusion, a gallery; export or delete",
         description="Summarise the corrections in STORE (a directory given to serve --feedback, or a postgresql:// "
         "URL): digits per right label, how the model had read them (a confusion matrix), and a gallery PNG of the "
         "newest (STORE/gallery.png for a directory). --export DIR writes them as train-images-idx3-ubyte and "
         "train-labels-idx1-ubyte, for digitlab train --extra-data DIR; --delete ID removes one record for good.",
+        json='print {"count": N, ...} as JSON',
     )
     feedback.add_argument("store", metavar="STORE", help="a store directory or a postgresql:// URL")
-    feedback.add_argument("--json", action="store_true", help='print {"count": N, ...} as JSON')
     feedback.add_argument("--gallery", metavar="FILE", help="where to write the gallery PNG")
     feedback.add_argument("--export", metavar="DIR", help="write the corrected digits as an IDX training pair")
     feedback.add_argument("--overwrite", action="store_true", help="replace an earlier --export in DIR")
     feedback.add_argument("--delete", metavar="ID", help="remove the correction with this id")
-    feedback.set_defaults(handler=command_feedback)
 
 
 def command_feedback(arguments: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from digitlab.cli.common import EXIT_OK, add_data_dir, keras_verbosity, print_report, whole
+from digitlab.cli.common import EXIT_OK, keras_verbosity, new_command, print_report, whole
 from digitlab.inference.explain import METHODS
 from digitlab.inference.predictor import ENGINES
 from digitlab.reading.files import FORMATS, explain_paths, predict_paths, read_paths
@@ -26,8 +26,8 @@ def _add_file_reading(parser: argparse.ArgumentParser, formats: tuple[str, ...],
 
 
 def add_predict(commands) -> None:
-    predict = commands.add_parser(
-        "predict", help="read the digit in image files (photos, scans, drawings)",
+    predict = new_command(
+        commands, "predict", command_predict, help="read the digit in image files (photos, scans, drawings)",
         description="Classify image files of any size and colour: each is turned into an MNIST-style 28x28 input "
         "(polarity, crop, 20x20 box, centre of mass) first. Unreadable files are reported on their own line and "
         "the rest continue; the exit code is 1 if any file failed.",
@@ -36,7 +36,6 @@ def add_predict(commands) -> None:
     predict.add_argument("--workers", type=whole(1), metavar="N",
                          help="processes that read and prepare the files (default: one per core; used from "
                          "64 files on). A progress bar shows on a terminal")
-    predict.set_defaults(handler=command_predict)
 
 
 def command_predict(arguments: argparse.Namespace) -> int:
@@ -47,15 +46,14 @@ def command_predict(arguments: argparse.Namespace) -> int:
 
 
 def add_read(commands) -> None:
-    read = commands.add_parser(
-        "read", help="read the whole number in image files (every digit, left to right)",
+    read = new_command(
+        commands, "read", command_read, help="read the whole number in image files (every digit, left to right)",
         description="Read the number written in each image file: every digit is found (connected strokes, "
         "two-stroke digits merged, touching digits split where the classifier is surest), read left to right "
         "in one model call, and reported with its confidence and box. A single digit reads as a one-character "
         "number. Unreadable files are reported on their own line; the exit code is 1 if any file failed.",
     )
     _add_file_reading(read, FORMATS, ENGINES)
-    read.set_defaults(handler=command_read)
 
 
 def command_read(arguments: argparse.Namespace) -> int:
@@ -65,24 +63,23 @@ def command_read(arguments: argparse.Namespace) -> int:
 
 
 def add_explain(commands) -> None:
-    explain = commands.add_parser(
-        "explain", help="show which strokes made the model read each image as it did (saliency maps)",
+    explain = new_command(
+        commands, "explain", command_explain,
+        help="show which strokes made the model read each image as it did (saliency maps)",
         description="For each image file, write into --out NAME.png (the 28x28 the model saw, with the evidence for "
         "the predicted digit and for the runner-up: red for, blue against) and NAME.json (digit, confidence, "
         "runner_up, input, saliency, saliency_runner_up as 28x28 lists). occlusion hides 4x4 squares and measures "
         "the drop in the digit's log-probability (any engine, ONNX included: milliseconds an image); "
         "integrated-gradients follows the model's gradients from a blank image (Keras on TensorFlow). "
         "Unreadable files are reported on their own line; the exit code is 1 if any file failed.",
+        run="run directory", json="print one JSON row per file instead of a table",
     )
-    explain.add_argument("run", metavar="RUN", help="run directory")
     explain.add_argument("paths", nargs="+", metavar="PATH", help="image files, directories or glob patterns")
     explain.add_argument("--out", default="explanations", metavar="DIR", help="where to write (default: %(default)s)")
     explain.add_argument("--method", choices=METHODS, default=METHODS[0], help="(default: %(default)s)")
     explain.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
                          help="auto: ONNX Runtime when the run was exported, else Keras (occlusion only)")
     explain.add_argument("--overwrite", action="store_true", help="replace explanations already in --out")
-    explain.add_argument("--json", action="store_true", help="print one JSON row per file instead of a table")
-    explain.set_defaults(handler=command_explain)
 
 
 def command_explain(arguments: argparse.Namespace) -> int:
@@ -93,22 +90,20 @@ def command_explain(arguments: argparse.Namespace) -> int:
 
 
 def add_train_marks(commands) -> None:
-    marks = commands.add_parser(
-        "train-marks", help="train the mark model that tells the number reader where to cut touching digits",
+    marks = new_command(
+        commands, "train-marks", command_train_marks,
+        help="train the mark model that tells the number reader where to cut touching digits",
         description="Train RUN's mark model (RUN/marks.onnx): a small CNN that tells whether a piece of ink the "
         "number reader would read is one whole digit, or several touching ones, or a fragment of one: which the "
         "digit classifier cannot (it reads a touching \"18\" as an 8, surely, and half a 0 as a 1). It learns "
         "from numbers written with the run's training digits (those it held out for validation left out). "
         "digitlab read, POST /v1/read, the drawing page and the on-device app then use it.",
+        run="run directory", json="print the record as JSON", data_dir=True,
     )
-    marks.add_argument("run", metavar="RUN", help="run directory")
     marks.add_argument("--numbers", type=whole(100), default=24000, metavar="N",
                        help="numbers of 2-3 digits to write for examples (default: 24000)")
     marks.add_argument("--epochs", type=whole(1), default=10, metavar="N", help="training epochs (default: 10)")
     marks.add_argument("--seed", type=whole(0), default=0, metavar="N", help="seed (default: 0)")
-    marks.add_argument("--json", action="store_true", help="print the record as JSON")
-    add_data_dir(marks)
-    marks.set_defaults(handler=command_train_marks)
 
 
 def command_train_marks(arguments: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from digitlab import pipeline
-from digitlab.cli.common import EXIT_OK, add_data_dir, keras_verbosity, positive_float, whole
+from digitlab.cli.common import EXIT_OK, keras_verbosity, new_command, positive_float, whole
 from digitlab.cli.data import print_facts
 from digitlab.cli.evaluation import print_evaluation
 from digitlab.data import describe
@@ -22,9 +22,8 @@ from digitlab.training.settings import option_name, setting_rules
 
 
 def add_models(commands) -> None:
-    models = commands.add_parser("models", help="list the model architectures and their hyper-parameters")
-    models.add_argument("--json", action="store_true", help="print as JSON")
-    models.set_defaults(handler=command_models)
+    new_command(commands, "models", command_models,
+                help="list the model architectures and their hyper-parameters", json="print as JSON")
 
 
 def command_models(arguments: argparse.Namespace) -> int:
@@ -79,12 +78,13 @@ def _add_training_settings(parser: argparse.ArgumentParser) -> None:
 
 
 def add_train(commands) -> None:
-    train = commands.add_parser(
-        "train", help="train a model into a run directory, then evaluate it on the test set",
+    train = new_command(
+        commands, "train", command_train, help="train a model into a run directory, then evaluate it on the test set",
         description="Train a model on the training set (a validation split or k folds held out from it, never "
         "from the test set), checkpoint every epoch, then evaluate on the test set and write metrics, plots and "
         "report.md into the run directory. Defaults for epochs, batch size and learning rate depend on the model "
         "(see 'digitlab models').",
+        json="print the run's config and metrics as JSON", data_dir=True, check=_check_train,
     )
     target = train.add_mutually_exclusive_group(required=True)
     target.add_argument("--model", choices=tuple(MODELS), help="architecture to train")
@@ -106,9 +106,6 @@ def add_train(commands) -> None:
                        "with --ensemble: runs/MODEL-ensemble)")
     train.add_argument("--overwrite", action="store_true", help="replace --out if it already exists")
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress")
-    train.add_argument("--json", action="store_true", help="print the run's config and metrics as JSON")
-    add_data_dir(train)
-    train.set_defaults(handler=command_train, check=_check_train, command_parser=train)
 
 
 def _check_train(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> None:
@@ -164,19 +161,19 @@ def _report_run(run, as_json: bool) -> int:
 
 
 def add_quickstart(commands) -> None:
-    quick = commands.add_parser(
-        "quickstart", help="the main job: data facts, then train and evaluate linear, mlp, flatten-mlp and cnn-fast",
+    quick = new_command(
+        commands, "quickstart", command_quickstart,
+        help="the main job: data facts, then train and evaluate linear, mlp, flatten-mlp and cnn-fast",
         description="The whole lesson in one command: show the dataset facts, train and evaluate the lesson's "
         "models and the CNN one after another, then print the leaderboard. Runs go to OUT/MODEL and replace "
         "earlier quickstart runs there; OUT/leaderboard.md holds the leaderboard.",
+        data_dir=True,
     )
     quick.add_argument("--out", default="runs/quickstart", help="directory for the runs (default: %(default)s)")
     quick.add_argument("--models", nargs="+", choices=QUICKSTART_MODELS, help="only these models")
     quick.add_argument("--epochs", type=whole(1), help="override every model's epochs (for a quick try)")
     quick.add_argument("--subset", type=whole(20), metavar="N", help="train on N images only (for a quick try)")
     quick.add_argument("--quiet", action="store_true", help="no per-epoch progress")
-    add_data_dir(quick)
-    quick.set_defaults(handler=command_quickstart)
 
 
 def command_quickstart(arguments: argparse.Namespace) -> int:

@@ -7,21 +7,23 @@ import json
 from pathlib import Path
 
 from digitlab import tuning
-from digitlab.cli.common import EXIT_OK, add_data_dir, keras_verbosity, positive_float, whole
+from digitlab.cli.common import EXIT_OK, keras_verbosity, new_command, positive_float, whole
 from digitlab.models import MODELS
 from digitlab.tables import text_table
 from digitlab.tuning import MIN_TUNING_SUBSET
 
 
 def add_tune(commands) -> None:
-    tune = commands.add_parser(
-        "tune", help="tune hyper-parameters with Optuna (one machine or many sharing a storage)",
+    tune = new_command(
+        commands, "tune", command_tune,
+        help="tune hyper-parameters with Optuna (one machine or many sharing a storage)",
         description="Search learning rate, batch size, optimizer, layers, units, activation and dropout (filters "
         "and kernel size for the cnn) with Optuna's TPE sampler and median pruning, scoring each trial on a "
         "validation split of the training set. The study is kept in --storage (default: SQLite in "
         "studies/STUDY/study.db): re-running the same command continues it, and the same command on several "
         "machines with one postgresql:// URL shares it. Then the best trial is retrained on the full training "
         "set and evaluated once on the test set.",
+        json="print the study summary as JSON", data_dir=True, check=_check_tune,
     )
     tune.add_argument("--model", choices=tuple(MODELS), required=True)
     tune.add_argument("--trials", type=whole(1), help="finished trials the study should hold (required)")
@@ -37,9 +39,6 @@ def add_tune(commands) -> None:
     tune.add_argument("--seed", type=whole(0), default=0, help="sampler and training seed (default: 0)")
     tune.add_argument("--studies-dir", default="studies", help="where study directories go (default: %(default)s)")
     tune.add_argument("--show-space", action="store_true", help="print the model's search space and exit")
-    tune.add_argument("--json", action="store_true", help="print the study summary as JSON")
-    add_data_dir(tune)
-    tune.set_defaults(handler=command_tune, check=_check_tune, command_parser=tune)
 
 
 def _check_tune(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> None:

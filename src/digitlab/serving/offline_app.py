@@ -1,6 +1,6 @@
 """``digitlab app RUN --out DIR``: the on-device app, a static PWA that reads digits in the browser.
 
-DIR gets the app's HTML, CSS and JS (``web/``, the drawing page's own files, with ``web/device.js`` reading), the ONNX Runtime Web files (copied into the package from the
+DIR gets the app's HTML, CSS and JS (``web/``: the drawing page's own files, read by ``web/device.js``), the ONNX
 npm package ``onnxruntime-web`` by ``make``; no Node is needed here), the run's ``model.onnx`` (its SHA-256
 checked against the one recorded at export), its ``marks.onnx`` if it has one (the mark model, checked the
 same way), ``model.json`` (what the app needs to know of the model) and
