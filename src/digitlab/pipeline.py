@@ -7,7 +7,6 @@ imports the other. A run is marked ``complete`` only here, after both have finis
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Callable
 from dataclasses import asdict
@@ -20,7 +19,7 @@ from digitlab.errors import InvalidArgument
 from digitlab.evaluation import Evaluation, evaluate_ensemble, evaluate_run
 from digitlab.models import get_spec, validate_hyper
 from digitlab.runs import Run, RunError, create_run, leaderboard, next_free_path, open_run, package_versions
-from digitlab.training.settings import TrainingSettings, setting_rules, settings_for
+from digitlab.training.settings import TrainingSettings, settings_for
 
 DEFAULT_RUNS_DIRECTORY = Path("runs")
 EXTRA_WEIGHT = 10.0  # each extra image is seen this many times an epoch: a few hundred corrections among 54,000
@@ -30,20 +29,8 @@ LEADERBOARD_FILE = "leaderboard.md"
 
 def train(
     model: str = "linear",
+    settings: TrainingSettings | None = None,
     *,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    learning_rate: float | None = None,
-    optimizer: str | None = None,
-    schedule: str | None = None,
-    val_split: float | None = None,
-    folds: int | None = None,
-    seed: int | None = None,
-    early_stopping: int | None = None,
-    keep_best: bool | None = None,
-    subset: int | None = None,
-    augment: float | None = None,
-    precision: str | None = None,
     hyper: dict[str, Any] | None = None,
     extra_data: str | os.PathLike | None = None,
     extra_weight: float = EXTRA_WEIGHT,
@@ -53,20 +40,22 @@ def train(
     data_dir: str | os.PathLike | None = None,
     dataset: MNISTData | None = None,
     verbose: str | int = "auto",
+    **overrides: Any,
 ) -> Run:
     """Train ``model`` into a new run directory and evaluate it on the test set; returns the Run.
 
-    The training settings are those of :class:`TrainingSettings` (see ``digitlab train --help``);
-    None means the model's default. ``hyper`` holds the model's hyper-parameters (``digitlab models``).
-    ``extra_data`` is a directory with an IDX training pair (``digitlab feedback --export``) mixed into the
-    training images, each seen ``extra_weight`` times an epoch, part of it held back for validation like
-    MNIST's; ``from_run`` starts from that run's trained weights instead of fresh ones (fine-tuning).
+    ``settings`` says how to train (a :class:`TrainingSettings`; None: the model's defaults, see
+    ``digitlab models``); keyword ``overrides`` change single settings of it as the CLI's flags do
+    (``train("mlp", epochs=10)``; None keeps the setting as it is). ``hyper`` holds the model's
+    hyper-parameters. ``extra_data`` is a directory with an IDX training pair (``digitlab feedback --export``)
+    mixed into the training images, each seen ``extra_weight`` times an epoch, part of it held back for
+    validation like MNIST's; ``from_run`` starts from that run's trained weights instead of fresh ones
+    (fine-tuning).
     """
-    arguments = locals()
-    overrides = {name: arguments[name] for name in setting_rules()}
     spec = get_spec(model)
+    hyper_given = bool(hyper)
     hyper = validate_hyper(model, hyper or {})
-    settings = settings_for(spec.training_defaults, overrides)
+    settings = settings_for(spec.training_defaults, overrides, base=settings)
     if isinstance(extra_weight, bool) or not isinstance(extra_weight, int | float) or not 0 < extra_weight <= 1000:
         raise InvalidArgument(f"extra_weight must be a number in (0, 1000], got {extra_weight!r}")
     start = open_run(from_run) if from_run is not None else None
@@ -74,7 +63,7 @@ def train(
         raise InvalidArgument(f"{start.path} is a {start.config['model']} run; fine-tuning it needs "
                               f"--model {start.config['model']}")
     if start is not None:
-        hyper = start.config["hyper"] if not arguments["hyper"] else hyper
+        hyper = start.config["hyper"] if not hyper_given else hyper
         if hyper != start.config["hyper"]:
             raise InvalidArgument(f"fine-tuning keeps {start.path}'s architecture; drop --param")
     extra = load_extra_data(extra_data) if extra_data is not None else None
@@ -151,9 +140,6 @@ def train_ensemble(
     """
     if not isinstance(members, int) or isinstance(members, bool) or members < 2:
         raise InvalidArgument(f"an ensemble needs at least 2 members, got {members!r}")
-    unknown = sorted(set(options) - set(inspect.signature(train).parameters))
-    if unknown:
-        raise InvalidArgument(f"train_ensemble got unknown option {', '.join(unknown)}")
     directory = Path(out) if out else next_free_path(DEFAULT_RUNS_DIRECTORY / f"{model}-ensemble")
     dataset = dataset or load_dataset(data_dir)
     runs = []

@@ -14,11 +14,11 @@ from digitlab.cli.evaluation import print_evaluation
 from digitlab.data import describe
 from digitlab.errors import InvalidArgument
 from digitlab.evaluation import Evaluation, ensemble_json, summary_text
-from digitlab.models import MODELS
+from digitlab.models import MODELS, get_spec
 from digitlab.pipeline import EXTRA_WEIGHT, LEADERBOARD_FILE, QUICKSTART_MODELS, quickstart
 from digitlab.runs import leaderboard, leaderboard_cells
 from digitlab.tables import text_table
-from digitlab.training.settings import option_name, setting_rules
+from digitlab.training.settings import option_name, setting_rules, settings_for
 
 
 def add_models(commands) -> None:
@@ -120,12 +120,14 @@ def command_train(arguments: argparse.Namespace) -> int:
     if arguments.resume:
         run = pipeline.resume(arguments.resume, verbose=verbose)
         return _report_run(run, arguments.json)
-    settings = {name: getattr(arguments, name) for name in setting_rules()}
+    flags = {name: getattr(arguments, name) for name in setting_rules()}
+    seed = flags.pop("seed") if arguments.ensemble else None  # each member gets its own
+    settings = settings_for(get_spec(arguments.model).training_defaults, flags)
     options = dict(hyper=dict(arguments.param or []), overwrite=arguments.overwrite, data_dir=arguments.data_dir,
                    extra_data=arguments.extra_data, extra_weight=arguments.extra_weight, from_run=arguments.from_run,
                    verbose=verbose)
     if not arguments.ensemble:
-        run = pipeline.train(arguments.model, out=arguments.out, **settings, **options)
+        run = pipeline.train(arguments.model, settings, out=arguments.out, **options)
         return _report_run(run, arguments.json)
 
     def on_member(run) -> None:
@@ -133,9 +135,8 @@ def command_train(arguments: argparse.Namespace) -> int:
             print(f"member {run.path}: test accuracy {run.metrics['test']['accuracy']:.2%} "
                   f"({run.config['train_seconds']:.0f} s)", flush=True)
 
-    seed = settings.pop("seed") or 0
-    runs, evaluation = pipeline.train_ensemble(arguments.model, arguments.ensemble, out=arguments.out, seed=seed,
-                                               on_member=on_member, **settings, **options)
+    runs, evaluation = pipeline.train_ensemble(arguments.model, arguments.ensemble, out=arguments.out,
+                                               seed=seed or 0, on_member=on_member, settings=settings, **options)
     if arguments.json:
         print(json.dumps(ensemble_json([run.path for run in runs], evaluation, tta=False), indent=2))
     else:

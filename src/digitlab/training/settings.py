@@ -180,14 +180,17 @@ def bfloat16_is_fast(cpuinfo: str | None = None, onednn_cap: str | None = None) 
     return ("amx_bf16" in cpu.flags and amx_allowed) or (cpu.vendor == "AuthenticAMD" and "avx512_bf16" in cpu.flags)
 
 
-def settings_for(training_defaults: dict[str, Any], overrides: dict[str, Any]) -> TrainingSettings:
-    """A model's training defaults, then the caller's non-None overrides, resolved and validated."""
+def settings_for(training_defaults: dict[str, Any], overrides: dict[str, Any],
+                 base: TrainingSettings | None = None) -> TrainingSettings:
+    """``base`` (else a model's training defaults), then the caller's non-None overrides, resolved and
+    validated."""
     known = setting_rules()
     unknown = sorted(set(overrides) - set(known))
     if unknown:
         raise InvalidArgument(f"unknown training setting {', '.join(unknown)}; known: {', '.join(known)}")
     given = {key: value for key, value in overrides.items() if value is not None}
-    return TrainingSettings(**{**training_defaults, **given}).resolved()
+    start = dataclasses.asdict(base) if base is not None else training_defaults
+    return TrainingSettings(**{**start, **given}).resolved()
 
 
 def train_command(config: dict[str, Any]) -> str:
