@@ -70,7 +70,7 @@ def test_no_import_cycles():
 # The layers, first to last: a module may import its own layer and earlier ones, never a later one.
 LAYERS = [
     ("foundation", ["digitlab.errors", "digitlab.fileio", "digitlab.tables", "digitlab.cpu", "digitlab._keras",
-                    "digitlab.plots", "digitlab.runs", "digitlab.version"]),
+                    "digitlab.plots", "digitlab.rules", "digitlab.runs", "digitlab.version"]),
     ("data", ["digitlab.data"]),
     ("models", ["digitlab.models"]),
     ("training", ["digitlab.training"]),

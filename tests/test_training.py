@@ -62,7 +62,7 @@ def test_validation_split_is_stratified_held_out_from_training(learnable_dataset
 
 def test_existing_run_needs_overwrite(learnable_dataset, tmp_path):
     train("linear", dataset=learnable_dataset, out=tmp_path / "run", epochs=1, verbose=0)
-    with pytest.raises(RunError, match="already exists; pass --overwrite"):
+    with pytest.raises(RunError, match="already exists; pass overwrite=True"):
         train("linear", dataset=learnable_dataset, out=tmp_path / "run", epochs=1, verbose=0)
     run = train("mlp", dataset=learnable_dataset, out=tmp_path / "run", epochs=1, verbose=0, overwrite=True)
     assert run.config["model"] == "mlp"

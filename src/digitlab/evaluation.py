@@ -15,7 +15,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from digitlab import plots
 from digitlab.data import NUM_CLASSES, load_dataset
-from digitlab.errors import InvalidArgument
+from digitlab.errors import InvalidArgument, option
 from digitlab.fileio import atomic_write_text
 from digitlab.inference.explain import occlusion
 from digitlab.inference.predictor import Predictor
@@ -191,7 +191,8 @@ def split_arrays(run, dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
         return dataset.x_train[fit_indices], dataset.y_train[fit_indices]
     if split == "val":
         if not len(val_indices):
-            raise InvalidArgument(f"{run.path}: trained without a validation split (val_split=0); use --split test")
+            raise InvalidArgument(f"{run.path}: trained without a validation split (val_split=0); "
+                                  f"use {option('split', 'test')}")
         return dataset.x_train[val_indices], dataset.y_train[val_indices]
     raise InvalidArgument(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from digitlab.data import ExtraData, MNISTData, load_dataset, load_extra_data
-from digitlab.errors import InvalidArgument
+from digitlab.errors import InvalidArgument, option
 from digitlab.evaluation import Evaluation, evaluate_ensemble, evaluate_run
 from digitlab.models import get_spec, validate_hyper
 from digitlab.runs import Run, RunError, create_run, leaderboard, next_free_path, open_run, package_versions
@@ -61,11 +61,11 @@ def train(
     start = open_run(from_run) if from_run is not None else None
     if start is not None and start.config["model"] != model:
         raise InvalidArgument(f"{start.path} is a {start.config['model']} run; fine-tuning it needs "
-                              f"--model {start.config['model']}")
+                              f"{option('model', start.config['model'])}")
     if start is not None:
         hyper = start.config["hyper"] if not hyper_given else hyper
         if hyper != start.config["hyper"]:
-            raise InvalidArgument(f"fine-tuning keeps {start.path}'s architecture; drop --param")
+            raise InvalidArgument(f"fine-tuning keeps {start.path}'s architecture; drop {option('hyper', None)}")
     extra = load_extra_data(extra_data) if extra_data is not None else None
     dataset = dataset or load_dataset(data_dir)
     path = Path(out) if out else next_free_path(DEFAULT_RUNS_DIRECTORY / model)

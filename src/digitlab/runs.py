@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from digitlab.errors import DigitlabError
+from digitlab.errors import DigitlabError, option
 from digitlab.fileio import atomic_write_text, sha256_file
 from digitlab.tables import markdown_table
 
@@ -151,7 +151,8 @@ def create_run(path: str | os.PathLike, config: dict[str, Any], *, overwrite: bo
     target = Path(path)
     if target.exists():
         if not overwrite:
-            raise RunError(f"{target}: already exists; pass --overwrite to replace it, or choose another --out")
+            raise RunError(f"{target}: already exists; pass {option('overwrite')} to replace it, or "
+                           f"choose another {option('out', None)}")
         if target.is_dir() and any(target.iterdir()) and not (target / CONFIG_FILE).exists():
             raise RunError(f"{target}: exists and is not a digitlab run; refusing to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)

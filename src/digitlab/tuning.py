@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from digitlab.data import load_dataset
-from digitlab.errors import DigitlabError, InvalidArgument
+from digitlab.errors import DigitlabError
 from digitlab.fileio import atomic_write_text
 from digitlab.models import Parameter, get_spec
 from digitlab.pipeline import train
 from digitlab.plots import save_figure
+from digitlab.rules import Rule
 from digitlab.training.settings import TrainingSettings, setting_rules
 from digitlab.training.splits import training_indices
 
@@ -246,6 +247,15 @@ def _worker_process(arguments) -> list[int]:
     return _worker(*arguments)
 
 
+# What tune() accepts (the CLI offers the same through its own flags).
+TUNE_RULES = {
+    "trials": Rule(int, "finished trials the study should hold", low=1),
+    "workers": Rule(int, "local worker processes", low=1),
+    "epochs": Rule(int, "epochs per trial", low=1),
+    "subset": Rule(int, "training images to tune on", low=MIN_TUNING_SUBSET),
+}
+
+
 def tune(
     model: str,
     trials: int,
@@ -271,14 +281,8 @@ def tune(
 
     ``report`` is called with each finished trial of this process, ``say`` with a line before each slow step.
     """
-    if trials < 1:
-        raise InvalidArgument(f"--trials must be at least 1, got {trials}")
-    if workers < 1:
-        raise InvalidArgument(f"--workers must be at least 1, got {workers}")
-    if epochs < 1:
-        raise InvalidArgument(f"--epochs must be at least 1, got {epochs}")
-    if subset is not None and subset < MIN_TUNING_SUBSET:
-        raise InvalidArgument(f"--subset must be at least {MIN_TUNING_SUBSET} images, got {subset}")
+    for name, value in (("trials", trials), ("workers", workers), ("epochs", epochs), ("subset", subset)):
+        TUNE_RULES[name].check(name, value)
     search_space(model)
     study_name = study_name or f"{model}-study"
     storage = storage or default_storage(study_name, root)

@@ -75,6 +75,23 @@ def chosen_command(argv: Sequence[str]) -> str | None:
     return None
 
 
+LIBRARY_NAMES = {"hyper": "param"}  # library parameter -> the CLI option's dest, where they differ
+
+
+def flag_speller(parser: argparse.ArgumentParser, arguments: argparse.Namespace):
+    """How the CLI says a parameter a library message names (errors.option): as the command's own flag."""
+    commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    flags = {action.dest: action.option_strings[-1]
+             for action in commands.choices[arguments.command]._actions if action.option_strings}
+
+    def spell(name: str, value: object) -> str:
+        name = LIBRARY_NAMES.get(name, name)
+        flag = flags.get(name, "--" + name.replace("_", "-"))
+        return flag if value is None or value is True else f"{flag} {value}"
+
+    return spell
+
+
 def _debugging(arguments: argparse.Namespace | None) -> bool:
     return bool(arguments is not None and arguments.debug) or os.environ.get("DIGITLAB_DEBUG", "") not in ("", "0")
 
@@ -93,10 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"digitlab: {error}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except InvalidArgument as error:
-        print(f"digitlab {arguments.command}: error: {error}", file=sys.stderr)
+        print(f"digitlab {arguments.command}: error: {error.message_with(flag_speller(parser, arguments))}",
+              file=sys.stderr)
         return EXIT_USAGE
     except DigitlabError as error:
-        print(f"digitlab: error: {error}", file=sys.stderr)
+        print(f"digitlab: error: {error.message_with(flag_speller(parser, arguments))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("digitlab: interrupted", file=sys.stderr)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from digitlab.data import PART_FILES, write_idx
-from digitlab.errors import DigitlabError
+from digitlab.errors import DigitlabError, option
 from digitlab.feedback.store import Correction
 
 
@@ -38,7 +38,7 @@ def export_idx(images: np.ndarray, labels: np.ndarray, directory: str | os.PathL
     directory = Path(directory)
     paths = [directory / PART_FILES["train_images"], directory / PART_FILES["train_labels"]]
     if any(path.exists() for path in paths) and not overwrite:
-        raise DigitlabError(f"{directory} already holds an export; pass --overwrite to replace it")
+        raise DigitlabError(f"{directory} already holds an export; pass {option('overwrite')} to replace it")
     directory.mkdir(parents=True, exist_ok=True)
     write_idx(paths[0], images)
     write_idx(paths[1], labels)

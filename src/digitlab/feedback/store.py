@@ -83,7 +83,7 @@ def _url(store: str | os.PathLike, create: bool) -> str:
     if directory.exists() and not directory.is_dir():
         raise StoreError(f"{directory} is not a directory (the store is a directory, or a postgresql:// URL)")
     if not create and not (directory / DATABASE_FILE).is_file():
-        raise StoreError(f"{directory}: no corrections store here (a server started with --feedback {directory} "
+        raise StoreError(f"{directory}: no corrections store here (`digitlab serve RUN --feedback {directory}` "
                          "makes one)")
     try:
         directory.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from digitlab import plots
-from digitlab.errors import DigitlabError, InvalidArgument
+from digitlab.errors import DigitlabError, InvalidArgument, option
 from digitlab.fileio import atomic_write_text
 from digitlab.inference.explain import Explainer
 from digitlab.inference.predictor import Prediction, Predictor
@@ -172,7 +172,7 @@ def _files_to_read(paths: list[str], output_format: str, output: str | os.PathLi
     if output_format not in FORMATS:
         raise InvalidArgument(f"unknown format {output_format!r}; choose one of: {', '.join(FORMATS)}")
     if output and Path(output).exists() and not overwrite:
-        raise DigitlabError(f"{output} already exists; pass --overwrite to replace it")
+        raise DigitlabError(f"{output} already exists; pass {option('overwrite')} to replace it")
     files = collect_image_paths(paths)
     if not files:
         raise DigitlabError("no image files found in the given paths")
@@ -272,7 +272,7 @@ def explain_paths(run, paths: list[str], *, out: str | os.PathLike = "explanatio
     existing = [out / f"{name}{suffix}" for name in names for suffix in (".png", ".json")
                 if (out / f"{name}{suffix}").exists()]
     if existing and not overwrite:
-        raise DigitlabError(f"{existing[0]} already exists; pass --overwrite to replace it")
+        raise DigitlabError(f"{existing[0]} already exists; pass {option('overwrite')} to replace it")
     explainer = Explainer(run, method, engine=engine)
     out.mkdir(parents=True, exist_ok=True)
     rows = []

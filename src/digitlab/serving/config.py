@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from digitlab.errors import InvalidArgument
 from digitlab.feedback.store import MAX_RECORDS as FEEDBACK_MAX
 from digitlab.inference.predictor import ENGINES
 from digitlab.reading.imaging import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
+from digitlab.rules import Rule, check_fields, setting
 
 MAX_BATCH = 64
 MAX_REQUEST_BYTES = 8 * 1024 * 1024  # a whole request, batch included: far below 64 single-image limits
@@ -34,38 +34,30 @@ class ServeConfig:
     """
 
     run: Path
-    engine: str = "auto"
-    threads: int = 1
-    image_threads: int = field(default_factory=lambda: ServeConfig.default_image_threads())
-    max_queue: int = MAX_QUEUE
-    time_limit: float = TIME_LIMIT_SECONDS
-    max_bytes: int = MAX_IMAGE_BYTES
-    max_pixels: int = MAX_IMAGE_PIXELS
-    max_request_bytes: int = MAX_REQUEST_BYTES
-    max_request_pixels: int = MAX_REQUEST_PIXELS
-    max_batch: int = MAX_BATCH
-    batching: bool = True
+    engine: str = setting("auto", Rule(str, "inference engine", choices=ENGINES))
+    threads: int = setting(1, Rule(int, "ONNX Runtime threads per model call", low=1))
+    image_threads: int = field(default_factory=lambda: ServeConfig.default_image_threads(),
+                               metadata={"rule": Rule(int, "threads that decode and prepare uploads", low=1)})
+    max_queue: int = setting(MAX_QUEUE, Rule(int, "image tasks that may wait for a thread", low=0))
+    time_limit: float = setting(TIME_LIMIT_SECONDS, Rule(float, "seconds one request's image work may take",
+                                                         low=0, low_open=True))
+    max_bytes: int = setting(MAX_IMAGE_BYTES, Rule(int, "largest image file, in bytes", low=1))
+    max_pixels: int = setting(MAX_IMAGE_PIXELS, Rule(int, "largest image, in decoded pixels", low=1))
+    max_request_bytes: int = setting(MAX_REQUEST_BYTES, Rule(int, "largest request body, in bytes", low=1))
+    max_request_pixels: int = setting(MAX_REQUEST_PIXELS, Rule(int, "most declared pixels of one request", low=1))
+    max_batch: int = setting(MAX_BATCH, Rule(int, "most images in one batch request", low=1))
+    batching: bool = setting(True, Rule(bool, "requests that arrive together share a model call"))
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     feedback: str | None = None
-    feedback_max: int = FEEDBACK_MAX
-    feedback_uploads: bool = True
+    feedback_max: int = setting(FEEDBACK_MAX, Rule(int, "most corrections the store takes", low=1))
+    feedback_uploads: bool = setting(True, Rule(bool, "keep the uploaded image of a correction"))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "run", Path(self.run))
         object.__setattr__(self, "cors_origins", tuple(self.cors_origins))
         if self.feedback is not None:
             object.__setattr__(self, "feedback", os.fspath(self.feedback))
-        if self.engine not in ENGINES:
-            raise InvalidArgument(f"unknown engine {self.engine!r}; choose one of: {', '.join(ENGINES)}")
-        for name in ("threads", "image_threads", "max_bytes", "max_pixels", "max_request_bytes",
-                     "max_request_pixels", "max_batch", "feedback_max"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InvalidArgument(f"{name} must be a whole number >= 1, got {value!r}")
-        if not isinstance(self.max_queue, int) or self.max_queue < 0:
-            raise InvalidArgument(f"max_queue must be a whole number >= 0, got {self.max_queue!r}")
-        if not isinstance(self.time_limit, int | float) or not self.time_limit > 0:
-            raise InvalidArgument(f"time_limit must be a number of seconds > 0, got {self.time_limit!r}")
+        check_fields(self)
 
     @staticmethod
     def default_image_threads() -> int:

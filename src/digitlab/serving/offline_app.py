@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from digitlab.errors import DigitlabError
+from digitlab.errors import DigitlabError, option
 from digitlab.fileio import sha256_file
 from digitlab.inference.marks import MARKS_FILE, mark_model_info, verified_marks
 from digitlab.inference.predictor import verified_onnx
@@ -83,7 +83,7 @@ def build_app(run: str | os.PathLike | Run, out: str | os.PathLike, *, overwrite
     run = run if isinstance(run, Run) else open_run(run)
     out = Path(out)
     if out.exists() and not overwrite:
-        raise DigitlabError(f"{out} already exists; pass --overwrite to replace it")
+        raise DigitlabError(f"{out} already exists; pass {option('overwrite')} to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
