@@ -1,4 +1,4 @@
-"""What one real upload costs, split into decode / prepare (imaging.to_mnist) / infer, per kind and size
+"""What one real upload costs, split into decode / prepare (imaging.image_to_mnist) / infer, per kind and size
 of image, as medians over repeats on one core; and `digitlab predict` on 1,000 photo-like files with one
 process and with all cores. Imaging is decode + prepare (the median of their sum per image): the part
 the issue's per-size targets time, the model's own call being measured beside it.
@@ -41,15 +41,15 @@ def uploads(x_test: np.ndarray) -> dict[str, list[bytes]]:
 
 
 def time_stages(files: list[bytes], predictor, repeats: int) -> dict:
-    from digitlab.reading.imaging import decode_image, to_mnist
+    from digitlab.reading.imaging import bytes_to_image, image_to_mnist
 
     decode, prepare, infer = [], [], []
     for _ in range(repeats):
         for data in files:
             started = time.perf_counter()
-            image = decode_image(data)
+            image = bytes_to_image(data)
             decoded = time.perf_counter()
-            prepared = to_mnist(image).image
+            prepared = image_to_mnist(image).image
             ready = time.perf_counter()
             predictor.predict(prepared)
             done = time.perf_counter()

@@ -76,18 +76,18 @@ def make_set(count: int, seed: int) -> tuple[list[bytes], np.ndarray, np.ndarray
 
 def measure(run_path: str, count: int, seed: int, save_examples: Path | None) -> dict:
     from digitlab.inference.predictor import Predictor
-    from digitlab.reading.imaging import NoDigitFound, decode_image, naive_mnist, to_mnist
+    from digitlab.reading.imaging import NoDigitFound, bytes_to_image, image_to_mnist, naive_mnist
 
     def prepared(data: bytes) -> np.ndarray | None:
         try:
-            return to_mnist(decode_image(data)).image
+            return image_to_mnist(bytes_to_image(data)).image
         except NoDigitFound:
             return None  # counted as a wrong answer
 
     started = time.perf_counter()
     files, labels, chosen = make_set(count, seed)
     predictor = Predictor(run_path)
-    naive = np.stack([naive_mnist(decode_image(data)) for data in files])
+    naive = np.stack([naive_mnist(bytes_to_image(data)) for data in files])
     naive_accuracy = float(np.mean(predictor.predict_batch(naive).digits == labels))
     pipeline = [prepared(data) for data in files]
     found = [index for index, image in enumerate(pipeline) if image is not None]

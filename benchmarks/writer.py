@@ -47,9 +47,9 @@ def writer_style(digit: np.ndarray) -> np.ndarray:
 def as_uploaded(digits: np.ndarray) -> np.ndarray:
     """The 28x28 inputs the model sees when the writer draws these digits on the page."""
     from benchmarks.uploads import canvas_png
-    from digitlab.reading.imaging import load_image_file
+    from digitlab.reading.imaging import bytes_to_mnist
 
-    return np.stack([load_image_file(canvas_png(writer_style(digit))).image for digit in digits])
+    return np.stack([bytes_to_mnist(canvas_png(writer_style(digit))).image for digit in digits])
 
 
 def balanced(labels: np.ndarray, count: int, seed: int) -> np.ndarray:

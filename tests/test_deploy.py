@@ -16,7 +16,7 @@ from conftest import block_digit, run_cli
 from digitlab.inference.export import export_onnx
 from digitlab.inference.predictor import Predictor
 from digitlab.models import get_spec
-from digitlab.reading.imaging import load_image_file
+from digitlab.reading.imaging import bytes_to_mnist
 from digitlab.runs import RunError
 from digitlab.serving.app import create_app
 from digitlab.serving.config import ServeConfig
@@ -130,7 +130,7 @@ def test_predict_upload_json_and_base64(client):
     assert client.post("/v1/predict", json={"image_base64": encoded}).json()["digit"] == 3
     photo = block_digit(3, size=200, dark_on_light=True)  # re-centred by the pipeline, as a photo would be
     seen = client.post("/v1/predict?include_input=true", files={"file": ("p.png", photo)}).json()["input"]
-    assert np.array_equal(np.asarray(seen), load_image_file(photo).image)
+    assert np.array_equal(np.asarray(seen), bytes_to_mnist(photo).image)
     pixels = np.zeros((28, 28), int)
     pixels[3:9, 8:14] = 255  # label 1's block
     assert client.post("/v1/predict", json={"pixels": pixels.tolist()}).json()["digit"] == 1

@@ -176,13 +176,14 @@ def test_read_command_reports_each_file(mnist_digits, tmp_path):
 
 @pytest.mark.integration
 def test_predict_warns_when_an_image_holds_several_digits(mnist_digits, tmp_path):
-    from digitlab.reading.imaging import to_mnist
+    from digitlab.reading.imaging import image_to_mnist
     from digitlab.reading.numbers import count_digits
 
     run, dataset = mnist_digits
     number, _ = compose(dataset.x_test[:3], gap=20)
     single, _ = compose(dataset.x_test[3:4], gap=0)
-    assert count_digits(to_mnist(number).working_ink()) == 3 and count_digits(to_mnist(single).working_ink()) == 1
+    assert count_digits(image_to_mnist(number).working_ink()) == 3
+    assert count_digits(image_to_mnist(single).working_ink()) == 1
     Image.fromarray(number).save(tmp_path / "number.png")
     Image.fromarray(single).save(tmp_path / "single.png")
     result = run_cli("predict", str(run.path), str(tmp_path), "--format",

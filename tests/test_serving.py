@@ -266,9 +266,9 @@ def test_requests_that_arrive_together_share_model_calls(exported_run, learnable
             thread.join()
         calls = get_json(f"{url}/healthz")["model_calls"]
     from digitlab.inference.predictor import Predictor
-    from digitlab.reading.imaging import to_mnist
+    from digitlab.reading.imaging import image_to_mnist
 
-    alone = Predictor(exported_run).predict_batch(np.stack([to_mnist(image).image
+    alone = Predictor(exported_run).predict_batch(np.stack([image_to_mnist(image).image
                                                             for image in learnable_dataset.x_test[:64]]))
     statuses = [outcome["result"][0] for _, outcome in threads]
     assert statuses == [200] * len(threads), sorted(set(statuses))

@@ -293,7 +293,7 @@ def test_the_app_prepares_images_as_the_server_does(server, browser, marked_run)
     from benchmarks.realworld import make_set
 
     from digitlab.inference.predictor import Predictor
-    from digitlab.reading.imaging import load_image_file
+    from digitlab.reading.imaging import bytes_to_mnist
 
     files, _, _ = make_set(200, seed=0)
     context, page = open_app(browser, server)
@@ -308,7 +308,7 @@ def test_the_app_prepares_images_as_the_server_does(server, browser, marked_run)
         return inputs; }""", [base64.b64encode(data).decode() for data in files])
     context.close()
     browser_inputs = np.asarray(in_browser, dtype=np.uint8).reshape(-1, 28, 28)
-    server_inputs = np.stack([load_image_file(data).image for data in files])
+    server_inputs = np.stack([bytes_to_mnist(data).image for data in files])
     difference = np.abs(browser_inputs.astype(int) - server_inputs.astype(int)).mean(axis=(1, 2))
     predictor = Predictor(marked_run)
     same = (predictor.predict_batch(browser_inputs).digits == predictor.predict_batch(server_inputs).digits).mean()

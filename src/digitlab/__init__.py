@@ -45,8 +45,9 @@ _LAZY = {
     "leaderboard": "digitlab.runs",
     "Run": "digitlab.runs",
     "Predictor": "digitlab.inference.predictor",
-    "load_image_file": "digitlab.reading.imaging",
-    "to_mnist": "digitlab.reading.imaging",
+    "bytes_to_mnist": "digitlab.reading.imaging",
+    "image_to_mnist": "digitlab.reading.imaging",
+    "bytes_to_image": "digitlab.reading.imaging",
     "predict_paths": "digitlab.reading.files",
     "Reader": "digitlab.reading.numbers",
     "explain": "digitlab.inference.explain",
@@ -61,7 +62,12 @@ _LAZY = {
 }
 
 
+# The names earlier releases gave two of imaging's entry points.
+_RENAMED = {"load_image_file": "bytes_to_mnist", "to_mnist": "image_to_mnist"}
+
+
 def __getattr__(name: str):
+    name = _RENAMED.get(name, name)
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'digitlab' has no attribute {name!r}")
@@ -82,4 +88,5 @@ __all__ = [
     "to_images",
     "write_idx",
     *_LAZY,
+    *_RENAMED,
 ]

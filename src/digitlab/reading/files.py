@@ -20,7 +20,7 @@ from digitlab.errors import DigitlabError, InvalidArgument, option
 from digitlab.fileio import atomic_write_text
 from digitlab.inference.explain import Explainer
 from digitlab.inference.predictor import Prediction, Predictor
-from digitlab.reading.imaging import MAX_IMAGE_BYTES, ImageError, load_image_file
+from digitlab.reading.imaging import MAX_IMAGE_BYTES, ImageError, bytes_to_mnist
 from digitlab.reading.numbers import Reader, count_digits
 from digitlab.tables import text_table
 
@@ -60,7 +60,7 @@ def prepare_file(path: str) -> tuple[np.ndarray | None, str | None, str | None]:
         if os.path.getsize(path) > MAX_IMAGE_BYTES:
             raise ImageError(f"file is over the {MAX_IMAGE_BYTES / 1e6:.1f} MB limit")
         with open(path, "rb") as stream:
-            prepared = load_image_file(stream.read())
+            prepared = bytes_to_mnist(stream.read())
         ink = prepared.working_ink()
         marks = 1 if ink is None else count_digits(ink)
     except (OSError, ImageError) as error:

@@ -27,7 +27,7 @@ from digitlab.inference.export import write_checked_onnx
 from digitlab.inference.marks import MARKS_FILE, MARKS_VERSION, as_inputs
 from digitlab.models.marks import build_mark_model
 from digitlab.models.spec import keras_module
-from digitlab.reading.imaging import ImageError, decode_image, ink_map
+from digitlab.reading.imaging import ImageError, bytes_to_image, ink_map
 from digitlab.reading.numbers import MAYBE_WIDE_FRACTION, READ_SIDE, number_marks, piece_spans
 from digitlab.reading.synthetic import LOOKS, compose, render
 from digitlab.runs import Run, open_run
@@ -67,7 +67,7 @@ def mark_examples(images: np.ndarray, numbers: int, seed: int, progress: bool = 
         look = LOOKS[int(rng.integers(len(LOOKS)))]
         written = compose(images[rng.choice(len(images), size=length, replace=False)], spacing, look, rng)
         try:
-            found = ink_map(decode_image(render(written.ink, look, rng)), READ_SIDE)
+            found = ink_map(bytes_to_image(render(written.ink, look, rng)), READ_SIDE)
             number = number_marks(found.ink)
         except ImageError:
             continue
@@ -82,7 +82,7 @@ def mark_examples(images: np.ndarray, numbers: int, seed: int, progress: bool = 
             for start, stop in spans:
                 label = piece_label(own[:, start:stop], piece[:, start:stop], totals)
                 if label is not None:
-                    inputs.append(number.to_mnist(piece[:, start:stop]))
+                    inputs.append(number.image_to_mnist(piece[:, start:stop]))
                     not_one.append(label)
     return np.stack(inputs), np.asarray(not_one, dtype=np.int64)
 

@@ -28,7 +28,7 @@ from digitlab.reading.imaging import (
     STROKE_FRACTION,
     ImageError,
     NoDigitFound,
-    decode_image,
+    bytes_to_image,
     digit_to_mnist,
     ink_map,
     stroke_width,
@@ -223,7 +223,7 @@ class NumberMarks:
     thickness: float | None
     target: float
 
-    def to_mnist(self, ink: np.ndarray) -> np.ndarray:
+    def image_to_mnist(self, ink: np.ndarray) -> np.ndarray:
         """A mark's (or a piece's) ink as the 28x28 input, with the number's one pen width."""
         return digit_to_mnist(ink, self.thickness, self.target)
 
@@ -240,7 +240,7 @@ def number_marks(ink: np.ndarray) -> NumberMarks:
 
 def count_digits(ink: np.ndarray) -> int:
     """How many separate digit-sized marks an ink map holds (specks dropped, the strokes of one digit
-    merged): cheap on to_mnist's working copy, so that ``predict`` can say when an image holds a number."""
+    merged): cheap on image_to_mnist's working copy, so that ``predict`` can say when an image holds a number."""
     try:
         marks, _ = find_marks(ink)
     except ImageError as error:
@@ -260,7 +260,7 @@ class Reader:
         self.marks = MarkModel.of_run(self.predictor.run, threads=threads) if marks else None
 
     def read_file(self, data: bytes) -> NumberReading:
-        return self.read(decode_image(data))
+        return self.read(bytes_to_image(data))
 
     def read(self, image: Image.Image | np.ndarray) -> NumberReading:
         """The number an image shows (a single digit reads as a one-character number)."""
@@ -271,7 +271,7 @@ class Reader:
             if mark.width > MAYBE_WIDE_FRACTION * number.typical:
                 digits += self._split(mark, piece, number)
             else:
-                digits.append((mark, number.to_mnist(piece), (0, mark.width)))
+                digits.append((mark, number.image_to_mnist(piece), (0, mark.width)))
         inputs = np.stack([image_ for _, image_, _ in digits])
         batch = self.predictor.predict_batch(inputs)
         readings = []
@@ -297,7 +297,7 @@ class Reader:
             spans = piece_spans(piece, number.typical, fill)
             new = [span for span in spans if span not in read]  # the grid pass reads only the pieces it adds
             if new:
-                images = np.stack([number.to_mnist(piece[:, start:stop]) for start, stop in new])
+                images = np.stack([number.image_to_mnist(piece[:, start:stop]) for start, stop in new])
                 one_digit = self.marks.log_one_digit(images) if self.marks else np.zeros(len(new))
                 confidences = self.predictor.predict_batch(images).confidences
                 read.update(zip(new, zip(images, confidences, one_digit, strict=True), strict=True))

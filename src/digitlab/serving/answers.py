@@ -12,7 +12,7 @@ from PIL import Image
 from digitlab.errors import InvalidArgument
 from digitlab.feedback.store import FeedbackStore, StoreFull, check_label
 from digitlab.inference.explain import Explainer, rounded
-from digitlab.reading.imaging import ImageError, load_image, open_image, to_mnist
+from digitlab.reading.imaging import ImageError, decode_opened, image_to_mnist, read_header
 from digitlab.reading.numbers import Reader
 from digitlab.serving.config import ServeConfig
 from digitlab.serving.errors import RequestError, image_error
@@ -24,18 +24,18 @@ def decode_items(items: list[Item], config: ServeConfig) -> list[Image.Image | n
     """A request's items as images (on a pool thread): base64 decoded, the request's pixel budget checked
     on the files' declared sizes before any is decoded, then decoded."""
     files = [base64_bytes(item) if isinstance(item, str) else item for item in items]
-    opened = [open_image(item, max_bytes=config.max_bytes, max_pixels=config.max_pixels)
+    opened = [read_header(item, max_bytes=config.max_bytes, max_pixels=config.max_pixels)
               if isinstance(item, bytes) else item for item in files]  # headers only, so far
     declared = sum(math.prod(image.size) for image in opened if not isinstance(image, np.ndarray))
     if declared > config.max_request_pixels:
         raise ImageError(f"the request's images hold {declared:,} pixels, over the request's "
                          f"{config.max_request_pixels:,}-pixel budget", "too_large")
-    return [image if isinstance(image, np.ndarray) else load_image(image) for image in opened]
+    return [image if isinstance(image, np.ndarray) else decode_opened(image) for image in opened]
 
 
 def prepare_items(items: list[Item], config: ServeConfig) -> list[np.ndarray]:
     """The 28x28 inputs of a request's items (on a pool thread): decoded, then imaging."""
-    return [to_mnist(image).image for image in decode_items(items, config)]
+    return [image_to_mnist(image).image for image in decode_items(items, config)]
 
 
 def read_item(item: Item, config: ServeConfig, reader: Reader, explainer: Explainer | None = None) -> dict:
@@ -79,7 +79,7 @@ def store_correction(item: Item, fields: dict[str, Any], config: ServeConfig, re
         item = base64_bytes(item)  # once: the image below and the upload kept with the correction
     (image,) = decode_items([item], config)
     if len(label) == 1:
-        inputs = to_mnist(image).image[None]
+        inputs = image_to_mnist(image).image[None]
         prediction = str(reader.predictor.predict_batch(inputs).digits[0])
     else:
         reading = reader.read(image)
