@@ -40,5 +40,5 @@ from digitlab.reading.imaging.mnist import (
 )
 
 __all__ = ["CANVAS", "STROKE_FRACTION", "MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "ImageError", "InkMap", "NoDigitFound",
-           "Opened", "Prepared", "bytes_to_image", "bytes_to_mnist", "decode_opened", "digit_to_mnist", "image_to_mnist",
-           "ink_map", "mnist_ready", "naive_mnist", "read_header", "stroke_width"]
+           "Opened", "Prepared", "bytes_to_image", "bytes_to_mnist", "decode_opened", "digit_to_mnist",
+           "image_to_mnist", "ink_map", "mnist_ready", "naive_mnist", "read_header", "stroke_width"]
