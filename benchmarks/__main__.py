@@ -2,7 +2,8 @@
 
 Benchmarks that need trained runs use runs/quickstart (made with `digitlab quickstart` and exported
 to ONNX first if missing) and its `cnn` (`digitlab train --model cnn` into runs/quickstart/cnn: the quickstart
-itself trains cnn-fast). Each one writes results/*.json and refreshes the tables in README.md.
+itself trains cnn-fast). Each one writes results/*.json; the last step, `python -m benchmarks.report`,
+renders the tables in README.md and the project README's summary from them.
 
     python -m benchmarks            # all
     python -m benchmarks --list     # what would run
@@ -61,6 +62,7 @@ def main() -> None:
         commands += [[sys.executable, "-m", "digitlab", *READER_TRAINING],
                      [sys.executable, "-m", "digitlab", "export", str(READER_RUN)]]
     commands += [[sys.executable, *STEPS[step]] for step in chosen]
+    commands.append([sys.executable, "-m", "benchmarks.report"])  # the READMEs' tables, from the results
     for command in commands:
         print("$ python", " ".join(command[1:]), flush=True)
         if not arguments.list:

@@ -143,11 +143,11 @@ def main() -> None:
     results = run_all(arguments.backends)
     previous = json.loads(RESULTS.read_text())["results"] if RESULTS.exists() else []
     merged = {r["backend"]: r for r in previous} | {r["backend"]: r for r in results}
-    from benchmarks.report import machine_info, regenerate_readme, write_results
+    from benchmarks.report import machine_info, write_results
 
     write_results(RESULTS, {"command": "python -m benchmarks.backends", "machine": machine_info(),
                             "results": [merged[b] for b in BACKENDS if b in merged]})
-    regenerate_readme()
+    print("render the tables with: python -m benchmarks.report", file=sys.stderr)
 
 
 if __name__ == "__main__":

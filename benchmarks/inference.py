@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -96,12 +97,12 @@ def main() -> None:
     _, (x_test, _) = load_mnist(verbose=False)
     flops = measured_flops()
     results = [measure_run(path, x_test, flops) for path in expand_run_paths(arguments.runs)]
-    from benchmarks.report import machine_info, regenerate_readme, write_results
+    from benchmarks.report import machine_info, write_results
 
     payload = {"command": f"python -m benchmarks.inference {' '.join(arguments.runs)}",
                "measured_gflops": round(flops / 1e9, 1), "results": results, "machine": machine_info()}
     write_results(RESULTS, payload)
-    regenerate_readme()
+    print("render the tables with: python -m benchmarks.report", file=sys.stderr)
     print(json.dumps(payload, indent=2))
 
 

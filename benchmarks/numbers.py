@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,7 +203,7 @@ def main() -> None:
                              "or the training digits the first RUN held out for validation; the last two are "
                              "tuning sets: printed, not written to the results")
     arguments = parser.parse_args()
-    from benchmarks.report import machine_info, regenerate_readme, write_results
+    from benchmarks.report import machine_info, write_results
 
     numbers = make_set(arguments.count, arguments.seed, arguments.digits, arguments.runs[0])
     results = []
@@ -223,7 +224,7 @@ def main() -> None:
                f"--seed {arguments.seed}")
     write_results(RESULTS, {"command": command, "count": arguments.count, "seed": arguments.seed, "results": results,
                             "mean_over_seeds": mean_over_seeds(results), "machine": machine_info()})
-    regenerate_readme()
+    print("render the tables with: python -m benchmarks.report", file=sys.stderr)
     print(json.dumps(summary, indent=2))
 
 

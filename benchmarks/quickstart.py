@@ -75,7 +75,7 @@ def time_tests() -> dict:
 
 
 def main() -> None:
-    from benchmarks.report import machine_info, machine_label, regenerate_readme, write_results
+    from benchmarks.report import machine_info, machine_label, write_results
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=1, help="quickstarts to take the median of (default 1)")
@@ -93,7 +93,7 @@ def main() -> None:
         measured["tests"] = earlier["tests"]
     recorded["machines"][machine_label(machine)] = {"command": command, **measured, "machine": machine}
     write_results(RESULTS, recorded)
-    regenerate_readme()
+    print("render the tables with: python -m benchmarks.report", file=sys.stderr)
     print(json.dumps(recorded["machines"][machine_label(machine)], indent=2))
 
 

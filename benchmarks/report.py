@@ -62,10 +62,11 @@ def write_results(path: Path, payload: dict) -> None:
 
 def record(path: Path, payload: dict, *, beside: bool = False) -> dict:
     """A benchmark's results with this machine's facts, written to ``path`` (with ``beside``, kept beside the
-    figures already there; see keep_beside) and rendered into the READMEs; returns what was recorded."""
+    figures already there; see keep_beside); returns what was recorded. The READMEs' tables are rendered
+    from the results by their own step, ``python -m benchmarks.report``."""
     measured = {**payload, "machine": machine_info()}
     write_results(path, keep_beside(path, measured) if beside else measured)
-    regenerate_readme()
+    print(f"wrote {path}; render the tables with: python -m benchmarks.report", file=sys.stderr)
     return measured
 
 
@@ -537,126 +538,192 @@ TABLES = {
 PROJECT_README = README.parent.parent / "README.md"
 
 
+Row = tuple[str, str, str]  # what, result, command: one line of the project README's summary
+
+
+def _summary_of_quickstart(payload: dict) -> list[Row]:
+    rows = []
+    for section in payload["machines"].values():
+        tests = section.get("tests")
+        rows.append((f"the main job, `digitlab quickstart`, {section['cores']} cores"
+                     + ("; `make check`; `make test` in a fresh clone" if tests else ""),
+                     f"{section['quickstart']['seconds']:.0f} s"
+                     + (f"; {tests['check_seconds']:.0f} s; {tests['suite_seconds'] / 60:.1f} min" if tests else "")
+                     + f" ({machine_label(section['machine'])})", section["command"]))
+    return rows
+
+
+def _summary_of_backends(payload: dict) -> list[Row]:
+    by_name = {r["backend"]: r for r in payload["results"]}
+    names = sorted(by_name)
+    return [(f"Keras backend, `mnist_convnet` s/epoch ({' / '.join(names)})",
+                 " / ".join(f"{by_name[n]['convnet_seconds_per_epoch']:.1f}" for n in names)
+                 + f": {min(names, key=lambda n: by_name[n]['convnet_seconds_per_epoch'])} fastest",
+                 "python -m benchmarks.backends")]
+
+
+def _summary_of_tuning(payload: dict) -> list[Row]:
+    t = payload
+    return [(f"{t['trials']}-trial Optuna study of the mlp",
+                 f"{t['search_seconds'] / 60:.1f} min; test {t['tuned_test_accuracy']:.2%} tuned vs "
+                 f"{t['default_test_accuracy']:.2%} defaults", "python -m benchmarks.tuning")]
+
+
+def _summary_of_realworld(payload: dict) -> list[Row]:
+    r = payload
+    return [("re-drawn \"real-world\" test digits, cnn",
+                 f"{r['pipeline_accuracy']:.2%} through `digitlab.reading.imaging` vs "
+                 f"{r['naive_accuracy']:.2%} plain resize", "python -m benchmarks.realworld RUN")]
+
+
+def _summary_of_imaging(payload: dict) -> list[Row]:
+    rows = []
+    for section, command in with_commands(payload, "python -m benchmarks.imaging RUN"):
+        by_upload = {r["upload"]: r for r in section["sizes"]}
+        canvas = next(r for name, r in by_upload.items() if name.startswith("280x280"))
+        phone = next(r for name, r in by_upload.items() if name.startswith("12 MP"))
+        rows.append(("one upload, decode + prepare + infer (280x280 canvas PNG; 12 MP phone JPEG)",
+                     f"{canvas['total_ms']:.2f} ms; {phone['total_ms']:.1f} ms "
+                     f"({machine_label(section['machine'])})", command))
+    return rows
+
+
+def _summary_of_numbers(payload: dict) -> list[Row]:
+    last = payload["results"][-1]
+    n, mean = last["lengths_2_to_6"], payload.get("mean_over_seeds")
+    return [("whole numbers of 2-6 MNIST test digits (`digitlab read`, cnn trained with augmentation"
+                 + (", with its mark model)" if last.get("mark_model") else ")"),
+                 f"{mean['whole_accuracy_mean']:.1%} of numbers right, {mean['digit_accuracy_mean']:.2%} of "
+                 f"digits (mean over {len(mean['runs'])} seeds)" if mean else
+                 f"{n['whole_accuracy']:.1%} of numbers right, {n['digit_accuracy']:.1%} of digits",
+                 "python -m benchmarks.numbers RUN")]
+
+
+def _summary_of_writer(payload: dict) -> list[Row]:
+    w = payload
+    most = max(w["results"], key=lambda r: r["corrections"])
+    return [(f"a writer MNIST lacks, after {most['corrections']} corrections (`train --from --extra-data`)",
+                 f"{w['before']['writer_accuracy']:.1%} -> {most['writer_accuracy']:.1%} of their digits "
+                 f"(error {most['writer_error_ratio']:.2f}x); MNIST test {most['mnist_change_points']:+.2f} points",
+                 "python -m benchmarks.writer RUN")]
+
+
+def _summary_of_app(payload: dict) -> list[Row]:
+    a = payload
+    return [("the on-device app in Chromium (`digitlab app`), cnn",
+                 f"{a['app_megabytes']:.1f} MB, first load {a['first_load_seconds']:.2f} s, "
+                 f"{a['reading_median_ms']:.1f} ms per reading", "python -m benchmarks.app RUN")]
+
+
+def _summary_of_explain(payload: dict) -> list[Row]:
+    occluded = next(r for r in payload["results"] if r["method"] == "occlusion")
+    return [(f"explain one reading (occlusion, cnn on {occluded['engine']})",
+                 f"{occluded['median_ms']:.1f} ms per image; the 40 most salient pixels cost "
+                 f"{occluded['drop_salient']:.2f} of the probability, 40 random ink pixels "
+                 f"{occluded['drop_random_ink']:.2f}", "python -m benchmarks.explain RUN")]
+
+
+def _summary_of_loadtest(payload: dict) -> list[Row]:
+    rows = []
+    for section, command in with_commands(payload, "python -m benchmarks.loadtest RUN"):
+        for r in section["results"]:
+            if not r.get("batching", True):
+                continue
+            rows.append((f"REST API, {r['workload']}, concurrency {r['concurrency']}, {r['workers']} workers",
+                         f"{r['requests_per_second']:,.0f} req/s, p50 {r['p50_ms']:.1f} ms, p99 "
+                         f"{r['p99_ms']:.1f} ms, {r['errors']} errors ({machine_label(section['machine'])})",
+                         command))
+    return rows
+
+
+def _summary_of_accuracy(payload: dict) -> list[Row]:
+    rows = []
+    a = payload
+    members = a["members"]
+    minutes = [m["train_seconds"] / 60 for m in members]
+    peaks = [m["peak_memory_megabytes"] for m in members if m.get("peak_memory_megabytes")]
+    summary = member_summary(members)
+    rows.append((f"accurate CNN, {len(members)} seeds (`{members[0]['command'].removeprefix('digitlab train ')}`)",
+                 f"mean {summary['mean']:.2%} ± {summary['sd']:.2%} test accuracy ("
+                 + " / ".join(f"{m['test_accuracy']:.2%}" for m in members)
+                 + f"), {min(minutes):.1f}-{max(minutes):.1f} min each ({summary['total_minutes']:.0f} min in "
+                 "all)" + (f" and up to {max(peaks) / 1000:.2f} GB peak" if peaks else ""),
+                 "python -m benchmarks.accuracy"))
+    rows.append((f"the same {len(members)} as an ensemble; with test-time augmentation (`--tta`)",
+                 f"{a['ensemble']['test_accuracy']:.2%}; {a['ensemble_tta']['test_accuracy']:.2%}",
+                 "python -m benchmarks.accuracy"))
+    return rows
+
+
+def _summary_of_speed(payload: dict) -> list[Row]:
+    rows = []
+    seed, target = payload["seed_model_cost"], payload["time_to_99"]
+    rows.append(("lesson model through digitlab vs a bare Keras script", f"{seed['median_ratio']:.2f}x the time",
+                 "python -m benchmarks.speed"))
+    for section, machine in time_to_99_sections(payload):
+        fast = section["models"]["cnn-fast"]
+        if fast["median_seconds"] is not None:
+            rows.append(("time to 99.0% test accuracy, `cnn-fast` vs Keras `mnist_convnet`",
+                         f"{fast['median_seconds']:.1f} s vs {section['reference_median_seconds']:.1f} s (medians "
+                         f"of {len(section['rounds'])} alternating rounds): {fast['speedup']:.1f}x faster "
+                         f"({machine_label(machine)})",
+                         section["command"] if section is not target else "python -m benchmarks.speed"))
+    return rows
+
+
+def _summary_of_recipes(payload: dict) -> list[Row]:
+    rows = []
+    payload = payload
+    reaching = [r for r in payload["recipes"] if r["median_speedup"] is not None]  # every seed reached 99%
+    if reaching:
+        best = min(reaching, key=lambda r: r["median_seconds_to_99"])
+        rows.append(("fastest `cnn-fast` recipe to 99.0% on every seed, vs Keras `mnist_convnet` in the same run",
+                     f"{best['name']}: {best['median_seconds_to_99']:.1f} s vs "
+                     f"{payload['reference_median_seconds']:.1f} s (medians of {payload['seeds']} seeds): "
+                     f"{best['median_speedup']:.1f}x ({machine_label(payload['machine'])})",
+                     "python -m benchmarks.recipes"))
+    return rows
+
+
+def _summary_of_inference(payload: dict) -> list[Row]:
+    rows = []
+    cnn = next((r for r in payload["results"] if r["model"] == "cnn" and "onnx" in r), None)
+    if cnn:
+        rows.append(("cnn inference, ONNX Runtime",
+                     f"{cnn['onnx']['images_per_second']:,} images/s (bound {cnn['bound_images_per_second']:,}), "
+                     f"{cnn['onnx']['single_median_ms']:.3f} ms per single image",
+                     "python -m benchmarks.inference RUNS"))
+    return rows
+
+
+# The project README's summary, one entry per results file, in the order the table lists them.
+SUMMARY_ROWS: list[tuple[str, Callable[[dict], list[Row]]]] = [
+    ("quickstart", _summary_of_quickstart),
+    ("backends", _summary_of_backends),
+    ("tuning", _summary_of_tuning),
+    ("realworld", _summary_of_realworld),
+    ("imaging", _summary_of_imaging),
+    ("numbers", _summary_of_numbers),
+    ("writer", _summary_of_writer),
+    ("app", _summary_of_app),
+    ("explain", _summary_of_explain),
+    ("loadtest", _summary_of_loadtest),
+    ("accuracy", _summary_of_accuracy),
+    ("speed", _summary_of_speed),
+    ("recipes", _summary_of_recipes),
+    ("inference", _summary_of_inference),
+]
+
+
 def summary_table(results: dict[str, dict]) -> str:
     """The project README's one-line-per-benchmark table, from whichever results files exist, so that
     re-running a benchmark cannot leave the front page quoting old numbers."""
-    rows = []
-    if "quickstart" in results:
-        for section in results["quickstart"]["machines"].values():
-            tests = section.get("tests")
-            rows.append((f"the main job, `digitlab quickstart`, {section['cores']} cores"
-                         + ("; `make check`; `make test` in a fresh clone" if tests else ""),
-                         f"{section['quickstart']['seconds']:.0f} s"
-                         + (f"; {tests['check_seconds']:.0f} s; {tests['suite_seconds'] / 60:.1f} min" if tests else "")
-                         + f" ({machine_label(section['machine'])})", section["command"]))
-    if "backends" in results:
-        by_name = {r["backend"]: r for r in results["backends"]["results"]}
-        names = sorted(by_name)
-        rows.append((f"Keras backend, `mnist_convnet` s/epoch ({' / '.join(names)})",
-                     " / ".join(f"{by_name[n]['convnet_seconds_per_epoch']:.1f}" for n in names)
-                     + f": {min(names, key=lambda n: by_name[n]['convnet_seconds_per_epoch'])} fastest",
-                     "python -m benchmarks.backends"))
-    if "tuning" in results:
-        t = results["tuning"]
-        rows.append((f"{t['trials']}-trial Optuna study of the mlp",
-                     f"{t['search_seconds'] / 60:.1f} min; test {t['tuned_test_accuracy']:.2%} tuned vs "
-                     f"{t['default_test_accuracy']:.2%} defaults", "python -m benchmarks.tuning"))
-    if "realworld" in results:
-        r = results["realworld"]
-        rows.append(("re-drawn \"real-world\" test digits, cnn",
-                     f"{r['pipeline_accuracy']:.2%} through `digitlab.reading.imaging` vs "
-                     f"{r['naive_accuracy']:.2%} plain resize", "python -m benchmarks.realworld RUN"))
-    if "imaging" in results:
-        for section, command in with_commands(results["imaging"], "python -m benchmarks.imaging RUN"):
-            by_upload = {r["upload"]: r for r in section["sizes"]}
-            canvas = next(r for name, r in by_upload.items() if name.startswith("280x280"))
-            phone = next(r for name, r in by_upload.items() if name.startswith("12 MP"))
-            rows.append(("one upload, decode + prepare + infer (280x280 canvas PNG; 12 MP phone JPEG)",
-                         f"{canvas['total_ms']:.2f} ms; {phone['total_ms']:.1f} ms "
-                         f"({machine_label(section['machine'])})", command))
-    if "numbers" in results:
-        last = results["numbers"]["results"][-1]
-        n, mean = last["lengths_2_to_6"], results["numbers"].get("mean_over_seeds")
-        rows.append(("whole numbers of 2-6 MNIST test digits (`digitlab read`, cnn trained with augmentation"
-                     + (", with its mark model)" if last.get("mark_model") else ")"),
-                     f"{mean['whole_accuracy_mean']:.1%} of numbers right, {mean['digit_accuracy_mean']:.2%} of "
-                     f"digits (mean over {len(mean['runs'])} seeds)" if mean else
-                     f"{n['whole_accuracy']:.1%} of numbers right, {n['digit_accuracy']:.1%} of digits",
-                     "python -m benchmarks.numbers RUN"))
-    if "writer" in results:
-        w = results["writer"]
-        most = max(w["results"], key=lambda r: r["corrections"])
-        rows.append((f"a writer MNIST lacks, after {most['corrections']} corrections (`train --from --extra-data`)",
-                     f"{w['before']['writer_accuracy']:.1%} -> {most['writer_accuracy']:.1%} of their digits "
-                     f"(error {most['writer_error_ratio']:.2f}x); MNIST test {most['mnist_change_points']:+.2f} points",
-                     "python -m benchmarks.writer RUN"))
-    if "app" in results:
-        a = results["app"]
-        rows.append(("the on-device app in Chromium (`digitlab app`), cnn",
-                     f"{a['app_megabytes']:.1f} MB, first load {a['first_load_seconds']:.2f} s, "
-                     f"{a['reading_median_ms']:.1f} ms per reading", "python -m benchmarks.app RUN"))
-    if "explain" in results:
-        occluded = next(r for r in results["explain"]["results"] if r["method"] == "occlusion")
-        rows.append((f"explain one reading (occlusion, cnn on {occluded['engine']})",
-                     f"{occluded['median_ms']:.1f} ms per image; the 40 most salient pixels cost "
-                     f"{occluded['drop_salient']:.2f} of the probability, 40 random ink pixels "
-                     f"{occluded['drop_random_ink']:.2f}", "python -m benchmarks.explain RUN"))
-    if "loadtest" in results:
-        for section, command in with_commands(results["loadtest"], "python -m benchmarks.loadtest RUN"):
-            for r in section["results"]:
-                if not r.get("batching", True):
-                    continue
-                rows.append((f"REST API, {r['workload']}, concurrency {r['concurrency']}, {r['workers']} workers",
-                             f"{r['requests_per_second']:,.0f} req/s, p50 {r['p50_ms']:.1f} ms, p99 "
-                             f"{r['p99_ms']:.1f} ms, {r['errors']} errors ({machine_label(section['machine'])})",
-                             command))
-    if "accuracy" in results:
-        a = results["accuracy"]
-        members = a["members"]
-        minutes = [m["train_seconds"] / 60 for m in members]
-        peaks = [m["peak_memory_megabytes"] for m in members if m.get("peak_memory_megabytes")]
-        summary = member_summary(members)
-        rows.append((f"accurate CNN, {len(members)} seeds (`{members[0]['command'].removeprefix('digitlab train ')}`)",
-                     f"mean {summary['mean']:.2%} ± {summary['sd']:.2%} test accuracy ("
-                     + " / ".join(f"{m['test_accuracy']:.2%}" for m in members)
-                     + f"), {min(minutes):.1f}-{max(minutes):.1f} min each ({summary['total_minutes']:.0f} min in "
-                     "all)" + (f" and up to {max(peaks) / 1000:.2f} GB peak" if peaks else ""),
-                     "python -m benchmarks.accuracy"))
-        rows.append((f"the same {len(members)} as an ensemble; with test-time augmentation (`--tta`)",
-                     f"{a['ensemble']['test_accuracy']:.2%}; {a['ensemble_tta']['test_accuracy']:.2%}",
-                     "python -m benchmarks.accuracy"))
-    if "speed" in results:
-        seed, target = results["speed"]["seed_model_cost"], results["speed"]["time_to_99"]
-        rows.append(("lesson model through digitlab vs a bare Keras script", f"{seed['median_ratio']:.2f}x the time",
-                     "python -m benchmarks.speed"))
-        for section, machine in time_to_99_sections(results["speed"]):
-            fast = section["models"]["cnn-fast"]
-            if fast["median_seconds"] is not None:
-                rows.append(("time to 99.0% test accuracy, `cnn-fast` vs Keras `mnist_convnet`",
-                             f"{fast['median_seconds']:.1f} s vs {section['reference_median_seconds']:.1f} s (medians "
-                             f"of {len(section['rounds'])} alternating rounds): {fast['speedup']:.1f}x faster "
-                             f"({machine_label(machine)})",
-                             section["command"] if section is not target else "python -m benchmarks.speed"))
-    if "recipes" in results:
-        payload = results["recipes"]
-        reaching = [r for r in payload["recipes"] if r["median_speedup"] is not None]  # every seed reached 99%
-        if reaching:
-            best = min(reaching, key=lambda r: r["median_seconds_to_99"])
-            rows.append(("fastest `cnn-fast` recipe to 99.0% on every seed, vs Keras `mnist_convnet` in the same run",
-                         f"{best['name']}: {best['median_seconds_to_99']:.1f} s vs "
-                         f"{payload['reference_median_seconds']:.1f} s (medians of {payload['seeds']} seeds): "
-                         f"{best['median_speedup']:.1f}x ({machine_label(payload['machine'])})",
-                         "python -m benchmarks.recipes"))
-    if "inference" in results:
-        cnn = next((r for r in results["inference"]["results"] if r["model"] == "cnn" and "onnx" in r), None)
-        if cnn:
-            rows.append(("cnn inference, ONNX Runtime",
-                         f"{cnn['onnx']['images_per_second']:,} images/s (bound {cnn['bound_images_per_second']:,}), "
-                         f"{cnn['onnx']['single_median_ms']:.3f} ms per single image",
-                         "python -m benchmarks.inference RUNS"))
+    rows = [row for name, rows_of in SUMMARY_ROWS if name in results for row in rows_of(results[name])]
     lines = ["| what | result | command |", "|---|---|---|"]
     lines += [f"| {what} | {result} | `{command}` |" for what, result, command in rows]
     return "\n".join(lines)
+
+
 
 
 def _fill(text: str, name: str, body: str) -> str:
@@ -687,5 +754,6 @@ def regenerate_readme() -> None:
         atomic_write_text(path, text)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m benchmarks.report: the READMEs' tables, rendered from results/*.json
     regenerate_readme()
+    print("rendered the tables of benchmarks/README.md and README.md from benchmarks/results")

@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+from digitlab import models as registry  # read when a parser is built: a new model module is found by then
 from digitlab import pipeline
 from digitlab.cli.common import EXIT_OK, keras_verbosity, new_command, positive_float, whole
 from digitlab.cli.data import print_facts
@@ -14,7 +15,7 @@ from digitlab.cli.evaluation import print_evaluation
 from digitlab.data import describe
 from digitlab.errors import InvalidArgument
 from digitlab.evaluation import Evaluation, ensemble_json, summary_text
-from digitlab.models import MODELS, get_spec
+from digitlab.models import get_spec
 from digitlab.pipeline import EXTRA_WEIGHT, LEADERBOARD_FILE, QUICKSTART_MODELS, quickstart
 from digitlab.runs import leaderboard, leaderboard_cells
 from digitlab.tables import text_table
@@ -28,9 +29,9 @@ def add_models(commands) -> None:
 
 def command_models(arguments: argparse.Namespace) -> int:
     if arguments.json:
-        print(json.dumps({name: spec.describe() for name, spec in MODELS.items()}, indent=2))
+        print(json.dumps({name: spec.describe() for name, spec in registry.MODELS.items()}, indent=2))
         return EXIT_OK
-    for name, spec in MODELS.items():
+    for name, spec in registry.MODELS.items():
         print(f"{name:12} {spec.summary}")
         print(f"{'':12} input {'(28, 28) images' if spec.takes_images else '(784,) flattened'}; "
               f"--param: {', '.join(f'{k}={v}' for k, v in spec.hyper_defaults.items())}")
@@ -87,7 +88,7 @@ def add_train(commands) -> None:
         json="print the run's config and metrics as JSON", data_dir=True, check=_check_train,
     )
     target = train.add_mutually_exclusive_group(required=True)
-    target.add_argument("--model", choices=tuple(MODELS), help="architecture to train")
+    target.add_argument("--model", choices=tuple(registry.MODELS), help="architecture to train")
     target.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
     train.add_argument("--param", action="append", type=_parse_param, metavar="KEY=VALUE",
                        help="model hyper-parameter, e.g. --param hidden_units=256 (repeatable)")

@@ -6,9 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+from digitlab import models as registry  # read when the parser is built
 from digitlab import tuning
 from digitlab.cli.common import EXIT_OK, keras_verbosity, new_command, positive_float, whole
-from digitlab.models import MODELS
 from digitlab.tables import text_table
 from digitlab.tuning import MIN_TUNING_SUBSET
 
@@ -25,7 +25,7 @@ def add_tune(commands) -> None:
         "set and evaluated once on the test set.",
         json="print the study summary as JSON", data_dir=True, check=_check_tune,
     )
-    tune.add_argument("--model", choices=tuple(MODELS), required=True)
+    tune.add_argument("--model", choices=tuple(registry.MODELS), required=True)
     tune.add_argument("--trials", type=whole(1), help="finished trials the study should hold (required)")
     tune.add_argument("--timeout", type=positive_float, metavar="SECONDS", help="stop starting trials after this")
     tune.add_argument("--study", metavar="NAME", help="study name (default: MODEL-study)")
