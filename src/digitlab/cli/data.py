@@ -33,19 +33,17 @@ def print_facts(facts: dict) -> None:
 
 
 def add_data(commands) -> None:
-    data = new_command(
-        commands, "data", command_data,
-        help="fetch/verify MNIST and show its facts (sizes, shapes, class balance, samples)",
-        description="Load MNIST (fetching, verifying and caching it the first time) and print what the lesson "
-        "asks first: the sizes of the training and test sets, the shape of one image, what X and y hold, "
-        "and the class balance.",
-        json="print the facts as JSON (for scripts)", data_dir=True,
-    )
+    data = new_command(commands, command_data, json="print the facts as JSON (for scripts)", data_dir=True)
     data.add_argument("--show", type=whole(1), metavar="N", help="also draw the first N training images")
     data.add_argument("--out", type=Path, default=Path("samples.png"), help="PNG for --show (default: %(default)s)")
 
 
 def command_data(arguments: argparse.Namespace) -> int:
+    """fetch/verify MNIST and show its facts (sizes, shapes, class balance, samples)
+
+    Load MNIST (fetching, verifying and caching it the first time) and print what the lesson asks first: the
+    sizes of the training and test sets, the shape of one image, what X and y hold, and the class balance.
+    """
     facts = inspect_dataset(arguments.data_dir, show=arguments.show or 0, samples_png=arguments.out,
                             verbose=not arguments.json)
     if arguments.json:

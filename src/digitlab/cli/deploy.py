@@ -26,16 +26,16 @@ from digitlab.serving.server import serve
 
 
 def add_export(commands) -> None:
-    new_command(
-        commands, "export", command_export, help="export a run's model to ONNX (model.onnx), checked against Keras",
-        description="Write RUN/model.onnx with Keras' ONNX export, check that ONNX Runtime reproduces the Keras "
-        "outputs on 1,000 test images within 1e-4, and record its SHA-256. ONNX serves without TensorFlow and is "
-        "the format for mobile (ONNX Runtime Mobile), browsers (onnxruntime-web) and other languages.",
-        run="run directory", json="print what was checked as JSON",
-    )
+    new_command(commands, command_export, run="run directory", json="print what was checked as JSON")
 
 
 def command_export(arguments: argparse.Namespace) -> int:
+    """export a run's model to ONNX (model.onnx), checked against Keras
+
+    Write RUN/model.onnx with Keras' ONNX export, check that ONNX Runtime reproduces the Keras outputs on 1,000
+    test images within 1e-4, and record its SHA-256. ONNX serves without TensorFlow and is the format for mobile
+    (ONNX Runtime Mobile), browsers (onnxruntime-web) and other languages.
+    """
     record = export_onnx(arguments.run)
     if arguments.json:
         print(json.dumps(record, indent=2))
@@ -47,18 +47,18 @@ def command_export(arguments: argparse.Namespace) -> int:
 
 
 def add_app(commands) -> None:
-    app = new_command(
-        commands, "app", command_app, help="build the on-device app: a PWA that reads digits in the browser, offline",
-        description="Write into --out a static web app (HTML, CSS, JS, the run's model.onnx and ONNX Runtime Web's "
-        "wasm) that reads drawn or photographed digits entirely in the browser, with the same preprocessing as the "
-        "server. It installs on phones as a PWA and works offline after one visit. The run must be exported.",
-        run="an exported run directory", json="print what was built as JSON",
-    )
+    app = new_command(commands, command_app, run="an exported run directory", json="print what was built as JSON")
     app.add_argument("--out", default="app", metavar="DIR", help="where to build it (default: %(default)s)")
     app.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
 
 def command_app(arguments: argparse.Namespace) -> int:
+    """build the on-device app: a PWA that reads digits in the browser, offline
+
+    Write into --out a static web app (HTML, CSS, JS, the run's model.onnx and ONNX Runtime Web's wasm) that
+    reads drawn or photographed digits entirely in the browser, with the same preprocessing as the server. It
+    installs on phones as a PWA and works offline after one visit. The run must be exported.
+    """
     summary = build_app(arguments.run, arguments.out, overwrite=arguments.overwrite)
     if arguments.json:
         print(json.dumps(summary, indent=2))
@@ -85,12 +85,7 @@ LIMITS = (
 
 
 def add_serve(commands) -> None:
-    serve = new_command(
-        commands, "serve", command_serve, help="REST API and a drawing web page for a run",
-        description="Serve RUN over HTTP: POST /v1/predict, POST /v1/predict/batch, GET /v1/model, GET /healthz, "
-        "the OpenAPI schema at /openapi.json, docs at /docs, and a page at / to draw digits on.",
-        run="run directory (export it first for the fastest answers)",
-    )
+    serve = new_command(commands, command_serve, run="run directory (export it first for the fastest answers)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
     serve.add_argument("--port", type=whole(0), default=8000, help="(default: %(default)s)")
     serve.add_argument("--workers", type=whole(1), default=1, help="worker processes (default: 1)")
@@ -124,6 +119,11 @@ def add_serve(commands) -> None:
 
 
 def command_serve(arguments: argparse.Namespace) -> int:
+    """REST API and a drawing web page for a run
+
+    Serve RUN over HTTP: POST /v1/predict, POST /v1/predict/batch, GET /v1/model, GET /healthz, the OpenAPI
+    schema at /openapi.json, docs at /docs, and a page at / to draw digits on.
+    """
     config = ServeConfig(run=Path(arguments.run).resolve(), engine=arguments.engine, threads=arguments.threads,
                          image_threads=arguments.image_threads or ServeConfig.default_image_threads(),
                          max_queue=arguments.max_queue, time_limit=arguments.time_limit,

@@ -18,17 +18,17 @@ def print_evaluation(run_path, evaluation) -> None:
 
 
 def add_evaluate(commands) -> None:
-    evaluate = new_command(
-        commands, "evaluate", command_evaluate,
-        help="evaluate a run: accuracy, precision/recall/F1, confusion matrix, mistakes",
-        description="Evaluate a trained run on a split and (re)write metrics.json, confusion.png, "
-        "misclassified.png and report.md in the run directory.",
-        run="run directory", json="print the metrics as JSON", data_dir=True,
-    )
+    evaluate = new_command(commands, command_evaluate, run="run directory", json="print the metrics as JSON",
+                           data_dir=True)
     evaluate.add_argument("--split", choices=SPLITS, default=SPLITS[0], help="(default: %(default)s)")
 
 
 def command_evaluate(arguments: argparse.Namespace) -> int:
+    """evaluate a run: accuracy, precision/recall/F1, confusion matrix, mistakes
+
+    Evaluate a trained run on a split and (re)write metrics.json, confusion.png, misclassified.png and report.md
+    in the run directory.
+    """
     evaluation = evaluate(arguments.run, split=arguments.split, data_dir=arguments.data_dir)
     if arguments.json:
         print(json.dumps(evaluation.to_json(), indent=2))
@@ -38,13 +38,13 @@ def command_evaluate(arguments: argparse.Namespace) -> int:
 
 
 def add_compare(commands) -> None:
-    compare = new_command(commands, "compare", command_compare, json="print the rows as JSON",
-                          help="leaderboard of runs (model, params, epochs, time, accuracy, F1)")
+    compare = new_command(commands, command_compare, json="print the rows as JSON")
     compare.add_argument("runs", nargs="+", metavar="RUN", help="run directories, or directories holding runs")
     compare.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown to FILE")
 
 
 def command_compare(arguments: argparse.Namespace) -> int:
+    """leaderboard of runs (model, params, epochs, time, accuracy, F1)"""
     rows = leaderboard(arguments.runs, markdown=arguments.markdown)
     if arguments.json:
         print(json.dumps(rows, indent=2))
@@ -56,13 +56,7 @@ def command_compare(arguments: argparse.Namespace) -> int:
 
 
 def add_ensemble(commands) -> None:
-    ensemble = new_command(
-        commands, "ensemble", command_ensemble,
-        help="evaluate several runs together by averaging their class probabilities",
-        description="Evaluate the ensemble of RUNs on the test set: each run's class probabilities are averaged "
-        "and the most probable digit wins. Train the members with different --seed values.",
-        json="print the metrics as JSON", data_dir=True,
-    )
+    ensemble = new_command(commands, command_ensemble, json="print the metrics as JSON", data_dir=True)
     ensemble.add_argument("runs", nargs="+", metavar="RUN", help="run directories, or directories holding runs")
     ensemble.add_argument("--tta", action="store_true",
                           help="test-time augmentation: also average over 1-pixel shifts of every image (5 views); "
@@ -71,6 +65,11 @@ def add_ensemble(commands) -> None:
 
 
 def command_ensemble(arguments: argparse.Namespace) -> int:
+    """evaluate several runs together by averaging their class probabilities
+
+    Evaluate the ensemble of RUNs on the test set: each run's class probabilities are averaged and the most
+    probable digit wins. Train the members with different --seed values.
+    """
     paths = expand_run_paths(arguments.runs)
     evaluation = evaluate_ensemble(paths, data_dir=arguments.data_dir, tta=arguments.tta, out=arguments.out)
     if arguments.json:

@@ -12,15 +12,7 @@ from digitlab.feedback.summary import summarise
 
 
 def add_feedback(commands) -> None:
-    feedback = new_command(
-        commands, "feedback", command_feedback,
-        help="the stored corrections: counts, the model's confusion, a gallery; export or delete",
-        description="Summarise the corrections in STORE (a directory given to serve --feedback, or a postgresql:// "
-        "URL): digits per right label, how the model had read them (a confusion matrix), and a gallery PNG of the "
-        "newest (STORE/gallery.png for a directory). --export DIR writes them as train-images-idx3-ubyte and "
-        "train-labels-idx1-ubyte, for digitlab train --extra-data DIR; --delete ID removes one record for good.",
-        json='print {"count": N, ...} as JSON',
-    )
+    feedback = new_command(commands, command_feedback, json='print {"count": N, ...} as JSON')
     feedback.add_argument("store", metavar="STORE", help="a store directory or a postgresql:// URL")
     feedback.add_argument("--gallery", metavar="FILE", help="where to write the gallery PNG")
     feedback.add_argument("--export", metavar="DIR", help="write the corrected digits as an IDX training pair")
@@ -29,6 +21,13 @@ def add_feedback(commands) -> None:
 
 
 def command_feedback(arguments: argparse.Namespace) -> int:
+    """the stored corrections: counts, the model's confusion, a gallery; export or delete
+
+    Summarise the corrections in STORE (a directory given to serve --feedback, or a postgresql:// URL): digits
+    per right label, how the model had read them (a confusion matrix), and a gallery PNG of the newest
+    (STORE/gallery.png for a directory). --export DIR writes them as train-images-idx3-ubyte and
+    train-labels-idx1-ubyte, for digitlab train --extra-data DIR; --delete ID removes one record for good.
+    """
     if arguments.delete:
         delete_correction(arguments.store, arguments.delete)
         print(json.dumps({"deleted": arguments.delete}) if arguments.json else f"Deleted correction {arguments.delete}")

@@ -26,12 +26,7 @@ def _add_file_reading(parser: argparse.ArgumentParser, formats: tuple[str, ...],
 
 
 def add_predict(commands) -> None:
-    predict = new_command(
-        commands, "predict", command_predict, help="read the digit in image files (photos, scans, drawings)",
-        description="Classify image files of any size and colour: each is turned into an MNIST-style 28x28 input "
-        "(polarity, crop, 20x20 box, centre of mass) first. Unreadable files are reported on their own line and "
-        "the rest continue; the exit code is 1 if any file failed.",
-    )
+    predict = new_command(commands, command_predict)
     _add_file_reading(predict, FORMATS, ENGINES)
     predict.add_argument("--workers", type=whole(1), metavar="N",
                          help="processes that read and prepare the files (default: one per core; used from "
@@ -39,6 +34,12 @@ def add_predict(commands) -> None:
 
 
 def command_predict(arguments: argparse.Namespace) -> int:
+    """read the digit in image files (photos, scans, drawings)
+
+    Classify image files of any size and colour: each is turned into an MNIST-style 28x28 input (polarity, crop,
+    20x20 box, centre of mass) first. Unreadable files are reported on their own line and the rest continue; the
+    exit code is 1 if any file failed.
+    """
     return print_report(predict_paths(arguments.run, arguments.paths, engine=arguments.engine,
                                        output_format=arguments.format, output=arguments.output,
                                        overwrite=arguments.overwrite, workers=arguments.workers,
@@ -46,34 +47,26 @@ def command_predict(arguments: argparse.Namespace) -> int:
 
 
 def add_read(commands) -> None:
-    read = new_command(
-        commands, "read", command_read, help="read the whole number in image files (every digit, left to right)",
-        description="Read the number written in each image file: every digit is found (connected strokes, "
-        "two-stroke digits merged, touching digits split where the classifier is surest), read left to right "
-        "in one model call, and reported with its confidence and box. A single digit reads as a one-character "
-        "number. Unreadable files are reported on their own line; the exit code is 1 if any file failed.",
-    )
+    read = new_command(commands, command_read)
     _add_file_reading(read, FORMATS, ENGINES)
 
 
 def command_read(arguments: argparse.Namespace) -> int:
+    """read the whole number in image files (every digit, left to right)
+
+    Read the number written in each image file: every digit is found (connected strokes, two-stroke digits
+    merged, touching digits split where the classifier is surest), read left to right in one model call, and
+    reported with its confidence and box. A single digit reads as a one-character number. Unreadable files are
+    reported on their own line; the exit code is 1 if any file failed.
+    """
     return print_report(read_paths(arguments.run, arguments.paths, engine=arguments.engine,
                                     output_format=arguments.format, output=arguments.output,
                                     overwrite=arguments.overwrite, progress=sys.stderr.isatty()))
 
 
 def add_explain(commands) -> None:
-    explain = new_command(
-        commands, "explain", command_explain,
-        help="show which strokes made the model read each image as it did (saliency maps)",
-        description="For each image file, write into --out NAME.png (the 28x28 the model saw, with the evidence for "
-        "the predicted digit and for the runner-up: red for, blue against) and NAME.json (digit, confidence, "
-        "runner_up, input, saliency, saliency_runner_up as 28x28 lists). occlusion hides 4x4 squares and measures "
-        "the drop in the digit's log-probability (any engine, ONNX included: milliseconds an image); "
-        "integrated-gradients follows the model's gradients from a blank image (Keras on TensorFlow). "
-        "Unreadable files are reported on their own line; the exit code is 1 if any file failed.",
-        run="run directory", json="print one JSON row per file instead of a table",
-    )
+    explain = new_command(commands, command_explain, run="run directory",
+                          json="print one JSON row per file instead of a table")
     explain.add_argument("paths", nargs="+", metavar="PATH", help="image files, directories or glob patterns")
     explain.add_argument("--out", default="explanations", metavar="DIR", help="where to write (default: %(default)s)")
     explain.add_argument("--method", choices=METHODS, default=METHODS[0], help="(default: %(default)s)")
@@ -83,6 +76,15 @@ def add_explain(commands) -> None:
 
 
 def command_explain(arguments: argparse.Namespace) -> int:
+    """show which strokes made the model read each image as it did (saliency maps)
+
+    For each image file, write into --out NAME.png (the 28x28 the model saw, with the evidence for the predicted
+    digit and for the runner-up: red for, blue against) and NAME.json (digit, confidence, runner_up, input,
+    saliency, saliency_runner_up as 28x28 lists). occlusion hides 4x4 squares and measures the drop in the
+    digit's log-probability (any engine, ONNX included: milliseconds an image); integrated-gradients follows the
+    model's gradients from a blank image (Keras on TensorFlow). Unreadable files are reported on their own line;
+    the exit code is 1 if any file failed.
+    """
     return print_report(explain_paths(arguments.run, arguments.paths, out=arguments.out, method=arguments.method,
                                        engine=arguments.engine, overwrite=arguments.overwrite,
                                        output_format="json" if arguments.json else "table",
@@ -90,16 +92,8 @@ def command_explain(arguments: argparse.Namespace) -> int:
 
 
 def add_train_marks(commands) -> None:
-    marks = new_command(
-        commands, "train-marks", command_train_marks,
-        help="train the mark model that tells the number reader where to cut touching digits",
-        description="Train RUN's mark model (RUN/marks.onnx): a small CNN that tells whether a piece of ink the "
-        "number reader would read is one whole digit, or several touching ones, or a fragment of one: which the "
-        "digit classifier cannot (it reads a touching \"18\" as an 8, surely, and half a 0 as a 1). It learns "
-        "from numbers written with the run's training digits (those it held out for validation left out). "
-        "digitlab read, POST /v1/read, the drawing page and the on-device app then use it.",
-        run="run directory", json="print the record as JSON", data_dir=True,
-    )
+    marks = new_command(commands, command_train_marks, run="run directory", json="print the record as JSON",
+                        data_dir=True)
     marks.add_argument("--numbers", type=whole(100), default=24000, metavar="N",
                        help="numbers of 2-3 digits to write for examples (default: 24000)")
     marks.add_argument("--epochs", type=whole(1), default=10, metavar="N", help="training epochs (default: 10)")
@@ -107,6 +101,14 @@ def add_train_marks(commands) -> None:
 
 
 def command_train_marks(arguments: argparse.Namespace) -> int:
+    """train the mark model that tells the number reader where to cut touching digits
+
+    Train RUN's mark model (RUN/marks.onnx): a small CNN that tells whether a piece of ink the number reader
+    would read is one whole digit, or several touching ones, or a fragment of one: which the digit classifier
+    cannot (it reads a touching "18" as an 8, surely, and half a 0 as a 1). It learns from numbers written with
+    the run's training digits (those it held out for validation left out). digitlab read, POST /v1/read, the
+    drawing page and the on-device app then use it.
+    """
     record = train_marks(arguments.run, numbers=arguments.numbers, epochs=arguments.epochs, seed=arguments.seed,
                          data_dir=arguments.data_dir, progress=sys.stderr.isatty() and not arguments.json,
                          verbose=0 if arguments.json else keras_verbosity(False))

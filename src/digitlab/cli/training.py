@@ -23,11 +23,11 @@ from digitlab.training.settings import option_name, setting_rules, settings_for
 
 
 def add_models(commands) -> None:
-    new_command(commands, "models", command_models,
-                help="list the model architectures and their hyper-parameters", json="print as JSON")
+    new_command(commands, command_models, json="print as JSON")
 
 
 def command_models(arguments: argparse.Namespace) -> int:
+    """list the model architectures and their hyper-parameters"""
     if arguments.json:
         print(json.dumps({name: spec.describe() for name, spec in registry.MODELS.items()}, indent=2))
         return EXIT_OK
@@ -79,14 +79,8 @@ def _add_training_settings(parser: argparse.ArgumentParser) -> None:
 
 
 def add_train(commands) -> None:
-    train = new_command(
-        commands, "train", command_train, help="train a model into a run directory, then evaluate it on the test set",
-        description="Train a model on the training set (a validation split or k folds held out from it, never "
-        "from the test set), checkpoint every epoch, then evaluate on the test set and write metrics, plots and "
-        "report.md into the run directory. Defaults for epochs, batch size and learning rate depend on the model "
-        "(see 'digitlab models').",
-        json="print the run's config and metrics as JSON", data_dir=True, check=_check_train,
-    )
+    train = new_command(commands, command_train, json="print the run's config and metrics as JSON", data_dir=True,
+                        check=_check_train)
     target = train.add_mutually_exclusive_group(required=True)
     target.add_argument("--model", choices=tuple(registry.MODELS), help="architecture to train")
     target.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
@@ -117,6 +111,12 @@ def _check_train(parser: argparse.ArgumentParser, arguments: argparse.Namespace)
 
 
 def command_train(arguments: argparse.Namespace) -> int:
+    """train a model into a run directory, then evaluate it on the test set
+
+    Train a model on the training set (a validation split or k folds held out from it, never from the test set),
+    checkpoint every epoch, then evaluate on the test set and write metrics, plots and report.md into the run
+    directory. Defaults for epochs, batch size and learning rate depend on the model (see 'digitlab models').
+    """
     verbose = keras_verbosity(arguments.quiet or arguments.json)
     if arguments.resume:
         run = pipeline.resume(arguments.resume, verbose=verbose)
@@ -163,14 +163,7 @@ def _report_run(run, as_json: bool) -> int:
 
 
 def add_quickstart(commands) -> None:
-    quick = new_command(
-        commands, "quickstart", command_quickstart,
-        help="the main job: data facts, then train and evaluate linear, mlp, flatten-mlp and cnn-fast",
-        description="The whole lesson in one command: show the dataset facts, train and evaluate the lesson's "
-        "models and the CNN one after another, then print the leaderboard. Runs go to OUT/MODEL and replace "
-        "earlier quickstart runs there; OUT/leaderboard.md holds the leaderboard.",
-        data_dir=True,
-    )
+    quick = new_command(commands, command_quickstart, data_dir=True)
     quick.add_argument("--out", default="runs/quickstart", help="directory for the runs (default: %(default)s)")
     quick.add_argument("--models", nargs="+", choices=QUICKSTART_MODELS, help="only these models")
     quick.add_argument("--epochs", type=whole(1), help="override every model's epochs (for a quick try)")
@@ -179,6 +172,12 @@ def add_quickstart(commands) -> None:
 
 
 def command_quickstart(arguments: argparse.Namespace) -> int:
+    """the main job: data facts, then train and evaluate linear, mlp, flatten-mlp and cnn-fast
+
+    The whole lesson in one command: show the dataset facts, train and evaluate the lesson's models and the CNN
+    one after another, then print the leaderboard. Runs go to OUT/MODEL and replace earlier quickstart runs
+    there; OUT/leaderboard.md holds the leaderboard.
+    """
     started = time.perf_counter()
 
     def on_start(name, settings) -> None:

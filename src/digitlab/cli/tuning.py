@@ -14,17 +14,7 @@ from digitlab.tuning import MIN_TUNING_SUBSET
 
 
 def add_tune(commands) -> None:
-    tune = new_command(
-        commands, "tune", command_tune,
-        help="tune hyper-parameters with Optuna (one machine or many sharing a storage)",
-        description="Search learning rate, batch size, optimizer, layers, units, activation and dropout (filters "
-        "and kernel size for the cnn) with Optuna's TPE sampler and median pruning, scoring each trial on a "
-        "validation split of the training set. The study is kept in --storage (default: SQLite in "
-        "studies/STUDY/study.db): re-running the same command continues it, and the same command on several "
-        "machines with one postgresql:// URL shares it. Then the best trial is retrained on the full training "
-        "set and evaluated once on the test set.",
-        json="print the study summary as JSON", data_dir=True, check=_check_tune,
-    )
+    tune = new_command(commands, command_tune, json="print the study summary as JSON", data_dir=True, check=_check_tune)
     tune.add_argument("--model", choices=tuple(registry.MODELS), required=True)
     tune.add_argument("--trials", type=whole(1), help="finished trials the study should hold (required)")
     tune.add_argument("--timeout", type=positive_float, metavar="SECONDS", help="stop starting trials after this")
@@ -47,6 +37,14 @@ def _check_tune(parser: argparse.ArgumentParser, arguments: argparse.Namespace) 
 
 
 def command_tune(arguments: argparse.Namespace) -> int:
+    """tune hyper-parameters with Optuna (one machine or many sharing a storage)
+
+    Search learning rate, batch size, optimizer, layers, units, activation and dropout (filters and kernel size
+    for the cnn) with Optuna's TPE sampler and median pruning, scoring each trial on a validation split of the
+    training set. The study is kept in --storage (default: SQLite in studies/STUDY/study.db): re-running the
+    same command continues it, and the same command on several machines with one postgresql:// URL shares it.
+    Then the best trial is retrained on the full training set and evaluated once on the test set.
+    """
     if arguments.show_space:
         print(tuning.space_text(arguments.model))
         return EXIT_OK
