@@ -68,13 +68,12 @@ def print_report(report) -> int:
     return EXIT_ERROR if report.failed else EXIT_OK
 
 
-def new_command(commands, handler: Callable[[argparse.Namespace], int], *, run: str | None = None,
+def new_command(commands, name: str, handler: Callable[[argparse.Namespace], int], *, run: str | None = None,
                 json: str | None = None, data_dir: bool = False, check=None) -> argparse.ArgumentParser:
-    """The parser of the command ``handler`` runs: named after it (command_train_marks: train-marks), its help
-    the first line of the handler's docstring and its description the rest, so that what a command says of
-    itself sits on the handler. It gets the options most commands share: the RUN it works on, --json (what
-    it prints instead of text), --data-dir; ``check`` sees the parsed arguments before the handler runs."""
-    name = handler.__name__.removeprefix("command_").replace("_", "-")
+    """The parser of command ``name``, which ``handler`` runs: its help is the first line of the handler's
+    docstring and its description the rest, so that what a command says of itself sits on the handler. It
+    gets the options most commands share: the RUN it works on, --json (what it prints instead of text),
+    --data-dir; ``check`` sees the parsed arguments before the handler runs."""
     summary, _, details = inspect.cleandoc(handler.__doc__ or "").partition("\n\n")
     parser = commands.add_parser(name, help=summary, description=" ".join(details.split()) or None)
     if run is not None:

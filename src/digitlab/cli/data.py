@@ -33,7 +33,7 @@ def print_facts(facts: dict) -> None:
 
 
 def add_data(commands) -> None:
-    data = new_command(commands, command_data, json="print the facts as JSON (for scripts)", data_dir=True)
+    data = new_command(commands, "data", command_data, json="print the facts as JSON (for scripts)", data_dir=True)
     data.add_argument("--show", type=whole(1), metavar="N", help="also draw the first N training images")
     data.add_argument("--out", type=Path, default=Path("samples.png"), help="PNG for --show (default: %(default)s)")
 

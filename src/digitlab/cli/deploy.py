@@ -26,7 +26,7 @@ from digitlab.serving.server import serve
 
 
 def add_export(commands) -> None:
-    new_command(commands, command_export, run="run directory", json="print what was checked as JSON")
+    new_command(commands, "export", command_export, run="run directory", json="print what was checked as JSON")
 
 
 def command_export(arguments: argparse.Namespace) -> int:
@@ -47,7 +47,8 @@ def command_export(arguments: argparse.Namespace) -> int:
 
 
 def add_app(commands) -> None:
-    app = new_command(commands, command_app, run="an exported run directory", json="print what was built as JSON")
+    app = new_command(commands, "app", command_app, run="an exported run directory",
+                      json="print what was built as JSON")
     app.add_argument("--out", default="app", metavar="DIR", help="where to build it (default: %(default)s)")
     app.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
@@ -85,7 +86,7 @@ LIMITS = (
 
 
 def add_serve(commands) -> None:
-    serve = new_command(commands, command_serve, run="run directory (export it first for the fastest answers)")
+    serve = new_command(commands, "serve", command_serve, run="run directory (export it first for the fastest answers)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
     serve.add_argument("--port", type=whole(0), default=8000, help="(default: %(default)s)")
     serve.add_argument("--workers", type=whole(1), default=1, help="worker processes (default: 1)")

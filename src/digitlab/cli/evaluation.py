@@ -18,7 +18,7 @@ def print_evaluation(run_path, evaluation) -> None:
 
 
 def add_evaluate(commands) -> None:
-    evaluate = new_command(commands, command_evaluate, run="run directory", json="print the metrics as JSON",
+    evaluate = new_command(commands, "evaluate", command_evaluate, run="run directory", json="print the metrics as JSON",
                            data_dir=True)
     evaluate.add_argument("--split", choices=SPLITS, default=SPLITS[0], help="(default: %(default)s)")
 
@@ -38,7 +38,7 @@ def command_evaluate(arguments: argparse.Namespace) -> int:
 
 
 def add_compare(commands) -> None:
-    compare = new_command(commands, command_compare, json="print the rows as JSON")
+    compare = new_command(commands, "compare", command_compare, json="print the rows as JSON")
     compare.add_argument("runs", nargs="+", metavar="RUN", help="run directories, or directories holding runs")
     compare.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown to FILE")
 
@@ -56,7 +56,7 @@ def command_compare(arguments: argparse.Namespace) -> int:
 
 
 def add_ensemble(commands) -> None:
-    ensemble = new_command(commands, command_ensemble, json="print the metrics as JSON", data_dir=True)
+    ensemble = new_command(commands, "ensemble", command_ensemble, json="print the metrics as JSON", data_dir=True)
     ensemble.add_argument("runs", nargs="+", metavar="RUN", help="run directories, or directories holding runs")
     ensemble.add_argument("--tta", action="store_true",
                           help="test-time augmentation: also average over 1-pixel shifts of every image (5 views); "

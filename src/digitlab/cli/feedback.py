@@ -12,7 +12,7 @@ from digitlab.feedback.summary import summarise
 
 
 def add_feedback(commands) -> None:
-    feedback = new_command(commands, command_feedback, json='print {"count": N, ...} as JSON')
+    feedback = new_command(commands, "feedback", command_feedback, json='print {"count": N, ...} as JSON')
     feedback.add_argument("store", metavar="STORE", help="a store directory or a postgresql:// URL")
     feedback.add_argument("--gallery", metavar="FILE", help="where to write the gallery PNG")
     feedback.add_argument("--export", metavar="DIR", help="write the corrected digits as an IDX training pair")

@@ -26,7 +26,7 @@ def _add_file_reading(parser: argparse.ArgumentParser, formats: tuple[str, ...],
 
 
 def add_predict(commands) -> None:
-    predict = new_command(commands, command_predict)
+    predict = new_command(commands, "predict", command_predict)
     _add_file_reading(predict, FORMATS, ENGINES)
     predict.add_argument("--workers", type=whole(1), metavar="N",
                          help="processes that read and prepare the files (default: one per core; used from "
@@ -47,7 +47,7 @@ def command_predict(arguments: argparse.Namespace) -> int:
 
 
 def add_read(commands) -> None:
-    read = new_command(commands, command_read)
+    read = new_command(commands, "read", command_read)
     _add_file_reading(read, FORMATS, ENGINES)
 
 
@@ -65,7 +65,7 @@ def command_read(arguments: argparse.Namespace) -> int:
 
 
 def add_explain(commands) -> None:
-    explain = new_command(commands, command_explain, run="run directory",
+    explain = new_command(commands, "explain", command_explain, run="run directory",
                           json="print one JSON row per file instead of a table")
     explain.add_argument("paths", nargs="+", metavar="PATH", help="image files, directories or glob patterns")
     explain.add_argument("--out", default="explanations", metavar="DIR", help="where to write (default: %(default)s)")
@@ -92,7 +92,7 @@ def command_explain(arguments: argparse.Namespace) -> int:
 
 
 def add_train_marks(commands) -> None:
-    marks = new_command(commands, command_train_marks, run="run directory", json="print the record as JSON",
+    marks = new_command(commands, "train-marks", command_train_marks, run="run directory", json="print the record as JSON",
                         data_dir=True)
     marks.add_argument("--numbers", type=whole(100), default=24000, metavar="N",
                        help="numbers of 2-3 digits to write for examples (default: 24000)")

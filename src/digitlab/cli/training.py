@@ -23,7 +23,7 @@ from digitlab.training.settings import option_name, setting_rules, settings_for
 
 
 def add_models(commands) -> None:
-    new_command(commands, command_models, json="print as JSON")
+    new_command(commands, "models", command_models, json="print as JSON")
 
 
 def command_models(arguments: argparse.Namespace) -> int:
@@ -79,7 +79,7 @@ def _add_training_settings(parser: argparse.ArgumentParser) -> None:
 
 
 def add_train(commands) -> None:
-    train = new_command(commands, command_train, json="print the run's config and metrics as JSON", data_dir=True,
+    train = new_command(commands, "train", command_train, json="print the run's config and metrics as JSON", data_dir=True,
                         check=_check_train)
     target = train.add_mutually_exclusive_group(required=True)
     target.add_argument("--model", choices=tuple(registry.MODELS), help="architecture to train")
@@ -163,7 +163,7 @@ def _report_run(run, as_json: bool) -> int:
 
 
 def add_quickstart(commands) -> None:
-    quick = new_command(commands, command_quickstart, data_dir=True)
+    quick = new_command(commands, "quickstart", command_quickstart, data_dir=True)
     quick.add_argument("--out", default="runs/quickstart", help="directory for the runs (default: %(default)s)")
     quick.add_argument("--models", nargs="+", choices=QUICKSTART_MODELS, help="only these models")
     quick.add_argument("--epochs", type=whole(1), help="override every model's epochs (for a quick try)")

@@ -14,7 +14,8 @@ from digitlab.tuning import MIN_TUNING_SUBSET
 
 
 def add_tune(commands) -> None:
-    tune = new_command(commands, command_tune, json="print the study summary as JSON", data_dir=True, check=_check_tune)
+    tune = new_command(commands, "tune", command_tune, json="print the study summary as JSON", data_dir=True,
+                       check=_check_tune)
     tune.add_argument("--model", choices=tuple(registry.MODELS), required=True)
     tune.add_argument("--trials", type=whole(1), help="finished trials the study should hold (required)")
     tune.add_argument("--timeout", type=positive_float, metavar="SECONDS", help="stop starting trials after this")
