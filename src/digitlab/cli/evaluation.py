@@ -18,8 +18,8 @@ def print_evaluation(run_path, evaluation) -> None:
 
 
 def add_evaluate(commands) -> None:
-    evaluate = new_command(commands, "evaluate", command_evaluate, run="run directory", json="print the metrics as JSON",
-                           data_dir=True)
+    evaluate = new_command(commands, "evaluate", command_evaluate, run="run directory",
+                           json="print the metrics as JSON", data_dir=True)
     evaluate.add_argument("--split", choices=SPLITS, default=SPLITS[0], help="(default: %(default)s)")
 
 

@@ -92,8 +92,8 @@ def command_explain(arguments: argparse.Namespace) -> int:
 
 
 def add_train_marks(commands) -> None:
-    marks = new_command(commands, "train-marks", command_train_marks, run="run directory", json="print the record as JSON",
-                        data_dir=True)
+    marks = new_command(commands, "train-marks", command_train_marks, run="run directory",
+                        json="print the record as JSON", data_dir=True)
     marks.add_argument("--numbers", type=whole(100), default=24000, metavar="N",
                        help="numbers of 2-3 digits to write for examples (default: 24000)")
     marks.add_argument("--epochs", type=whole(1), default=10, metavar="N", help="training epochs (default: 10)")

@@ -79,8 +79,8 @@ def _add_training_settings(parser: argparse.ArgumentParser) -> None:
 
 
 def add_train(commands) -> None:
-    train = new_command(commands, "train", command_train, json="print the run's config and metrics as JSON", data_dir=True,
-                        check=_check_train)
+    train = new_command(commands, "train", command_train, json="print the run's config and metrics as JSON",
+                        data_dir=True, check=_check_train)
     target = train.add_mutually_exclusive_group(required=True)
     target.add_argument("--model", choices=tuple(registry.MODELS), help="architecture to train")
     target.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
