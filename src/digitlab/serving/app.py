@@ -64,10 +64,13 @@ class Shortcut:
         await response(scope, receive, send)
 
 
-def hot_handlers(app: FastAPI) -> dict[str, Callable[[Request], Awaitable[Response]]]:
-    """The handlers of images.HOT_PATHS, as their routes declare them."""
-    return {route.path: route.endpoint for route in app.routes
-            if isinstance(route, APIRoute) and route.path in images.HOT_PATHS and "POST" in route.methods}
+def hot_handlers() -> dict[str, Callable[[Request], Awaitable[Response]]]:
+    """The handlers of images.HOT_PATHS, as their router declares them."""
+    handlers = {route.path: route.endpoint for route in images.router.routes
+                if isinstance(route, APIRoute) and route.path in images.HOT_PATHS and "POST" in route.methods}
+    if set(handlers) != set(images.HOT_PATHS):
+        raise RuntimeError(f"hot paths without a POST route: {set(images.HOT_PATHS) - set(handlers)}")
+    return handlers
 
 
 def create_app(config: ServeConfig) -> FastAPI:
@@ -88,7 +91,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     for router in (health.router, images.router, feedback.router):
         app.include_router(router)
     add_pages(app, service.predictor)
-    app.add_middleware(Shortcut, handlers=hot_handlers(app))
+    app.add_middleware(Shortcut, handlers=hot_handlers())
     if config.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"])
     return app
