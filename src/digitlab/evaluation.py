@@ -17,8 +17,9 @@ from digitlab import plots
 from digitlab.data import NUM_CLASSES, load_dataset
 from digitlab.errors import InvalidArgument, option
 from digitlab.fileio import atomic_write_text
+from digitlab.inference.calibration import Calibration, expected_calibration_error, tempered
 from digitlab.inference.explain import occlusion
-from digitlab.inference.predictor import Predictor
+from digitlab.inference.predictor import Predictor, normalised
 from digitlab.models import get_spec
 from digitlab.runs import (
     CONFUSION_PNG,
@@ -52,6 +53,7 @@ class Evaluation:
     most_confused: list[dict[str, int]]
     first_predictions: dict[str, list[int]]
     misclassified: int
+    ece: float | None = None  # expected calibration error (15 bins) of the confidence the run's readings give
     probabilities: np.ndarray | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -161,7 +163,8 @@ def summary_text(evaluation: Evaluation) -> str:
     loss = "" if evaluation.loss != evaluation.loss else f"loss {evaluation.loss:.4f}, "  # NaN: no single model's loss
     return "\n".join([
         f"{evaluation.split} set: {evaluation.count} images, {loss}"
-        f"accuracy {evaluation.accuracy:.2%} ({evaluation.misclassified} wrong)",
+        f"accuracy {evaluation.accuracy:.2%} ({evaluation.misclassified} wrong)"
+        + ("" if evaluation.ece is None else f", calibration error (ECE, 15 bins) {evaluation.ece:.2%}"),
         f"first 5 predictions: {first['predicted']}",
         f"first 5 true labels: {first['true']}",
         "",
@@ -217,6 +220,8 @@ def evaluate_run(run, *, dataset=None, split: str = "test", model=None, data_dir
     spec = get_spec(run.config["model"])
     images, labels = split_arrays(run, dataset, split)
     evaluation = evaluate_model(model, spec.prepare(images), labels, split=split)
+    calibrated = tempered(normalised(evaluation.probabilities), Calibration.of_config(run.config).temperature)
+    evaluation.ece = round(expected_calibration_error(calibrated, labels), 5)
     examples = misclassified_examples(evaluation, labels)
     run.update_metrics(**{split: {**evaluation.to_json(), "misclassified_examples": examples,
                                   "data_fingerprint": dataset.fingerprint}})

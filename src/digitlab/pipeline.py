@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from digitlab.abstention import calibrate_run
 from digitlab.data import ExtraData, MNISTData, load_dataset, load_extra_data
 from digitlab.errors import InvalidArgument, option
 from digitlab.evaluation import Evaluation, evaluate_ensemble, evaluate_run
@@ -116,6 +117,8 @@ def _fit_and_evaluate(run: Run, settings: TrainingSettings, dataset: MNISTData, 
     weight = config["extra_data"]["weight"] if extra is not None else 0.0
     model = fit_run(run, get_spec(config["model"]), config["hyper"], settings, dataset, verbose,
                     extra=extra, extra_weight=weight, start=start)
+    if settings.val_split:  # the temperature and threshold, fitted on what training held out
+        calibrate_run(run, dataset=dataset, model=model)
     evaluate_run(run, dataset=dataset, split="test", model=model)
     run.update_config(status="complete", finished=datetime.now(UTC).isoformat(timespec="seconds"))
     return run

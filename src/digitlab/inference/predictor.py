@@ -17,17 +17,27 @@ import numpy as np
 from digitlab.data import IMAGE_SIDE
 from digitlab.errors import InvalidArgument
 from digitlab.fileio import sha256_file
+from digitlab.inference.calibration import Calibration, statuses, tempered
 from digitlab.models import get_spec
+from digitlab.rules import Rule
 from digitlab.runs import MODEL_FILE, ONNX_FILE, Run, RunError, open_run
 
 ENGINES = ("auto", "onnx", "keras")
+MIN_CONFIDENCE_RULE = Rule(float, "withhold readings whose calibrated confidence is below this (default: the "
+                           "run's threshold, chosen on held-out data; 0 gives every reading)", low=0, high=1)
 
 
 @dataclass(frozen=True)
 class Prediction:
-    digit: int
-    confidence: float
+    digit: int  # the most probable digit, given or not (see status)
+    confidence: float  # calibrated
     probabilities: list[float]
+    status: str = "ok"  # "ok", or withheld: "not-a-digit", "unsure" (see inference/calibration.py)
+
+    @property
+    def given(self) -> int | None:
+        """The digit when it is given, None when the reading is withheld."""
+        return self.digit if self.status == "ok" else None
 
     def top(self, count: int = 3) -> list[tuple[int, float]]:
         order = np.argsort(self.probabilities)[::-1][:count]
@@ -36,7 +46,12 @@ class Prediction:
 
 @dataclass(frozen=True)
 class BatchPrediction:
-    probabilities: np.ndarray  # (n, 10), rows sum to 1
+    probabilities: np.ndarray  # (n, 10), rows sum to 1, calibrated
+    threshold: float = 0.0  # readings less confident than this are withheld
+
+    @property
+    def statuses(self) -> list[str]:
+        return statuses(self.probabilities, self.threshold)
 
     @property
     def digits(self) -> np.ndarray:
@@ -50,7 +65,7 @@ class BatchPrediction:
         row = self.probabilities[index]
         probabilities = row.tolist()
         digit = int(row.argmax())
-        return Prediction(digit, probabilities[digit], probabilities)
+        return Prediction(digit, probabilities[digit], probabilities, statuses(row[None], self.threshold)[0])
 
     def __len__(self) -> int:
         return len(self.probabilities)
@@ -92,13 +107,19 @@ class Predictor:
     """Classifies 28x28 uint8 MNIST-style images with a trained run.
 
     ``threads`` limits ONNX Runtime's threads: 1 suits a server answering single images (no spinning
-    idle threads); the default, all cores, suits large batches.
+    idle threads); the default, all cores, suits large batches. Probabilities are calibrated with the run's
+    temperature, and a reading less confident than ``min_confidence`` is withheld (default: the run's
+    threshold, chosen on held-out data; 0 gives every reading).
     """
 
-    def __init__(self, run: str | os.PathLike | Run, *, engine: str = "auto", threads: int | None = None):
+    def __init__(self, run: str | os.PathLike | Run, *, engine: str = "auto", threads: int | None = None,
+                 min_confidence: float | None = None):
         if engine not in ENGINES:
             raise InvalidArgument(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+        MIN_CONFIDENCE_RULE.check("min_confidence", min_confidence)
         self.run = run if isinstance(run, Run) else open_run(run)
+        self.calibration = Calibration.of_config(self.run.config)
+        self.threshold = self.calibration.threshold if min_confidence is None else float(min_confidence)
         self.spec = get_spec(self.run.config["model"])
         onnx_path = self.run.file(ONNX_FILE)
         use_onnx = engine == "onnx" or (engine == "auto" and onnx_path.exists())
@@ -139,7 +160,7 @@ class Predictor:
             scores = self._session.run(self._output_names, {self._input_name: inputs})[0]
         else:
             scores = np.asarray(self._model.predict_on_batch(inputs))
-        return BatchPrediction(normalised(scores))
+        return BatchPrediction(tempered(normalised(scores), self.calibration.temperature), self.threshold)
 
     def predict(self, image: np.ndarray) -> Prediction:
         """One 28x28 image."""
