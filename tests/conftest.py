@@ -34,7 +34,7 @@ from digitlab.data import PART_FILES, write_idx
 
 # `make check` runs the tests that train nothing (pytest -m "not trains"). A test trains when it takes a trained
 # model from a fixture (these, or one built on them) or calls a training entry point itself.
-TRAINED_MODEL_FIXTURES = frozenset({"exported_run", "mnist_run", "marked_mnist_run"})
+TRAINED_MODEL_FIXTURES = frozenset({"exported_run", "mnist_run", "marked_mnist_run", "abstaining_run"})
 TRAINING_CALLS = ("train(", "train_ensemble(", "tune(", "train_marks(", "quickstart", '"train"', "*TRAIN", '"tune"',
                   "train-marks", "execute(")
 
@@ -51,6 +51,8 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.trains)
         if MNIST_MODEL_FIXTURES & set(item.fixturenames):
             item.add_marker(pytest.mark.xdist_group("mnist-model"))
+        elif "abstaining_run" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("abstaining-model"))
 
 
 def make_arrays(train: int = 60, test: int = 20, seed: int = 0) -> dict[str, np.ndarray]:
@@ -285,6 +287,19 @@ def mnist_run(mnist, tmp_path_factory):
 
     run = train("cnn-fast", dataset=mnist, out=tmp_path_factory.mktemp("runs") / "cnn-fast", epochs=1,
                 val_split=0.0, verbose=0)
+    export_onnx(run, check_images=mnist.x_test[:200])
+    return run
+
+
+@pytest.fixture(scope="session")
+def abstaining_run(mnist, tmp_path_factory):
+    """A cnn-fast that says "not a digit" and "not sure": trained with outlier exposure on 20,000 real MNIST
+    digits for two epochs, calibrated on the digits it held out, and exported."""
+    from digitlab.inference.export import export_onnx
+    from digitlab.pipeline import train
+
+    run = train("cnn-fast", dataset=mnist, out=tmp_path_factory.mktemp("runs") / "abstaining", epochs=2,
+                subset=20000, val_split=0.1, outlier_exposure=0.15, verbose=0)
     export_onnx(run, check_images=mnist.x_test[:200])
     return run
 

@@ -248,7 +248,7 @@ def test_predict_command_formats_and_failures(exported_run, tmp_path):
     again = run_cli(*command, str(tmp_path / "digit1.png"), "--output", str(output))
     assert again.returncode == 1 and "already exists; pass --overwrite" in again.stderr
     csv = run_cli(*command, str(tmp_path / "digit6.png"), "--format", "csv")
-    assert csv.stdout.splitlines()[0] == "file,digit,confidence,top3,error,warning"
+    assert csv.stdout.splitlines()[0] == "file,digit,status,confidence,top3,error,warning"
     assert csv.stdout.splitlines()[1].split(",")[1] == "6"
 
 

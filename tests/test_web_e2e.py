@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -369,3 +370,78 @@ def test_the_app_reads_numbers_as_the_server_does(server, browser, marked_run):
     on_server = [read_on_server(number.data) for number in numbers]
     agree = np.mean([a == b for a, b in zip(in_browser, on_server, strict=True)])
     assert agree >= 0.95, list(zip(in_browser, on_server, strict=True))
+
+
+# ------------------------------------------------------------------------------------------------
+# "Not a digit" and "not sure": the CLI, the API, the page and the app answer the same
+
+
+def refusal_images(directory: Path, mnist) -> dict[str, Path]:
+    """A printed letter, a drawn scribble and lined paper (none of them a digit), and an MNIST test digit,
+    as the files a user would upload."""
+    import matplotlib
+    from PIL import ImageDraw, ImageFont
+
+    from digitlab.reading.negatives import negative_uploads
+
+    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), 200)
+    letter = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(letter).text((50, 10), "K", font=font, fill=0)
+    files = {"letter": directory / "letter-K.png", "scribble": directory / "scribble.png",
+             "paper": directory / "lined-paper.png", "digit": directory / "digit-7.png"}
+    letter.save(files["letter"])
+    files["scribble"].write_bytes(negative_uploads("scribbles", 1, seed=7)[0])
+    files["paper"].write_bytes(negative_uploads("lined-paper", 1, seed=7)[0])
+    seven = mnist.x_test[int(np.flatnonzero(mnist.y_test == 7)[0])]
+    Image.fromarray(255 - seven).resize((220, 220), Image.Resampling.BICUBIC).save(files["digit"])
+    return files
+
+
+def test_the_cli_the_api_the_page_and_the_app_refuse_the_same_images(abstaining_run, browser, mnist, tmp_path):
+    import base64
+
+    from conftest import run_cli
+
+    files = refusal_images(tmp_path, mnist)
+    cli = json.loads(run_cli("predict", abstaining_run.path, *files.values(), "--format", "json").stdout)
+    by_cli = {name: row["status"] for name, row in zip(files, cli, strict=True)}
+    assert by_cli["digit"] == "ok" and cli[-1]["digit"] == 7
+    assert by_cli["letter"] in ("not-a-digit", "unsure") and by_cli["scribble"] in ("not-a-digit", "unsure")
+    assert all(row["digit"] is None for row in cli if row["status"] != "ok")
+
+    with running_server(abstaining_run.path) as (_, url):
+        by_api = {}
+        for name, path in files.items():
+            body = json.dumps({"image_base64": base64.b64encode(path.read_bytes()).decode()}).encode()
+            request = urllib.request.Request(f"{url}/v1/predict", data=body, method="POST",
+                                             headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    by_api[name] = json.loads(response.read())["status"]
+            except urllib.error.HTTPError as error:  # an image without ink: 422 no_digit
+                assert json.loads(error.read())["error"]["code"] == "no_digit"
+                by_api[name] = "no-digit-found"
+        assert by_api == by_cli
+
+        for where, selector, shot in (("/", "#upload", "web-page-not-a-digit.png"),
+                                      ("/app/", "#photo", "app-not-a-digit.png")):
+            page = browser.new_page(viewport={"width": 1000, "height": 760})
+            page.goto(url + where)
+            page.wait_for_function("document.body.dataset.ready === 'true'", timeout=30000)
+            seen = {}
+            for name, path in files.items():
+                page.set_input_files(selector, str(path))
+                page.wait_for_function("document.getElementById('digit').dataset.status !== ''", timeout=15000)
+                page.wait_for_timeout(300)
+                seen[name] = page.eval_on_selector("#digit", "d => d.dataset.status")
+                text = page.locator("#digit").text_content()
+                if seen[name] == "not-a-digit":
+                    assert text == "not a digit"
+                elif seen[name] == "unsure":
+                    assert text.startswith("not sure: ") and page.locator("#candidates button").count() == 3
+                if name == "letter":
+                    ARTIFACTS.mkdir(exist_ok=True)
+                    page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
+                page.evaluate("document.getElementById('digit').dataset.status = ''")
+            assert seen == by_cli, where
+            page.close()

@@ -14,13 +14,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from digitlab.abstention import calibrate_run
 from digitlab.data import ExtraData, MNISTData, load_dataset, load_extra_data
 from digitlab.errors import InvalidArgument, option
 from digitlab.evaluation import Evaluation, evaluate_ensemble, evaluate_run
 from digitlab.models import get_spec, validate_hyper
+from digitlab.reading.negatives import TRAINING_KINDS, negative_inputs
 from digitlab.runs import Run, RunError, create_run, leaderboard, next_free_path, open_run, package_versions
 from digitlab.training.settings import TrainingSettings, settings_for
+from digitlab.training.splits import training_indices
 
 DEFAULT_RUNS_DIRECTORY = Path("runs")
 EXTRA_WEIGHT = 10.0  # each extra image is seen this many times an epoch: a few hundred corrections among 54,000
@@ -116,12 +120,27 @@ def _fit_and_evaluate(run: Run, settings: TrainingSettings, dataset: MNISTData, 
     config = run.config
     weight = config["extra_data"]["weight"] if extra is not None else 0.0
     model = fit_run(run, get_spec(config["model"]), config["hyper"], settings, dataset, verbose,
-                    extra=extra, extra_weight=weight, start=start)
+                    extra=extra, extra_weight=weight, start=start, negatives=outliers_for(run, settings, dataset))
     if settings.val_split:  # the temperature and threshold, fitted on what training held out
         calibrate_run(run, dataset=dataset, model=model)
     evaluate_run(run, dataset=dataset, split="test", model=model)
     run.update_config(status="complete", finished=datetime.now(UTC).isoformat(timespec="seconds"))
     return run
+
+
+def outliers_for(run: Run, settings: TrainingSettings, dataset: MNISTData) -> np.ndarray | None:
+    """The non-digit images outlier exposure trains on (``settings.outlier_exposure`` of the training digits'
+    count, of reading.negatives' training kinds; overlaps drawn from the training digits only), the same for
+    a resumed run; recorded in the run."""
+    if not settings.outlier_exposure:
+        return None
+    fit_indices, _ = training_indices(dataset.y_train, subset=settings.subset, val_split=settings.val_split,
+                                      seed=settings.seed)
+    count = max(1, round(settings.outlier_exposure * len(fit_indices)))
+    negatives, kinds = negative_inputs(TRAINING_KINDS, count, settings.seed, dataset.x_train[fit_indices])
+    run.update_config(outliers={"kinds": list(TRAINING_KINDS), "images": len(negatives),
+                                "per_kind": {kind: kinds.count(kind) for kind in TRAINING_KINDS}})
+    return negatives
 
 
 def train_ensemble(

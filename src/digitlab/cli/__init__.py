@@ -36,7 +36,7 @@ from digitlab.version import __version__
 # command -> the module of digitlab.cli that declares and runs it, in the order --help lists them
 COMMANDS = {
     "data": "data", "models": "training", "train": "training", "evaluate": "evaluation", "compare": "evaluation",
-    "ensemble": "evaluation", "quickstart": "training", "tune": "tuning", "export": "deploy",
+    "ensemble": "evaluation", "calibrate": "evaluation", "quickstart": "training", "tune": "tuning", "export": "deploy",
     "train-marks": "reading", "predict": "reading", "read": "reading", "explain": "reading",
     "feedback": "feedback", "app": "deploy", "serve": "deploy",
 }

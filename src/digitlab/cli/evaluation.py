@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from digitlab.cli.common import EXIT_OK, new_command
+from digitlab.abstention import calibrate_run
+from digitlab.cli.common import EXIT_OK, new_command, print_record
 from digitlab.evaluation import ensemble_json, evaluate, evaluate_ensemble, summary_text
 from digitlab.runs import SPLITS, expand_run_paths, leaderboard, leaderboard_cells
 from digitlab.tables import text_table
@@ -79,3 +80,24 @@ def command_ensemble(arguments: argparse.Namespace) -> int:
         print(f"Ensemble of {len(paths)} run{'s' if len(paths) > 1 else ''} (class probabilities averaged{views}):")
         print(summary_text(evaluation))
     return EXIT_OK
+
+
+def add_calibrate(commands) -> None:
+    new_command(commands, "calibrate", command_calibrate, run="run directory (trained with a validation split)",
+                json="print the calibration record as JSON", data_dir=True)
+
+
+def command_calibrate(arguments: argparse.Namespace) -> int:
+    """fit a run's confidence temperature and its "not sure" threshold on the digits it held out
+
+    Fit the temperature that makes RUN's confidence mean what it says (Guo et al. 2017) and the threshold under
+    which a reading is withheld as "not sure" or "not a digit" (the lowest at which re-drawn uploads of the
+    held-out digits are 99.5% right), on the digits the run held out of training; record both in the run.
+    digitlab train does this itself; this is for runs trained before it did.
+    """
+    record = calibrate_run(arguments.run, data_dir=arguments.data_dir)
+    return print_record(arguments.json, record, lambda: (
+        f"Calibrated {arguments.run}: temperature {record['temperature']:.3f}, threshold "
+        f"{record['threshold']:.3f}; on {record['fitted_on']['redrawn_uploads']} re-drawn held-out digits "
+        f"{record['redrawn_accepted']:.1%} are given, {record['redrawn_accepted_accuracy']:.2%} of them right; "
+        f"held-out ECE {record['held_out_ece']['before']:.2%} -> {record['held_out_ece']['after']:.2%}"))

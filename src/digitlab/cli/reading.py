@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from digitlab.cli.common import EXIT_OK, keras_verbosity, new_command, print_report, whole
+from digitlab.cli.common import EXIT_OK, keras_verbosity, new_command, print_report, unit_interval, whole
 from digitlab.inference.explain import METHODS
-from digitlab.inference.predictor import ENGINES
+from digitlab.inference.predictor import ENGINES, MIN_CONFIDENCE_RULE
 from digitlab.reading.files import FORMATS, explain_paths, predict_paths, read_paths
 from digitlab.reading.mark_training import train_marks
 
@@ -23,6 +23,7 @@ def _add_file_reading(parser: argparse.ArgumentParser, formats: tuple[str, ...],
     parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     parser.add_argument("--engine", choices=engines, default=engines[0],
                         help="auto: ONNX Runtime when the run was exported, else Keras")
+    parser.add_argument("--min-confidence", type=unit_interval, metavar="P", help=MIN_CONFIDENCE_RULE.help)
 
 
 def add_predict(commands) -> None:
@@ -43,7 +44,7 @@ def command_predict(arguments: argparse.Namespace) -> int:
     return print_report(predict_paths(arguments.run, arguments.paths, engine=arguments.engine,
                                        output_format=arguments.format, output=arguments.output,
                                        overwrite=arguments.overwrite, workers=arguments.workers,
-                                       progress=sys.stderr.isatty()))
+                                       progress=sys.stderr.isatty(), min_confidence=arguments.min_confidence))
 
 
 def add_read(commands) -> None:
@@ -61,7 +62,8 @@ def command_read(arguments: argparse.Namespace) -> int:
     """
     return print_report(read_paths(arguments.run, arguments.paths, engine=arguments.engine,
                                     output_format=arguments.format, output=arguments.output,
-                                    overwrite=arguments.overwrite, progress=sys.stderr.isatty()))
+                                    overwrite=arguments.overwrite, progress=sys.stderr.isatty(),
+                                    min_confidence=arguments.min_confidence))
 
 
 def add_explain(commands) -> None:

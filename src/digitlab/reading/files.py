@@ -20,7 +20,7 @@ from digitlab.errors import DigitlabError, InvalidArgument, option
 from digitlab.fileio import atomic_write_text
 from digitlab.inference.explain import Explainer
 from digitlab.inference.predictor import Prediction, Predictor
-from digitlab.reading.imaging import MAX_IMAGE_BYTES, ImageError, bytes_to_mnist
+from digitlab.reading.imaging import MAX_IMAGE_BYTES, ImageError, NoDigitFound, bytes_to_mnist
 from digitlab.reading.numbers import Reader, count_digits
 from digitlab.tables import text_table
 
@@ -51,11 +51,12 @@ class FileResult:
     prediction: Prediction | None = None
     error: str | None = None
     warning: str | None = None
+    no_digit: bool = False  # the error is that the image holds no ink
 
 
-def prepare_file(path: str) -> tuple[np.ndarray | None, str | None, str | None]:
-    """One file's 28x28 input, or why it could not be read, and a warning when the image holds several
-    digits (runs in a worker process for many files)."""
+def prepare_file(path: str) -> tuple[np.ndarray | None, str | None, str | None, bool]:
+    """One file's 28x28 input, or why it could not be read (and whether that is an image without ink), and
+    a warning when the image holds several digits (runs in a worker process for many files)."""
     try:
         if os.path.getsize(path) > MAX_IMAGE_BYTES:
             raise ImageError(f"file is over the {MAX_IMAGE_BYTES / 1e6:.1f} MB limit")
@@ -64,10 +65,11 @@ def prepare_file(path: str) -> tuple[np.ndarray | None, str | None, str | None]:
         ink = prepared.working_ink()
         marks = 1 if ink is None else count_digits(ink)
     except (OSError, ImageError) as error:
-        return None, error.strerror if isinstance(error, OSError) and error.strerror else str(error), None
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        return None, reason, None, isinstance(error, NoDigitFound)
     warning = None if marks < 2 else (f"the image holds {marks} digits side by side, and predict reads one; "
                                       "`digitlab read` reads whole numbers")
-    return prepared.image, None, warning
+    return prepared.image, None, warning, False
 
 
 def default_workers() -> int:
@@ -98,8 +100,9 @@ def predict_files(predictor: Predictor, paths: list[str], *, workers: int | None
             for path in paths:
                 prepared.append(prepare_file(path))
                 bar.update()
-    readable = [index for index, (image, _, _) in enumerate(prepared) if image is not None]
-    results = [FileResult(path, error=error) for path, (_, error, _) in zip(paths, prepared, strict=True)]
+    readable = [index for index, (image, *_) in enumerate(prepared) if image is not None]
+    results = [FileResult(path, error=error, no_digit=no_digit)
+               for path, (_, error, _, no_digit) in zip(paths, prepared, strict=True)]
     for start in range(0, len(readable), PREDICT_CHUNK):
         chunk = readable[start:start + PREDICT_CHUNK]
         batch = predictor.predict_batch(np.stack([prepared[index][0] for index in chunk]))
@@ -109,38 +112,55 @@ def predict_files(predictor: Predictor, paths: list[str], *, workers: int | None
 
 
 def result_rows(results: list[FileResult]) -> list[dict]:
-    """One JSON-ready row per file: the digit, confidence, top 3 and all probabilities, or the error."""
+    """One JSON-ready row per file: the digit (None when withheld), its status, confidence, top 3 (the
+    candidates of a withheld reading) and all probabilities, or the error."""
     rows = []
     for result in results:
         prediction = result.prediction
         if prediction is None:
-            rows.append({"file": result.path, "digit": None, "confidence": None, "top3": None,
+            status = NO_DIGIT_STATUS if result.no_digit else None
+            rows.append({"file": result.path, "digit": None, "status": status, "confidence": None, "top3": None,
                          "probabilities": None, "error": result.error, "warning": None})
         else:
-            rows.append({"file": result.path, "digit": prediction.digit, "confidence": round(prediction.confidence, 4),
+            rows.append({"file": result.path, "digit": prediction.given, "status": prediction.status,
+                         "confidence": round(prediction.confidence, 4),
                          "top3": [[digit, round(p, 4)] for digit, p in prediction.top(3)],
                          "probabilities": [round(p, 6) for p in prediction.probabilities], "error": None,
                          "warning": result.warning})
     return rows
 
 
+NO_DIGIT_STATUS = "no-digit-found"
+
+
+def reading_text(row: dict) -> str:
+    """How a table says a row's digit: the digit, "not a digit", or "not sure: 4 or 9?"."""
+    if row["digit"] is not None:
+        return str(row["digit"])
+    if row["status"] == "not-a-digit":
+        return "not a digit"
+    if row["status"] == "unsure":
+        return "not sure: " + " or ".join(str(digit) for digit, _ in row["top3"][:2]) + "?"
+    return "-"
+
+
 def render_rows(rows: list[dict], output_format: str) -> str:
-    """The rows as a text table, CSV (file, digit, confidence, top3, error, warning) or JSON."""
+    """The rows as a text table, CSV (file, digit, status, confidence, top3, error, warning) or JSON."""
     if output_format == "json":
         return json.dumps(rows, indent=2) + "\n"
     if output_format == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["file", "digit", "confidence", "top3", "error", "warning"])
+        writer.writerow(["file", "digit", "status", "confidence", "top3", "error", "warning"])
         for row in rows:
             top3 = " ".join(f"{d}:{p:.3f}" for d, p in row["top3"]) if row["top3"] else ""
-            writer.writerow([row["file"], "" if row["digit"] is None else row["digit"],
+            writer.writerow([row["file"], "" if row["digit"] is None else row["digit"], row["status"] or "",
                              "" if row["confidence"] is None else row["confidence"], top3, row["error"] or "",
                              row["warning"] or ""])
         return buffer.getvalue()
     if output_format != "table":
         raise InvalidArgument(f"unknown format {output_format!r}; choose one of: {', '.join(FORMATS)}")
-    body = [[row["file"], "-" if row["digit"] is None else str(row["digit"]),
+    body = [[row["file"], reading_text(row),
              "-" if row["confidence"] is None else f"{row['confidence']:.1%}",
              ", ".join(f"{d} ({p:.0%})" for d, p in row["top3"]) if row["top3"] else f"error: {row['error']}"]
             for row in rows]
@@ -187,26 +207,27 @@ def _report(rows: list[dict], text: str, output: str | os.PathLike | None) -> Pr
 
 def predict_paths(run, paths: list[str], *, engine: str = "auto", output_format: str = "table",
                   output: str | os.PathLike | None = None, overwrite: bool = False, workers: int | None = None,
-                  progress: bool = False) -> PredictionReport:
+                  progress: bool = False, min_confidence: float | None = None) -> PredictionReport:
     """Classify the image files in ``paths`` (files, directories, globs) and render the answers;
     with ``output``, write them there (atomically; an existing file only with ``overwrite``).
     ``workers`` processes prepare the files (default: one per core); ``progress`` shows a bar on stderr."""
     files = _files_to_read(paths, output_format, output, overwrite)
     if workers is not None and workers < 1:
         raise InvalidArgument(f"workers must be at least 1, got {workers}")
-    rows = result_rows(predict_files(Predictor(run, engine=engine), files, workers=workers, progress=progress))
+    predictor = Predictor(run, engine=engine, min_confidence=min_confidence)
+    rows = result_rows(predict_files(predictor, files, workers=workers, progress=progress))
     return _report(rows, render_rows(rows, output_format), output)
 
 
 def read_paths(run, paths: list[str], *, engine: str = "auto", output_format: str = "table",
                output: str | os.PathLike | None = None, overwrite: bool = False,
-               progress: bool = False) -> PredictionReport:
+               progress: bool = False, min_confidence: float | None = None) -> PredictionReport:
     """Read the number in each image file of ``paths`` (files, directories, globs), one line per file;
     a file that cannot be read gets its reason and the rest continue. Rendered and written like predict."""
     from tqdm import tqdm
 
     files = _files_to_read(paths, output_format, output, overwrite)
-    reader, rows = Reader(run, engine=engine), []
+    reader, rows = Reader(run, engine=engine, min_confidence=min_confidence), []
     for path in tqdm(files, unit="file", desc="reading", disable=not progress, file=sys.stderr):
         try:
             if os.path.getsize(path) > MAX_IMAGE_BYTES:
@@ -216,25 +237,29 @@ def read_paths(run, paths: list[str], *, engine: str = "auto", output_format: st
             rows.append({"file": path, **reading.to_json(), "error": None})
         except (OSError, ImageError) as error:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-            rows.append({"file": path, "number": None, "confidence": None, "digits": None, "error": reason})
+            rows.append({"file": path, "number": None, "confidence": None, "withheld": None, "digits": None,
+                         "error": reason})
     return _report(rows, render_numbers(rows, output_format), output)
 
 
 def render_numbers(rows: list[dict], output_format: str) -> str:
-    """Number readings as a text table, CSV (file, number, confidence, digits, error) or JSON."""
+    """Number readings as a text table, CSV (file, number, confidence, digits, error, withheld: the positions
+    of the digits withheld, which leave the number empty) or JSON."""
     if output_format == "json":
         return json.dumps(rows, indent=2) + "\n"
 
     def digits_text(row: dict) -> str:
-        return " ".join(f"{d['digit']}:{d['confidence']:.3f}" for d in row["digits"]) if row["digits"] else ""
+        return " ".join(f"{'?' if d['digit'] is None else d['digit']}:{d['confidence']:.3f}"
+                        for d in row["digits"]) if row["digits"] else ""
 
     if output_format == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["file", "number", "confidence", "digits", "error"])
+        writer.writerow(["file", "number", "confidence", "digits", "error", "withheld"])
         for row in rows:
             writer.writerow([row["file"], row["number"] or "", "" if row["confidence"] is None
-                             else round(row["confidence"], 4), digits_text(row), row["error"] or ""])
+                             else round(row["confidence"], 4), digits_text(row), row["error"] or "",
+                             " ".join(map(str, row["withheld"] or []))])
         return buffer.getvalue()
     body = [[row["file"], row["number"] or "-", "-" if row["confidence"] is None else f"{row['confidence']:.1%}",
              digits_text(row) or f"error: {row['error']}"] for row in rows]
@@ -291,7 +316,7 @@ def explain_paths(run, paths: list[str], *, out: str | os.PathLike = "explanatio
                      "runner_up": explanation.runner_up, "png": str(picture), "json": str(record), "error": None})
     if output_format == "json":
         return PredictionReport(json.dumps(rows, indent=2) + "\n", rows, None)
-    body = [[row["file"], "-" if row["digit"] is None else str(row["digit"]),
+    body = [[row["file"], reading_text(row),
              "-" if row["confidence"] is None else f"{row['confidence']:.1%}",
              "-" if row["runner_up"] is None else str(row["runner_up"]), row["png"] or f"error: {row['error']}"]
             for row in rows]

@@ -13,6 +13,7 @@ one pen width for the whole number -> one batched model call.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
@@ -62,22 +63,34 @@ class DigitReading:
     box: tuple[int, int, int, int]
     top: list[tuple[int, float]]
     input: np.ndarray = field(repr=False, compare=False)
+    status: str = "ok"  # or withheld: "not-a-digit", "unsure" (its candidates are ``top``)
 
     def to_json(self) -> dict[str, Any]:
-        return {"digit": self.digit, "confidence": round(self.confidence, 6), "box": list(self.box),
+        return {"digit": self.digit if self.status == "ok" else None, "status": self.status,
+                "confidence": round(self.confidence, 6), "box": list(self.box),
                 "top": [[digit, round(p, 6)] for digit, p in self.top]}
 
 
 @dataclass(frozen=True)
 class NumberReading:
-    """The number as a string; its confidence is the product of its digits' (all must be right)."""
+    """The number as a string (None when any of its digits is withheld: ``withheld`` says which); its
+    confidence is the product of its digits' (all must be right). ``read_as`` is the best reading of every
+    digit, withheld or not."""
 
-    number: str
+    read_as: str
     confidence: float
     digits: list[DigitReading]
 
+    @property
+    def withheld(self) -> list[int]:
+        return [index for index, digit in enumerate(self.digits) if digit.status != "ok"]
+
+    @property
+    def number(self) -> str | None:
+        return None if self.withheld else self.read_as
+
     def to_json(self) -> dict[str, Any]:
-        return {"number": self.number, "confidence": round(self.confidence, 6),
+        return {"number": self.number, "confidence": round(self.confidence, 6), "withheld": self.withheld,
                 "digits": [digit.to_json() for digit in self.digits]}
 
 
@@ -253,17 +266,20 @@ def count_digits(ink: np.ndarray) -> int:
 class Reader:
     """Reads numbers with a trained run (through a :class:`Predictor`)."""
 
-    def __init__(self, run: Any, *, engine: str = "auto", threads: int | None = None, marks: bool = True):
+    def __init__(self, run: Any, *, engine: str = "auto", threads: int | None = None, marks: bool = True,
+                 min_confidence: float | None = None):
         """``marks=False`` reads without the run's mark model (``digitlab train-marks``), as runs without
-        one are read."""
-        self.predictor = run if isinstance(run, Predictor) else Predictor(run, engine=engine, threads=threads)
+        one are read; ``min_confidence`` as the Predictor's."""
+        self.predictor = run if isinstance(run, Predictor) else Predictor(run, engine=engine, threads=threads,
+                                                                           min_confidence=min_confidence)
         self.marks = MarkModel.of_run(self.predictor.run, threads=threads) if marks else None
 
     def read_file(self, data: bytes) -> NumberReading:
         return self.read(bytes_to_image(data))
 
-    def read(self, image: Image.Image | np.ndarray) -> NumberReading:
-        """The number an image shows (a single digit reads as a one-character number)."""
+    def read(self, image: Image.Image | np.ndarray, *, min_confidence: float | None = None) -> NumberReading:
+        """The number an image shows (a single digit reads as a one-character number); ``min_confidence``
+        replaces the predictor's threshold for this reading."""
         found = ink_map(image, READ_SIDE)
         number = number_marks(found.ink)
         digits: list[tuple[_Mark, np.ndarray, tuple[int, int]]] = []  # mark, input, column span in the mark
@@ -274,12 +290,15 @@ class Reader:
                 digits.append((mark, number.image_to_mnist(piece), (0, mark.width)))
         inputs = np.stack([image_ for _, image_, _ in digits])
         batch = self.predictor.predict_batch(inputs)
+        if min_confidence is not None:
+            batch = dataclasses.replace(batch, threshold=min_confidence)
         readings = []
         for index, (mark, image_, (start, stop)) in enumerate(digits):
             prediction = batch[index]
             box = tuple(int(round(value * found.reduction)) for value in
                         (mark.left + start, mark.top, stop - start, mark.height))
-            readings.append(DigitReading(prediction.digit, prediction.confidence, box, prediction.top(3), image_))
+            readings.append(DigitReading(prediction.digit, prediction.confidence, box, prediction.top(3), image_,
+                                         prediction.status))
         number = "".join(str(reading.digit) for reading in readings)
         return NumberReading(number, math.prod(reading.confidence for reading in readings), readings)
 

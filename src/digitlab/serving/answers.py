@@ -11,6 +11,7 @@ from PIL import Image
 
 from digitlab.errors import InvalidArgument
 from digitlab.feedback.store import FeedbackStore, StoreFull, check_label
+from digitlab.inference.calibration import statuses
 from digitlab.inference.explain import Explainer, rounded
 from digitlab.reading.imaging import ImageError, decode_opened, image_to_mnist, read_header
 from digitlab.reading.numbers import Reader
@@ -38,10 +39,11 @@ def prepare_items(items: list[Item], config: ServeConfig) -> list[np.ndarray]:
     return [image_to_mnist(image).image for image in decode_items(items, config)]
 
 
-def read_item(item: Item, config: ServeConfig, reader: Reader, explainer: Explainer | None = None) -> dict:
+def read_item(item: Item, config: ServeConfig, reader: Reader, explainer: Explainer | None = None,
+              min_confidence: float | None = None) -> dict:
     """The number one item shows (on a pool thread: decoding, finding the digits and their model call);
     with an ``explainer``, each digit also gets its 28x28 input and saliency map."""
-    reading = reader.read(decode_items([item], config)[0])
+    reading = reader.read(decode_items([item], config)[0], min_confidence=min_confidence)
     answer = reading.to_json()
     if explainer is not None:
         explanations = explainer.explain(np.stack([digit.input for digit in reading.digits]))
@@ -85,8 +87,8 @@ def store_correction(item: Item, fields: dict[str, Any], config: ServeConfig, re
         reading = reader.read(image)
         if len(reading.digits) != len(label):
             raise RequestError(422, "label_mismatch", f"the label has {len(label)} digits but {len(reading.digits)} "
-                               f"were found in the image (read as {reading.number})")
-        inputs, prediction = np.stack([digit.input for digit in reading.digits]), reading.number
+                               f"were found in the image (read as {reading.read_as})")
+        inputs, prediction = np.stack([digit.input for digit in reading.digits]), reading.read_as
     upload = item if config.feedback_uploads and isinstance(item, bytes) else None
     try:
         return store.add(label=label, inputs=inputs, prediction=prediction, reported_prediction=reported,
@@ -115,11 +117,19 @@ async def prepared_images(items: list[Item], config: ServeConfig, pool: WorkPool
 
 
 
-def prediction_json(probabilities: np.ndarray, images: list[np.ndarray], include_input: bool) -> list[dict]:
+def prediction_json(probabilities: np.ndarray, images: list[np.ndarray], include_input: bool,
+                    threshold: float) -> list[dict]:
+    """Each image's answer: the digit (None when withheld), its status, confidence and probabilities; a
+    withheld reading lists its candidates, the three likeliest digits."""
+    kinds = statuses(probabilities, threshold)
     probabilities = probabilities.round(6)
     results = []
-    for digit, row, image in zip(probabilities.argmax(axis=1).tolist(), probabilities.tolist(), images, strict=True):
-        entry = {"digit": digit, "confidence": row[digit], "probabilities": row}
+    for digit, row, image, status in zip(probabilities.argmax(axis=1).tolist(), probabilities.tolist(), images,
+                                         kinds, strict=True):
+        entry = {"digit": digit if status == "ok" else None, "status": status, "confidence": row[digit],
+                 "probabilities": row}
+        if status != "ok":
+            entry["candidates"] = sorted(range(10), key=row.__getitem__, reverse=True)[:3]
         if include_input:
             entry["input"] = image.astype(int).tolist()
         results.append(entry)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from digitlab.errors import DigitlabError, option
 from digitlab.fileio import sha256_file
+from digitlab.inference.calibration import CANDIDATE_MASS, Calibration
 from digitlab.inference.marks import MARKS_FILE, mark_model_info, verified_marks
 from digitlab.inference.predictor import verified_onnx
 from digitlab.models import get_spec
@@ -52,8 +53,8 @@ def model_json(run: Run) -> dict:
     """What the app knows of its model: names, input layout, accuracy, hash."""
     return {"run": run.name, "model": run.config["model"], "flatten": not get_spec(run.config["model"]).takes_images,
             "test_accuracy": run.metrics.get("test", {}).get("accuracy"), "sha256": run.config["onnx"]["sha256"],
-            "marks": mark_model_info(run),
-            "digitlab": __version__}
+            "marks": mark_model_info(run), "calibration": Calibration.of_config(run.config).to_json(),
+            "candidate_mass": CANDIDATE_MASS, "digitlab": __version__}
 
 
 def precache_json(files: dict[str, Path], model: dict) -> dict:

@@ -166,6 +166,19 @@ def query_flag(request: Request, name: str) -> bool:
     return value in ("true", "1", "yes")
 
 
+def query_unit_number(request: Request, name: str) -> float | None:
+    """A number in [0, 1] given as a query parameter (absent: None)."""
+    if not request.scope["query_string"] or name not in request.query_params:
+        return None
+    try:
+        value = float(request.query_params[name])
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 1:  # NaN fails too
+        raise RequestError(422, "invalid_request", f"{name} must be a number in [0, 1]")
+    return value
+
+
 def json_response(payload: Any, status_code: int = 200) -> Response:
     return Response(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status_code,
                     media_type="application/json")

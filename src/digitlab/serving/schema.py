@@ -10,9 +10,11 @@ from digitlab.serving.config import MAX_BATCH
 
 
 class PredictionOut(BaseModel):
-    digit: int
+    digit: int | None  # None when the reading is withheld (status not "ok")
+    status: str  # ok, not-a-digit, unsure
     confidence: float
     probabilities: list[float]
+    candidates: list[int] | None = None  # a withheld reading's three likeliest digits
     input: list[list[int]] | None = None
     runner_up: int | None = None  # with ?explain=true
     saliency: list[list[float]] | None = None
@@ -24,7 +26,8 @@ class BatchOut(BaseModel):
 
 
 class DigitOut(BaseModel):
-    digit: int
+    digit: int | None
+    status: str
     confidence: float
     box: list[int]
     top: list[list[float]]
@@ -33,8 +36,9 @@ class DigitOut(BaseModel):
 
 
 class NumberOut(BaseModel):
-    number: str
+    number: str | None  # None when any digit is withheld (see withheld and each digit's status)
     confidence: float
+    withheld: list[int]
     digits: list[DigitOut]
 
 
@@ -75,9 +79,12 @@ FEEDBACK_BODY = {"requestBody": {"required": True, "content": {
                                     "required": ["label"]}},
     "multipart/form-data": {"schema": {"type": "object", "required": ["file", "label"], "properties": {
         **FILE_SCHEMA["properties"], **CORRECTION_FIELDS}}}}}}
+MIN_CONFIDENCE = {"name": "min_confidence", "in": "query", "required": False,
+                  "schema": {"type": "number", "minimum": 0, "maximum": 1},
+                  "description": "withhold readings less confident than this (default: the run's threshold; 0: none)"}
 INCLUDE_INPUT = {"parameters": [{"name": "include_input", "in": "query", "required": False,
                                   "description": "also return the 28x28 input the model saw",
-                                  "schema": {"type": "boolean", "default": False}}, EXPLAIN]}
+                                  "schema": {"type": "boolean", "default": False}}, EXPLAIN, MIN_CONFIDENCE]}
 ERRORS = {status: {"description": description, "content": {"application/json": {"schema": {
     "type": "object", "properties": {"error": {"type": "object", "properties": {
         "code": {"type": "string"}, "message": {"type": "string"}}}}}}}}

@@ -73,6 +73,7 @@ def describe_model(predictor: Predictor, config: ServeConfig) -> dict[str, Any]:
         "feedback": config.feedback is not None,
         "digitlab": __version__,
         "mark_model": mark_model_info(run),
+        "calibration": predictor.calibration.to_json(),
     }
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from digitlab._keras import keras
-from digitlab.data import ExtraData, MNISTData
+from digitlab.data import NUM_CLASSES, ExtraData, MNISTData
 from digitlab.errors import Interrupted
 from digitlab.models import ModelSpec
 from digitlab.runs import CHECKPOINT_FILE, MODEL_FILE, Run, write_json
@@ -166,13 +166,30 @@ def learning_rate_for(settings: TrainingSettings, steps_per_epoch: int):
 STEPS_PER_EXECUTION = 32
 
 
-def compile_model(model: keras.Model, optimizer: str = "adam", learning_rate=1e-3) -> keras.Model:
+def compile_model(model: keras.Model, optimizer: str = "adam", learning_rate=1e-3, *,
+                  soft_labels: bool = False) -> keras.Model:
     """Compile as the lesson does: sparse categorical cross-entropy and accuracy (STEPS_PER_EXECUTION batches
-    per compiled call)."""
+    per compiled call); with ``soft_labels``, the same cross-entropy on probability targets (outlier
+    exposure's uniform ones among them)."""
     setting_rules()["optimizer"].check("optimizer", optimizer)
-    model.compile(optimizer=OPTIMIZERS[optimizer](keras, learning_rate), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"], steps_per_execution=STEPS_PER_EXECUTION)
+    loss = "categorical_crossentropy" if soft_labels else "sparse_categorical_crossentropy"
+    model.compile(optimizer=OPTIMIZERS[optimizer](keras, learning_rate), loss=loss,
+                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy") if soft_labels else "accuracy"],
+                  steps_per_execution=STEPS_PER_EXECUTION)
     return model
+
+
+def with_outliers(images: np.ndarray, labels: np.ndarray, negatives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Outlier exposure (Hendrycks et al. 2019): the digits with one-hot targets, and the non-digit images
+    with uniform ones, so that the model learns to spread its probability over every digit for them."""
+    targets = np.zeros((len(labels) + len(negatives), NUM_CLASSES), np.float32)
+    targets[np.arange(len(labels)), labels] = 1.0
+    targets[len(labels):] = 1.0 / NUM_CLASSES
+    return np.concatenate([images, negatives]), targets
+
+
+def one_hot(labels: np.ndarray) -> np.ndarray:
+    return np.eye(NUM_CLASSES, dtype=np.float32)[labels]
 
 
 def float32_model(spec: ModelSpec, hyper: dict, model: keras.Model) -> keras.Model:
@@ -188,21 +205,23 @@ def float32_model(spec: ModelSpec, hyper: dict, model: keras.Model) -> keras.Mod
     return twin
 
 
-def build_compiled_model(spec: ModelSpec, hyper: dict, settings: TrainingSettings, fit_count: int) -> keras.Model:
+def build_compiled_model(spec: ModelSpec, hyper: dict, settings: TrainingSettings, fit_count: int, *,
+                         soft_labels: bool = False) -> keras.Model:
     """A fresh model compiled with the settings' optimizer, learning-rate schedule and precision."""
     with precision_policy(settings.precision):
         model = spec.builder(**hyper)
     steps = math.ceil(fit_count / settings.batch_size)
-    return compile_model(model, settings.optimizer, learning_rate_for(settings, steps))
+    return compile_model(model, settings.optimizer, learning_rate_for(settings, steps), soft_labels=soft_labels)
 
 
 def fit_run(run: Run, spec: ModelSpec, hyper: dict, settings: TrainingSettings, dataset: MNISTData,
             verbose: str | int, *, extra: ExtraData | None = None, extra_weight: float = 0.0,
-            start: Run | None = None) -> keras.Model:
+            start: Run | None = None, negatives: np.ndarray | None = None) -> keras.Model:
     """Train (or continue training) the run's model to its last epoch; saves and returns the float32 model.
 
     ``extra`` images join the training images, each ``extra_weight`` times (rounded over the set), with
-    ``val_split`` of them held back for validation; ``start`` gives the initial weights (fine-tuning)."""
+    ``val_split`` of them held back for validation; ``start`` gives the initial weights (fine-tuning);
+    ``negatives`` (images that are not digits) join them with uniform targets (outlier exposure)."""
     with reproducible(settings.seed):
         if settings.folds:
             cross_validate(run, spec, hyper, settings, dataset, verbose)
@@ -221,6 +240,10 @@ def fit_run(run: Run, spec: ModelSpec, hyper: dict, settings: TrainingSettings, 
             held_labels = np.concatenate([held_labels, extra.labels[extra_held]])
             run.update_config(extra_data={**run.config["extra_data"], "fit": len(extra_fit),
                                           "held_out": len(extra_held), "seen_per_epoch": len(repeats)})
+        soft = negatives is not None and len(negatives) > 0
+        if soft:
+            images, labels = with_outliers(images, labels, negatives)
+            held_labels = one_hot(held_labels)
         data = fit_data(spec, images, labels, settings, settings.seed)
         validation = (spec.prepare(held_images), held_labels) if len(held_labels) else None
 
@@ -229,7 +252,7 @@ def fit_run(run: Run, spec: ModelSpec, hyper: dict, settings: TrainingSettings, 
             model = run.load_model(CHECKPOINT_FILE)
             history, initial_epoch = run.history, config["epochs_done"]
         else:
-            model = build_compiled_model(spec, hyper, settings, len(labels))
+            model = build_compiled_model(spec, hyper, settings, len(labels), soft_labels=soft)
             if start is not None:
                 model.set_weights(start.load_model().get_weights())
             history, initial_epoch = {}, 0
@@ -254,6 +277,9 @@ def fit_run(run: Run, spec: ModelSpec, hyper: dict, settings: TrainingSettings, 
                 f"{run.path}. Continue with: digitlab train --resume {run.path}"
             ) from None
     model = float32_model(spec, hyper, model)
+    if soft:  # saved as every model is: ready to evaluate on digit labels
+        compile_model(model)
+        model.optimizer.build(model.trainable_variables)
     save_model_atomically(model, run.file(MODEL_FILE))
     return model
 

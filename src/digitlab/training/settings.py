@@ -66,6 +66,11 @@ class TrainingSettings:
                                              "auto: bfloat16 where it was measured faster (AMX, AMD's AVX-512 BF16) "
                                              "(default: float32; cnn-fast: auto). The saved model is float32",
                                              choices=PRECISIONS))
+    outlier_exposure: float = setting(0.0, Rule(float, "outlier exposure: add this share of the training set "
+                                                "again as images that are not digits (letters, scribbles, "
+                                                "shapes, overlapping digits), each taught to give every digit "
+                                                "the same probability (default 0; cnn: 0.1)", low=0, high=1,
+                                                high_open=True, metavar="SHARE"))
 
     def validated(self) -> TrainingSettings:
         """Itself, if every field and every combination is allowed; else an InvalidArgument."""

@@ -17,12 +17,13 @@ from digitlab.inference.explain import rounded
 from digitlab.reading.imaging import ImageError
 from digitlab.serving.answers import prediction_json, prepared_images, read_item
 from digitlab.serving.errors import image_error
-from digitlab.serving.parsing import is_large, json_response, parse_items, query_flag
+from digitlab.serving.parsing import is_large, json_response, parse_items, query_flag, query_unit_number
 from digitlab.serving.schema import (
     BATCH_BODY,
     ERRORS,
     EXPLAIN,
     INCLUDE_INPUT,
+    MIN_CONFIDENCE,
     PREDICT_BODY,
     BatchOut,
     NumberOut,
@@ -48,10 +49,12 @@ async def predict_batch(request: Request) -> Response:
 async def answer(request: Request, *, batch: bool) -> list[dict]:
     service = current_service(request)
     include_input, explain = query_flag(request, "include_input"), query_flag(request, "explain")
+    minimum = query_unit_number(request, "min_confidence")
     items = await parse_items(request, service.config, service.pool, batch=batch)
     images = await prepared_images(items, service.config, service.pool)
     probabilities = await service.batcher.probabilities(images[0][None] if len(images) == 1 else np.stack(images))
-    results = prediction_json(probabilities, images, include_input)
+    results = prediction_json(probabilities, images, include_input,
+                              service.predictor.threshold if minimum is None else minimum)
     if explain:
         explanations = await service.pool.run(service.explainer.explain, np.stack(images))
         for entry, explanation in zip(results, explanations, strict=True):
@@ -61,14 +64,16 @@ async def answer(request: Request, *, batch: bool) -> list[dict]:
 
 
 @router.post("/v1/read", summary="Read the whole number in one image",
-             openapi_extra=PREDICT_BODY | {"parameters": [EXPLAIN]}, responses=ERRORS, response_model=NumberOut)
+             openapi_extra=PREDICT_BODY | {"parameters": [EXPLAIN, MIN_CONFIDENCE]}, responses=ERRORS,
+             response_model=NumberOut)
 async def read(request: Request) -> Response:
     service = current_service(request)
-    explain = query_flag(request, "explain")
+    explain, minimum = query_flag(request, "explain"), query_unit_number(request, "min_confidence")
     (item,) = await parse_items(request, service.config, service.pool, batch=False)
     try:
         return json_response(await service.pool.run(read_item, item, service.config, service.reader,
-                                                    service.explainer if explain else None, large=is_large([item])))
+                                                    service.explainer if explain else None, minimum,
+                                                    large=is_large([item])))
     except ImageError as error:
         raise image_error(error) from None
 

@@ -88,6 +88,7 @@ async function ask(input, options = {}) {
   } catch (error) {
     if (askedIn !== mode) return null;
     showResult(null);
+    document.getElementById("digit").dataset.status = error.code === "no_digit" ? "no-digit-found" : "error";
     message.textContent = error instanceof ReadingError ? error.message : `cannot read the image (${error})`;
     return null;
   }
@@ -104,14 +105,47 @@ function showResult(result) {
   status.textContent = "";
   delete status.dataset.saved;
   document.getElementById("correct-input").value = "";
-  const answer = result ? (mode === "number" ? result.number : String(result.digit)) : "–";
-  document.getElementById("digit").textContent = answer;
+  document.getElementById("digit").textContent = answerText(result);
+  document.getElementById("digit").dataset.status = result ? (result.status || "ok") : "";
+  showCandidates(result);
   document.getElementById("confidence").textContent = result ? `${percent(result.confidence)} sure` : "\u00a0";
   if (mode === "number") {
     showDigits(result ? result.digits : []);
   } else {
     showBars(bars, result && result.probabilities, result && result.digit);
     showSeen(seen, result && result.input, result && explainToggle.checked ? result.saliency : null);
+  }
+}
+
+// What the answer says: the digit or number; "not a digit"; "not sure: 4 or 9?"; a number with a withheld
+// digit shows it as "?".
+function answerText(result) {
+  if (!result) return "–";
+  if (mode === "number") {
+    return result.number ?? result.digits.map((found) => (found.digit === null ? "?" : String(found.digit))).join("");
+  }
+  if (result.status === "not-a-digit") return "not a digit";
+  if (result.status === "unsure") return `not sure: ${result.candidates.slice(0, 2).join(" or ")}?`;
+  return String(result.digit);
+}
+
+// A withheld reading's candidates, to tap: where the reader takes corrections, a tap sends the one meant.
+function showCandidates(result) {
+  const box = document.getElementById("candidates");
+  box.innerHTML = "";
+  const withheld = result && mode === "digit" && result.status === "unsure";
+  box.hidden = !withheld;
+  if (!withheld) return;
+  for (const digit of result.candidates) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = String(digit);
+    button.dataset.digit = String(digit);
+    button.addEventListener("click", () => {
+      if (reader.canCorrect) sendCorrection(String(digit));
+      document.getElementById("digit").textContent = `${digit} (your choice)`;
+    });
+    box.appendChild(button);
   }
 }
 
@@ -126,14 +160,18 @@ function showDigits(digits) {
   for (const found of digits) {
     const [x, y, width, height] = found.box;
     const left = placement.left + x * placement.scale, top = placement.top + y * placement.scale;
-    overlay.strokeStyle = overlay.fillStyle = found.confidence >= 0.8 ? "#1a7f37" : "#b35900";
+    const given = found.digit !== null && found.digit !== undefined;
+    overlay.strokeStyle = overlay.fillStyle = given && found.confidence >= 0.8 ? "#1a7f37" : "#b35900";
     overlay.strokeRect(left, top, width * placement.scale, height * placement.scale);
-    overlay.fillText(`${found.digit} ${Math.round(100 * found.confidence)}%`, left, Math.max(18, top - 6));
+    overlay.fillText(`${given ? found.digit : "?"} ${Math.round(100 * found.confidence)}%`, left, Math.max(18, top - 6));
     const item = document.createElement("li");
     item.className = "found";
-    item.dataset.digit = String(found.digit);
+    item.dataset.digit = given ? String(found.digit) : "";
+    item.dataset.status = found.status || "ok";
     const others = (found.top || []).slice(1).map(([digit, probability]) => `${digit}: ${percent(probability)}`);
-    item.innerHTML = `<strong>${found.digit}</strong> <span class="value">${percent(found.confidence)}</span>` +
+    const said = given ? String(found.digit) : found.status === "not-a-digit" ? "not a digit" :
+      `not sure: ${(found.top || []).slice(0, 2).map(([digit]) => digit).join(" or ")}?`;
+    item.innerHTML = `<strong>${said}</strong> <span class="value">${percent(found.confidence)}</span>` +
       (others.length ? `<span class="muted"> (then ${others.join(", ")})</span>` : "");
     list.appendChild(item);
   }
@@ -145,7 +183,9 @@ async function sendCorrection(label) {
   status.textContent = "saving…";
   status.dataset.saved = "pending";
   try {
-    const saved = await reader.correct(lastAsked, label, mode === "number" ? lastResult.number : String(lastResult.digit));
+    const read = mode === "number" ? lastResult.digits.map((found) => found.digit ?? "?").join("") :
+      String(lastResult.digit ?? "");
+    const saved = await reader.correct(lastAsked, label, read);
     status.textContent = `Saved: it was ${label}. Thank you.`;
     status.dataset.saved = "true";
     status.dataset.id = saved.id;

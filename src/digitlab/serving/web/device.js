@@ -6,7 +6,12 @@ import * as ort from "./vendor/ort.wasm.bundle.min.mjs";
 import {decode, NoDigitFound, toMnist} from "./imaging.js";
 import {readNumber} from "./numbers.js";
 
-export class ReadingError extends Error {}
+export class ReadingError extends Error {
+  constructor(message, code = null) {
+    super(message);
+    this.code = code;  // as the API's: "no_digit" when the image holds no ink
+  }
+}
 
 // 28x28 inputs -> the float32 tensor a model takes, in the given shape.
 function tensorOf(inputs, shape) {
@@ -30,7 +35,8 @@ async function pictureOf(input) {
 }
 
 function refused(error) {
-  return new ReadingError(error instanceof NoDigitFound ? error.message : `cannot read the image (${error})`);
+  return error instanceof NoDigitFound ? new ReadingError(error.message, "no_digit") :
+    new ReadingError(`cannot read the image (${error})`);
 }
 
 export async function openReader() {
@@ -40,8 +46,10 @@ export async function openReader() {
   const session = await ort.InferenceSession.create("model.onnx", {executionProviders: ["wasm"]});
   const marks = model.marks ? await ort.InferenceSession.create("marks.onnx", {executionProviders: ["wasm"]}) : null;
 
-  // 28x28 inputs -> their probabilities, in one model call (scores normalised to sum to 1, as the server's
-  // Predictor does).
+  const {temperature, threshold} = model.calibration;
+
+  // 28x28 inputs -> their probabilities, in one model call: scores normalised to sum to 1, then calibrated
+  // with the run's temperature (softmax(log p / T)), as the server's Predictor does.
   async function classifyMany(inputs) {
     const shape = model.flatten ? [inputs.length, 784] : [inputs.length, 28, 28];
     const outputs = await session.run({[session.inputNames[0]]: tensorOf(inputs, shape)});
@@ -49,8 +57,22 @@ export async function openReader() {
     return inputs.map((_, i) => {
       const row = Array.from(scores.subarray(i * 10, i * 10 + 10));
       const total = row.reduce((a, b) => a + b, 0) || 1;
-      return row.map((s) => s / total);
+      const probabilities = row.map((s) => s / total);
+      if (temperature === 1) return probabilities;
+      const tempered = probabilities.map((p) => Math.exp(Math.log(Math.max(p, 1e-12)) / temperature));
+      const sum = tempered.reduce((a, b) => a + b, 0);
+      return tempered.map((p) => p / sum);
     });
+  }
+
+  // A reading's status, as inputs/calibration.py decides it: given when its confidence reaches the threshold;
+  // else "not-a-digit" when its three likeliest digits hold little of the probability, "unsure" when they do.
+  function judged(probabilities) {
+    const order = [...probabilities.keys()].sort((a, b) => probabilities[b] - probabilities[a]);
+    const confidence = probabilities[order[0]];
+    const mass = order.slice(0, 3).reduce((sum, digit) => sum + probabilities[digit], 0);
+    const status = confidence >= threshold ? "ok" : mass < model.candidate_mass ? "not-a-digit" : "unsure";
+    return {status, candidates: order.slice(0, 3), top: order.slice(0, 3).map((d) => [d, probabilities[d]])};
   }
 
   // 28x28 inputs -> each one's log-probability of being one whole digit, by the run's mark model (its output is
@@ -77,16 +99,27 @@ export async function openReader() {
       }
       const [probabilities] = await classifyMany([pixels]);
       const digit = probabilities.indexOf(Math.max(...probabilities));
-      return {digit, confidence: probabilities[digit], probabilities, input: pixels};
+      const {status, candidates} = judged(probabilities);
+      return {digit: status === "ok" ? digit : null, status, confidence: probabilities[digit], probabilities,
+              input: pixels, ...(status === "ok" ? {} : {candidates})};
     },
     async readNumber(input, options = {}) {
       const {picture, isJpeg} = input.picture ? input : await pictureOf(input);
+      let reading;
       try {
-        return await readNumber(picture, classifyMany,
-                                {isJpeg, ...options, ...(marks ? {oneDigit: oneDigitMany} : {})});
+        reading = await readNumber(picture, classifyMany,
+                                   {isJpeg, ...options, ...(marks ? {oneDigit: oneDigitMany} : {})});
       } catch (error) {
         throw refused(error);
       }
+      // Each digit judged as the server judges it, from its probabilities (one more call, for the digits kept).
+      const rows = await classifyMany(reading.digits.map((found) => found.input));
+      const digits = reading.digits.map((found, index) => {
+        const {status, top} = judged(rows[index]);
+        return {...found, digit: status === "ok" ? found.digit : null, status, top};
+      });
+      const withheld = digits.flatMap((found, index) => (found.status === "ok" ? [] : [index]));
+      return {...reading, number: withheld.length ? null : reading.number, withheld, digits};
     },
   };
 }

@@ -3,7 +3,12 @@
 // ({canvas} for a drawing, {file} for an upload) and answer in the API's own shapes.
 "use strict";
 
-export class ReadingError extends Error {}
+export class ReadingError extends Error {
+  constructor(message, code = null) {
+    super(message);
+    this.code = code;  // the API's error code: "no_digit" when the image holds no ink
+  }
+}
 
 async function blobOf(input) {
   if (input.file) return {blob: input.file, name: input.file.name};
@@ -19,7 +24,9 @@ async function post(url, form) {
     throw new ReadingError(`cannot reach the server (${error})`);
   }
   const body = await response.json();
-  if (!response.ok) throw new ReadingError(body.error ? body.error.message : `error ${response.status}`);
+  if (!response.ok) {
+    throw new ReadingError(body.error ? body.error.message : `error ${response.status}`, body.error && body.error.code);
+  }
   return body;
 }
 
