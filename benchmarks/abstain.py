@@ -36,6 +36,7 @@ from digitlab.inference.calibration import Calibration, expected_calibration_err
 from digitlab.inference.predictor import Predictor
 from digitlab.reading.imaging import ImageError, bytes_to_mnist
 from digitlab.reading.negatives import HELD_OUT_KINDS, KINDS, TRAINING_KINDS, negative_uploads
+from digitlab.training.settings import train_command
 
 RESULTS = Path(__file__).resolve().parent / "results" / "abstain.json"
 BENCHMARK_SEED = 20261203  # no training or calibration uses it
@@ -100,7 +101,8 @@ def measure(run_path: str, dataset, uploads: np.ndarray, upload_labels: np.ndarr
 
     config = predictor.run.config
     return {
-        "model": config["model"], "calibration": config.get("calibration"), "outliers": config.get("outliers"),
+        "model": config["model"], "trained_with": train_command(config), "calibration": config.get("calibration"),
+        "outliers": config.get("outliers"),
         "threshold": predictor.threshold,
         "digits": {"images": len(uploads), "given": round(float(given.mean()), 4),
                    "given_right": round(float((digits.digits == upload_labels)[given].mean()), 5),
@@ -110,7 +112,9 @@ def measure(run_path: str, dataset, uploads: np.ndarray, upload_labels: np.ndarr
                        "given": round(float(np.mean(np.asarray(statuses(test.probabilities, predictor.threshold))
                                                     == "ok")), 4)},
         "non_digits": {"by_kind": kinds, "refused_all": refused(KINDS), "refused_held_out": refused(HELD_OUT_KINDS),
-                       "refused_trained_kinds": refused(TRAINING_KINDS)},
+                       "refused_trained_kinds": refused(TRAINING_KINDS),
+                       "refused_without_abstention": round(sum(k["no_digit_found"] for k in kinds.values())
+                                                           / sum(k["images"] for k in kinds.values()), 4)},
         "auroc": round(float(roc_auc_score(truth, np.r_[digits.confidences, scores])), 4),
         "cost": cost_per_reading(predictor, uploads),
     }

@@ -500,6 +500,38 @@ def quickstart_table(payload: dict) -> str:
     return "\n".join(lines)
 
 
+ABSTAIN_TARGETS = {"refused": 0.95, "auroc": 0.99, "given": 0.98, "given_right": 0.995, "test_ece": 0.01,
+                   "redrawn_ece": 0.03, "cost": 1.10}
+
+
+def abstain_table(payload: dict) -> str:
+    """Per run: re-drawn digits given and right, non-digits refused (all, held-out kinds, each kind), AUROC,
+    calibration error, MNIST test accuracy and the cost per reading; and the verdict on the targets."""
+    kinds = list(next(iter(payload["runs"].values()))["non_digits"]["by_kind"])
+    lines = ["| run (trained with) | re-drawn digits given / right | non-digits refused: all / held-out kinds / "
+             "without abstention | " + " / ".join(kinds) + " | AUROC | ECE test / re-drawn | MNIST test | cost |",
+             "|---|---|---|---|---|---|---|---|"]
+    for path, r in payload["runs"].items():
+        n = r["non_digits"]
+        lines.append(
+            f"| `{path}` (`{r['trained_with']}`) | {r['digits']['given']:.1%} / {r['digits']['given_right']:.2%} | "
+            f"{n['refused_all']:.1%} / {n['refused_held_out']:.1%} / {n['refused_without_abstention']:.1%} | "
+            + " / ".join(f"{n['by_kind'][kind]['refused']:.0%}" for kind in kinds)
+            + f" | {r['auroc']:.3f} | {r['mnist_test']['ece']:.2%} / {r['digits']['ece']:.2%} | "
+            f"{r['mnist_test']['accuracy']:.2%} | {r['cost']['ratio']:.2f}x |")
+    first = next(iter(payload["runs"].values()))
+    checks = {"non-digits refused >= 95%": first["non_digits"]["refused_all"] >= ABSTAIN_TARGETS["refused"],
+              "AUROC >= 0.99": first["auroc"] >= ABSTAIN_TARGETS["auroc"],
+              "re-drawn digits given >= 98%": first["digits"]["given"] >= ABSTAIN_TARGETS["given"],
+              "given right >= 99.5%": first["digits"]["given_right"] >= ABSTAIN_TARGETS["given_right"],
+              "ECE test <= 1%": first["mnist_test"]["ece"] <= ABSTAIN_TARGETS["test_ece"],
+              "ECE re-drawn <= 3%": first["digits"]["ece"] <= ABSTAIN_TARGETS["redrawn_ece"],
+              "cost <= 1.10x": first["cost"]["ratio"] <= ABSTAIN_TARGETS["cost"]}
+    verdict = "; ".join(f"{name}: {'met' if met else 'NOT met'}" for name, met in checks.items())
+    return "\n".join(lines + ["", f"Targets, for `{next(iter(payload['runs']))}`: {verdict}.", "",
+                               f"{_machine_line(payload['machine'])}; command: `{payload['command']}`."])
+
+
 def recipes_table(payload: dict) -> str:
     lines = ["| recipe | multiply-adds / image | time to 99.0% (median) | seeds reaching 99% | final accuracy (mean) "
              "| training time | speed-up vs reference |", "|---|---|---|---|---|---|---|"]
@@ -534,6 +566,7 @@ TABLES = {
     "writer": ("writer.json", writer_table),
     "app": ("app.json", app_table),
     "quickstart": ("quickstart.json", quickstart_table),
+    "abstain": ("abstain.json", abstain_table),
 }
 PROJECT_README = README.parent.parent / "README.md"
 
@@ -696,12 +729,21 @@ def _summary_of_inference(payload: dict) -> list[Row]:
     return rows
 
 
+def _summary_of_abstain(payload: dict) -> list[Row]:
+    path, r = next(iter(payload["runs"].items()))
+    return [(f"\"not a digit\" and \"not sure\": `{r['trained_with']}` on the project's own sets",
+             f"{r['non_digits']['refused_all']:.1%} of non-digits refused ({r['non_digits']['refused_held_out']:.1%} "
+             f"of kinds held out of training), AUROC {r['auroc']:.3f}; re-drawn digits {r['digits']['given']:.1%} "
+             f"given, {r['digits']['given_right']:.2%} of those right", f"python -m benchmarks.abstain {path}")]
+
+
 # The project README's summary, one entry per results file, in the order the table lists them.
 SUMMARY_ROWS: list[tuple[str, Callable[[dict], list[Row]]]] = [
     ("quickstart", _summary_of_quickstart),
     ("backends", _summary_of_backends),
     ("tuning", _summary_of_tuning),
     ("realworld", _summary_of_realworld),
+    ("abstain", _summary_of_abstain),
     ("imaging", _summary_of_imaging),
     ("numbers", _summary_of_numbers),
     ("writer", _summary_of_writer),
