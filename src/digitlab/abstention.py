@@ -76,7 +76,8 @@ def calibrate_run(run: str | os.PathLike | Run, *, dataset: MNISTData | None = N
         "held_out_ece": {"before": round(expected_calibration_error(clean, labels), 5),
                          "after": round(expected_calibration_error(tempered(clean, temperature), labels), 5)},
         "redrawn_accepted": round(float(kept.mean()), 4),
-        "redrawn_accepted_accuracy": round(float((calibrated.argmax(axis=1) == upload_labels)[kept].mean()), 5),
+        "redrawn_accepted_accuracy": round(float((calibrated.argmax(axis=1) == upload_labels)[kept].mean()), 5)
+        if kept.any() else None,
     }
     run.update_config(calibration=record)
     return record

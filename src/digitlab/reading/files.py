@@ -303,7 +303,7 @@ def explain_paths(run, paths: list[str], *, out: str | os.PathLike = "explanatio
     rows = []
     for path, name in tqdm(list(zip(files, names, strict=True)), unit="file", desc="explaining",
                            disable=not progress, file=sys.stderr):
-        image, error, _ = prepare_file(path)
+        image, error, *_ = prepare_file(path)
         if image is None:
             rows.append({"file": path, "digit": None, "confidence": None, "runner_up": None, "png": None,
                          "json": None, "error": error})
