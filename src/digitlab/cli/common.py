@@ -30,25 +30,25 @@ def whole(minimum: int):
     return parse
 
 
-def positive_float(text: str) -> float:
+def _number(text: str, allowed, meaning: str) -> float:
+    """``text`` as a number that ``allowed`` accepts (NaN never is), else argparse's error saying ``meaning``."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {value:g}")
+    if not allowed(value):
+        raise argparse.ArgumentTypeError(f"must be {meaning}, got {value:g}")
     return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number > 0."""
+    return _number(text, lambda value: value > 0, "greater than 0")
 
 
 def unit_interval(text: str) -> float:
     """An argparse type: a number in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value:g}")
-    return value
+    return _number(text, lambda value: 0 <= value <= 1, "in [0, 1]")
 
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
