@@ -35,6 +35,10 @@ with _native_stderr_silenced():
     import keras
 
     if keras.backend.backend() == "tensorflow":
-        import tensorflow  # noqa: F401 - the native libraries load (and log) here
+        import tensorflow  # the native libraries load (and log) here
+
+        # Predicting sets of other sizes in turn (validation, re-drawn uploads, the test set) retraces Keras'
+        # predict step, and TensorFlow warns of each retrace in a paragraph: nothing a user can act on.
+        tensorflow.get_logger().setLevel("ERROR")
 
 __all__ = ["keras"]
