@@ -590,23 +590,22 @@ def _summary_of_backends(payload: dict) -> list[Row]:
     by_name = {r["backend"]: r for r in payload["results"]}
     names = sorted(by_name)
     return [(f"Keras backend, `mnist_convnet` s/epoch ({' / '.join(names)})",
-                 " / ".join(f"{by_name[n]['convnet_seconds_per_epoch']:.1f}" for n in names)
-                 + f": {min(names, key=lambda n: by_name[n]['convnet_seconds_per_epoch'])} fastest",
-                 "python -m benchmarks.backends")]
+             " / ".join(f"{by_name[n]['convnet_seconds_per_epoch']:.1f}" for n in names)
+             + f": {min(names, key=lambda n: by_name[n]['convnet_seconds_per_epoch'])} fastest",
+             "python -m benchmarks.backends")]
 
 
 def _summary_of_tuning(payload: dict) -> list[Row]:
     t = payload
     return [(f"{t['trials']}-trial Optuna study of the mlp",
-                 f"{t['search_seconds'] / 60:.1f} min; test {t['tuned_test_accuracy']:.2%} tuned vs "
-                 f"{t['default_test_accuracy']:.2%} defaults", "python -m benchmarks.tuning")]
+             f"{t['search_seconds'] / 60:.1f} min; test {t['tuned_test_accuracy']:.2%} tuned vs "
+             f"{t['default_test_accuracy']:.2%} defaults", "python -m benchmarks.tuning")]
 
 
-def _summary_of_realworld(payload: dict) -> list[Row]:
-    r = payload
+def _summary_of_realworld(r: dict) -> list[Row]:
     return [("re-drawn \"real-world\" test digits, cnn",
-                 f"{r['pipeline_accuracy']:.2%} through `digitlab.reading.imaging` vs "
-                 f"{r['naive_accuracy']:.2%} plain resize", "python -m benchmarks.realworld RUN")]
+             f"{r['pipeline_accuracy']:.2%} through `digitlab.reading.imaging` vs "
+             f"{r['naive_accuracy']:.2%} plain resize", "python -m benchmarks.realworld RUN")]
 
 
 def _summary_of_imaging(payload: dict) -> list[Row]:
@@ -625,35 +624,33 @@ def _summary_of_numbers(payload: dict) -> list[Row]:
     last = payload["results"][-1]
     n, mean = last["lengths_2_to_6"], payload.get("mean_over_seeds")
     return [("whole numbers of 2-6 MNIST test digits (`digitlab read`, cnn trained with augmentation"
-                 + (", with its mark model)" if last.get("mark_model") else ")"),
-                 f"{mean['whole_accuracy_mean']:.1%} of numbers right, {mean['digit_accuracy_mean']:.2%} of "
-                 f"digits (mean over {len(mean['runs'])} seeds)" if mean else
-                 f"{n['whole_accuracy']:.1%} of numbers right, {n['digit_accuracy']:.1%} of digits",
-                 "python -m benchmarks.numbers RUN")]
+             + (", with its mark model)" if last.get("mark_model") else ")"),
+             f"{mean['whole_accuracy_mean']:.1%} of numbers right, {mean['digit_accuracy_mean']:.2%} of "
+             f"digits (mean over {len(mean['runs'])} seeds)" if mean else
+             f"{n['whole_accuracy']:.1%} of numbers right, {n['digit_accuracy']:.1%} of digits",
+             "python -m benchmarks.numbers RUN")]
 
 
-def _summary_of_writer(payload: dict) -> list[Row]:
-    w = payload
+def _summary_of_writer(w: dict) -> list[Row]:
     most = max(w["results"], key=lambda r: r["corrections"])
     return [(f"a writer MNIST lacks, after {most['corrections']} corrections (`train --from --extra-data`)",
-                 f"{w['before']['writer_accuracy']:.1%} -> {most['writer_accuracy']:.1%} of their digits "
-                 f"(error {most['writer_error_ratio']:.2f}x); MNIST test {most['mnist_change_points']:+.2f} points",
-                 "python -m benchmarks.writer RUN")]
+             f"{w['before']['writer_accuracy']:.1%} -> {most['writer_accuracy']:.1%} of their digits "
+             f"(error {most['writer_error_ratio']:.2f}x); MNIST test {most['mnist_change_points']:+.2f} points",
+             "python -m benchmarks.writer RUN")]
 
 
-def _summary_of_app(payload: dict) -> list[Row]:
-    a = payload
+def _summary_of_app(a: dict) -> list[Row]:
     return [("the on-device app in Chromium (`digitlab app`), cnn",
-                 f"{a['app_megabytes']:.1f} MB, first load {a['first_load_seconds']:.2f} s, "
-                 f"{a['reading_median_ms']:.1f} ms per reading", "python -m benchmarks.app RUN")]
+             f"{a['app_megabytes']:.1f} MB, first load {a['first_load_seconds']:.2f} s, "
+             f"{a['reading_median_ms']:.1f} ms per reading", "python -m benchmarks.app RUN")]
 
 
 def _summary_of_explain(payload: dict) -> list[Row]:
     occluded = next(r for r in payload["results"] if r["method"] == "occlusion")
     return [(f"explain one reading (occlusion, cnn on {occluded['engine']})",
-                 f"{occluded['median_ms']:.1f} ms per image; the 40 most salient pixels cost "
-                 f"{occluded['drop_salient']:.2f} of the probability, 40 random ink pixels "
-                 f"{occluded['drop_random_ink']:.2f}", "python -m benchmarks.explain RUN")]
+             f"{occluded['median_ms']:.1f} ms per image; the 40 most salient pixels cost "
+             f"{occluded['drop_salient']:.2f} of the probability, 40 random ink pixels "
+             f"{occluded['drop_random_ink']:.2f}", "python -m benchmarks.explain RUN")]
 
 
 def _summary_of_loadtest(payload: dict) -> list[Row]:
