@@ -25,6 +25,7 @@ const seen = document.getElementById("seen");
 const bars = document.getElementById("bars");
 const message = document.getElementById("message");
 const explainToggle = document.getElementById("explain");
+const opening = openReader();  // started at once: a stroke drawn while it loads is read once it has
 let reader = null;
 let mode = "digit";
 let placement = {scale: 1, left: 0, top: 0};  // where the picture read lies on the pad (uploads are fitted in)
@@ -72,7 +73,11 @@ async function showUpload(file) {
 
 // Read an input ({canvas}, {file} or {picture, isJpeg}) in the current mode; returns how long the reader took (ms).
 async function ask(input, options = {}) {
-  if (!reader) return null;
+  try {
+    reader = await opening;
+  } catch (error) {
+    return null;  // the status line says why
+  }
   const askedIn = mode;
   lastAsked = input;
   const started = performance.now();
@@ -245,7 +250,7 @@ buildCorrections();
 setMode(location.hash === "#number" ? "number" : "digit");
 if (DEVICE && "serviceWorker" in navigator) navigator.serviceWorker.register("sw.js");
 try {
-  reader = await openReader();
+  reader = await opening;
   STATUS.textContent = reader.status;
   document.getElementById("explain-toggle").hidden = !reader.canExplain;
   document.body.dataset.ready = "true";
