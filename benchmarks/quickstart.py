@@ -84,7 +84,7 @@ def main() -> None:
     command = "python -m benchmarks.quickstart" + (f" --repeats {arguments.repeats}" if arguments.repeats != 1 else "")
     measured = {"quickstart": time_quickstart(arguments.repeats), "cores": os.cpu_count()}
     if arguments.tests:
-        measured["tests"] = time_tests()
+        measured["tests"] = {**time_tests(), "measured": f"{time.strftime('%Y-%m-%d')}, {command} --tests"}
         command += " --tests"
     machine = machine_info()
     recorded = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"machines": {}}

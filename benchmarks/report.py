@@ -492,11 +492,12 @@ def quickstart_table(payload: dict) -> str:
         cnn = models[names[-1]]
         suite = f"{tests['suite_seconds'] / 60:.1f} min" if tests else "-"
         check = f"{tests['check_seconds']:.0f} s" if tests else "-"
+        suite_when = f"; the suite: {tests['measured']}" if tests.get("measured") else ""
         lines.append(f"| {section['machine']['cpu']} ({machine_label(section['machine'])}), {section['cores']} cores "
                      f"| {quick['seconds']:.0f} s | "
                      + " / ".join(f"{models[name]['train_seconds']:.0f} s" for name in names)
                      + f" | {cnn['test_accuracy']:.2%} ({cnn['epochs']} epochs, {cnn['precision']}) | {check} "
-                     f"| {suite} | {section['machine']['date']}, `{section['command']}` |")
+                     f"| {suite} | {section['machine']['date']}, `{section['command']}`{suite_when} |")
     return "\n".join(lines)
 
 
