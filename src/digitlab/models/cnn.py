@@ -55,7 +55,8 @@ def build_cnn(
 SPECS = (
     ModelSpec(
         "cnn", "two conv + max-pool blocks and a dense head", True, build_cnn,
-        {"epochs": 6, "batch_size": 128, "learning_rate": 3e-3, "schedule": "cosine", "outlier_exposure": 0.1},
+        {"epochs": 6, "batch_size": 128, "learning_rate": 3e-3, "schedule": "cosine", "outlier_exposure": 0.1,
+         "augment": 0.5},
         (
             Parameter("filters", "categorical", choices=(16, 24, 32, 48)),
             Parameter("kernel_size", "categorical", choices=(3, 5)),

@@ -61,7 +61,7 @@ class TrainingSettings:
     subset: int | None = setting(None, Rule(int, "train on a class-balanced subset of N images", low=20,
                                             metavar="N"))
     augment: float = setting(0.0, Rule(float, "augmentation strength 0-1: random rotations, zooms and shifts each "
-                                       "epoch (default 0)", low=0, high=1, metavar="S"))
+                                       "epoch (default 0; cnn: 0.5)", low=0, high=1, metavar="S"))
     precision: str = setting("float32", Rule(str, "bfloat16: mixed precision, about 2x faster on CPUs with AMX; "
                                              "auto: bfloat16 where it was measured faster (AMX, AMD's AVX-512 BF16) "
                                              "(default: float32; cnn-fast: auto). The saved model is float32",
