@@ -204,7 +204,7 @@ def test_train_command_reproduces_the_settings(learnable_dataset, tmp_path):
 
     from digitlab.cli import build_parser
 
-    run = train("cnn", dataset=learnable_dataset, out=tmp_path / "run", epochs=1, batch_size=64, augment=0.5,
+    run = train("cnn", dataset=learnable_dataset, out=tmp_path / "run", epochs=1, batch_size=64, augment=0.4,
                 learning_rate=0.002, keep_best=True, seed=3, hyper={"filters": 4, "dense_units": 8}, verbose=0)
     command = train_command(run.config)
     assert command.startswith("digitlab train --model cnn --param filters=4 --param dense_units=8")
@@ -214,7 +214,7 @@ def test_train_command_reproduces_the_settings(learnable_dataset, tmp_path):
     parsed = {name: getattr(arguments, name) for name in setting_rules()}
     assert settings_for(get_spec("cnn").training_defaults, parsed) == TrainingSettings(**run.config["training"])
     assert (parsed["epochs"], parsed["batch_size"], parsed["learning_rate"], parsed["augment"], parsed["keep_best"],
-            parsed["seed"]) == (1, 64, 0.002, 0.5, True, 3)
+            parsed["seed"]) == (1, 64, 0.002, 0.4, True, 3)
     assert f"Reproduce: `{command}`" in (run.path / "report.md").read_text()
 
 
