@@ -29,13 +29,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from benchmarks.report import record
+from benchmarks.report import publish
 from digitlab.abstention import redrawn_uploads
 from digitlab.data import load_dataset
 from digitlab.inference.calibration import Calibration, expected_calibration_error, statuses
 from digitlab.inference.predictor import Predictor
-from digitlab.reading.imaging import ImageError, bytes_to_mnist
-from digitlab.reading.negatives import HELD_OUT_KINDS, KINDS, TRAINING_KINDS, negative_uploads
+from digitlab.reading.negatives import HELD_OUT_KINDS, KINDS, TRAINING_KINDS, negative_inputs
 from digitlab.training.settings import train_command
 
 RESULTS = Path(__file__).resolve().parent / "results" / "abstain.json"
@@ -48,13 +47,8 @@ def non_digit_inputs(digits: np.ndarray) -> dict[str, tuple[np.ndarray, int]]:
     """Each kind's 28x28 inputs, and how many of its uploads imaging already refused (no digit found)."""
     sets = {}
     for kind in KINDS:
-        inputs, refused = [], 0
-        for data in negative_uploads(kind, PER_KIND, BENCHMARK_SEED, digits):
-            try:
-                inputs.append(bytes_to_mnist(data).image)
-            except ImageError:
-                refused += 1
-        sets[kind] = (np.stack(inputs) if inputs else np.zeros((0, 28, 28), np.uint8), refused)
+        inputs, _ = negative_inputs((kind,), PER_KIND, BENCHMARK_SEED, digits)
+        sets[kind] = (inputs, PER_KIND - len(inputs))
     return sets
 
 
@@ -132,10 +126,9 @@ def main() -> None:
     for run_path in arguments.runs:
         print(f"measuring {run_path}", file=sys.stderr, flush=True)
         results[run_path] = measure(run_path, dataset, uploads, upload_labels, non_digits)
-    record(RESULTS, {"command": "python -m benchmarks.abstain " + " ".join(arguments.runs), "runs": results,
+    publish(RESULTS, {"command": "python -m benchmarks.abstain " + " ".join(arguments.runs), "runs": results,
                      "sets": {"digits": DIGITS, "per_kind": PER_KIND, "seed": BENCHMARK_SEED,
                               "held_out_kinds": list(HELD_OUT_KINDS), "training_kinds": list(TRAINING_KINDS)}})
-    print(RESULTS.read_text())
 
 
 if __name__ == "__main__":

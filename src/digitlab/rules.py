@@ -49,6 +49,8 @@ class Rule:
         if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
             raise InvalidArgument(f"{name} must be a {'whole number' if whole else 'number'} "
                                   f"{self.range_text()}, got {value!r}")
+        if value != value:  # NaN: no range holds it, and every comparison with it is false
+            raise InvalidArgument(f"{name} must be a number {self.range_text()}, got nan")
         if self.or_zero and value == 0:
             return value
         too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)

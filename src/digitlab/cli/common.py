@@ -9,6 +9,9 @@ import json
 import sys
 from collections.abc import Callable
 
+from digitlab.errors import InvalidArgument
+from digitlab.rules import Rule
+
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 70, 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader went away
 EXIT_CODES_TEXT = ("Exit codes: 0 success, 1 bad input or data problem, 2 usage or argument error, 70 internal "
@@ -46,9 +49,17 @@ def positive_float(text: str) -> float:
     return _number(text, lambda value: value > 0, "greater than 0")
 
 
-def unit_interval(text: str) -> float:
-    """An argparse type: a number in [0, 1]."""
-    return _number(text, lambda value: 0 <= value <= 1, "in [0, 1]")
+def rule_type(name: str, rule: Rule):
+    """An argparse type that parses and checks the value as ``rule`` declares it (the library's own check)."""
+
+    def parse(text: str):
+        try:
+            return rule.parse(name, text)
+        except InvalidArgument as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    parse.__name__ = rule.kind.__name__  # argparse names the type in its messages
+    return parse
 
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:

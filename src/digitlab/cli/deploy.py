@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from digitlab.cli.common import EXIT_OK, new_command, positive_float, whole
+from digitlab.cli.common import EXIT_OK, new_command, positive_float, print_record, whole
 from digitlab.inference.export import export_onnx
 from digitlab.inference.predictor import ENGINES
 from digitlab.reading.imaging import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
@@ -37,13 +36,10 @@ def command_export(arguments: argparse.Namespace) -> int:
     (ONNX Runtime Mobile), browsers (onnxruntime-web) and other languages.
     """
     record = export_onnx(arguments.run)
-    if arguments.json:
-        print(json.dumps(record, indent=2))
-    else:
-        print(f"Wrote {Path(arguments.run) / record['file']} ({record['bytes'] / 1e6:.2f} MB) in "
-              f"{record['export_seconds']:.1f} s; ONNX Runtime matches Keras on {record['checked_images']} test "
-              f"images within {record['max_abs_difference']:.1e}")
-    return EXIT_OK
+    return print_record(arguments.json, record, lambda: (
+        f"Wrote {Path(arguments.run) / record['file']} ({record['bytes'] / 1e6:.2f} MB) in "
+        f"{record['export_seconds']:.1f} s; ONNX Runtime matches Keras on {record['checked_images']} test "
+        f"images within {record['max_abs_difference']:.1e}"))
 
 
 def add_app(commands) -> None:
@@ -61,13 +57,10 @@ def command_app(arguments: argparse.Namespace) -> int:
     installs on phones as a PWA and works offline after one visit. The run must be exported.
     """
     summary = build_app(arguments.run, arguments.out, overwrite=arguments.overwrite)
-    if arguments.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print(f"Built the app for {summary['model']['run']} ({summary['model']['model']}) in {summary['directory']}: "
-              f"{summary['files']} files, {summary['bytes'] / 1e6:.1f} MB. Serve it over HTTPS (or from localhost) "
-              "and open it on a phone; after one visit it works offline. `digitlab serve` also serves it at /app/.")
-    return EXIT_OK
+    return print_record(arguments.json, summary, lambda: (
+        f"Built the app for {summary['model']['run']} ({summary['model']['model']}) in {summary['directory']}: "
+        f"{summary['files']} files, {summary['bytes'] / 1e6:.1f} MB. Serve it over HTTPS (or from localhost) "
+        "and open it on a phone; after one visit it works offline. `digitlab serve` also serves it at /app/."))
 
 
 def _store_location(store: str | None) -> str | None:

@@ -96,8 +96,9 @@ def command_calibrate(arguments: argparse.Namespace) -> int:
     digitlab train does this itself; this is for runs trained before it did.
     """
     record = calibrate_run(arguments.run, data_dir=arguments.data_dir)
+    right = record["redrawn_accepted_accuracy"]  # None when none is given
     return print_record(arguments.json, record, lambda: (
         f"Calibrated {arguments.run}: temperature {record['temperature']:.3f}, threshold "
         f"{record['threshold']:.3f}; on {record['fitted_on']['redrawn_uploads']} re-drawn held-out digits "
-        f"{record['redrawn_accepted']:.1%} are given, {record['redrawn_accepted_accuracy']:.2%} of them right; "
-        f"held-out ECE {record['held_out_ece']['before']:.2%} -> {record['held_out_ece']['after']:.2%}"))
+        f"{record['redrawn_accepted']:.1%} are given" + ("" if right is None else f", {right:.2%} of them right")
+        + f"; held-out ECE {record['held_out_ece']['before']:.2%} -> {record['held_out_ece']['after']:.2%}"))

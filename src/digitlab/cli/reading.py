@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from digitlab.cli.common import EXIT_OK, keras_verbosity, new_command, print_report, unit_interval, whole
+from digitlab.cli.common import keras_verbosity, new_command, print_record, print_report, rule_type, whole
 from digitlab.inference.explain import METHODS
 from digitlab.inference.predictor import ENGINES, MIN_CONFIDENCE_RULE
 from digitlab.reading.files import FORMATS, explain_paths, predict_paths, read_paths
@@ -23,7 +22,8 @@ def _add_file_reading(parser: argparse.ArgumentParser, formats: tuple[str, ...],
     parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     parser.add_argument("--engine", choices=engines, default=engines[0],
                         help="auto: ONNX Runtime when the run was exported, else Keras")
-    parser.add_argument("--min-confidence", type=unit_interval, metavar="P", help=MIN_CONFIDENCE_RULE.help)
+    parser.add_argument("--min-confidence", type=rule_type("min_confidence", MIN_CONFIDENCE_RULE), metavar="P",
+                        help=MIN_CONFIDENCE_RULE.help)
 
 
 def add_predict(commands) -> None:
@@ -114,11 +114,8 @@ def command_train_marks(arguments: argparse.Namespace) -> int:
     record = train_marks(arguments.run, numbers=arguments.numbers, epochs=arguments.epochs, seed=arguments.seed,
                          data_dir=arguments.data_dir, progress=sys.stderr.isatty() and not arguments.json,
                          verbose=0 if arguments.json else keras_verbosity(False))
-    if arguments.json:
-        print(json.dumps(record, indent=2))
-    else:
-        print(f"Wrote {Path(arguments.run) / record['file']}: {record['examples']:,} pieces of {record['numbers']:,} "
-              f"written numbers ({record['not_one_digit']:,} not one whole digit), validation accuracy "
-              f"{record['validation_accuracy']:.2%}, in {record['train_seconds']:.0f} s. digitlab read, the API and "
-              "the pages now use it to decide where to cut touching digits")
-    return EXIT_OK
+    return print_record(arguments.json, record, lambda: (
+        f"Wrote {Path(arguments.run) / record['file']}: {record['examples']:,} pieces of {record['numbers']:,} "
+        f"written numbers ({record['not_one_digit']:,} not one whole digit), validation accuracy "
+        f"{record['validation_accuracy']:.2%}, in {record['train_seconds']:.0f} s. digitlab read, the API and "
+        "the pages now use it to decide where to cut touching digits"))

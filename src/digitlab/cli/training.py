@@ -9,11 +9,10 @@ from pathlib import Path
 
 from digitlab import models as registry  # read when a parser is built: a new model module is found by then
 from digitlab import pipeline
-from digitlab.cli.common import EXIT_OK, keras_verbosity, new_command, positive_float, whole
+from digitlab.cli.common import EXIT_OK, keras_verbosity, new_command, positive_float, rule_type, whole
 from digitlab.cli.data import print_facts
 from digitlab.cli.evaluation import print_evaluation
 from digitlab.data import describe
-from digitlab.errors import InvalidArgument
 from digitlab.evaluation import Evaluation, ensemble_json, summary_text
 from digitlab.models import get_spec
 from digitlab.pipeline import EXTRA_WEIGHT, LEADERBOARD_FILE, QUICKSTART_MODELS, quickstart
@@ -66,15 +65,7 @@ def _add_training_settings(parser: argparse.ArgumentParser) -> None:
         if rule.kind is bool:
             target.add_argument(option_name(name), dest=name, action="store_true", default=None, help=rule.help)
             continue
-
-        def parse(text: str, name=name, rule=rule):
-            try:
-                return rule.parse(name, text)
-            except InvalidArgument as error:
-                raise argparse.ArgumentTypeError(str(error)) from None
-
-        parse.__name__ = rule.kind.__name__  # argparse names the type in its messages
-        target.add_argument(option_name(name), dest=name, type=parse, choices=rule.choices or None,
+        target.add_argument(option_name(name), dest=name, type=rule_type(name, rule), choices=rule.choices or None,
                             metavar=rule.metavar, help=rule.help)
 
 

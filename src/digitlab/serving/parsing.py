@@ -20,7 +20,9 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.formparsers import MultiPartParser
 
+from digitlab.errors import InvalidArgument
 from digitlab.reading.imaging import ImageError, mnist_ready
+from digitlab.rules import Rule
 from digitlab.serving.config import ServeConfig
 from digitlab.serving.errors import RequestError
 from digitlab.serving.work import LARGE_UPLOAD_BYTES, WorkPool
@@ -166,17 +168,14 @@ def query_flag(request: Request, name: str) -> bool:
     return value in ("true", "1", "yes")
 
 
-def query_unit_number(request: Request, name: str) -> float | None:
-    """A number in [0, 1] given as a query parameter (absent: None)."""
+def query_number(request: Request, name: str, rule: Rule) -> float | None:
+    """A number query parameter, checked by ``rule`` (absent: None)."""
     if not request.scope["query_string"] or name not in request.query_params:
         return None
     try:
-        value = float(request.query_params[name])
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value <= 1:  # NaN fails too
-        raise RequestError(422, "invalid_request", f"{name} must be a number in [0, 1]")
-    return value
+        return rule.parse(name, request.query_params[name])
+    except InvalidArgument as error:
+        raise RequestError(422, "invalid_request", str(error)) from None
 
 
 def json_response(payload: Any, status_code: int = 200) -> Response:

@@ -14,10 +14,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from digitlab.inference.explain import rounded
+from digitlab.inference.predictor import MIN_CONFIDENCE_RULE
 from digitlab.reading.imaging import ImageError
 from digitlab.serving.answers import prediction_json, prepared_images, read_item
 from digitlab.serving.errors import image_error
-from digitlab.serving.parsing import is_large, json_response, parse_items, query_flag, query_unit_number
+from digitlab.serving.parsing import is_large, json_response, parse_items, query_flag, query_number
 from digitlab.serving.schema import (
     BATCH_BODY,
     ERRORS,
@@ -49,7 +50,7 @@ async def predict_batch(request: Request) -> Response:
 async def answer(request: Request, *, batch: bool) -> list[dict]:
     service = current_service(request)
     include_input, explain = query_flag(request, "include_input"), query_flag(request, "explain")
-    minimum = query_unit_number(request, "min_confidence")
+    minimum = query_number(request, "min_confidence", MIN_CONFIDENCE_RULE)
     items = await parse_items(request, service.config, service.pool, batch=batch)
     images = await prepared_images(items, service.config, service.pool)
     probabilities = await service.batcher.probabilities(images[0][None] if len(images) == 1 else np.stack(images))
@@ -68,7 +69,7 @@ async def answer(request: Request, *, batch: bool) -> list[dict]:
              response_model=NumberOut)
 async def read(request: Request) -> Response:
     service = current_service(request)
-    explain, minimum = query_flag(request, "explain"), query_unit_number(request, "min_confidence")
+    explain, minimum = query_flag(request, "explain"), query_number(request, "min_confidence", MIN_CONFIDENCE_RULE)
     (item,) = await parse_items(request, service.config, service.pool, batch=False)
     try:
         return json_response(await service.pool.run(read_item, item, service.config, service.reader,
