@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CONSTRAINTS := constraints.txt
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS)
 
-.PHONY: run test check notebook bench lock clean help vendor
+.PHONY: run test check notebook bench lock clean help vendor fonts
 
 help:
 	@echo "make run    install into $(VENV) and run the main job (digitlab quickstart)"
@@ -17,6 +17,7 @@ help:
 	@echo "make notebook  rebuild and execute notebooks/walkthrough.ipynb in place"
 	@echo "make bench  run every benchmark (about an hour; results in benchmarks/results)"
 	@echo "make lock   re-resolve the pins in $(CONSTRAINTS) from pyproject.toml"
+	@echo "make fonts  install the handwriting fonts the writers benchmark reads (apt-get)"
 	@echo "make vendor install onnxruntime-web (npm ci) into the package for the on-device app"
 
 $(BIN)/python:
@@ -65,7 +66,15 @@ check: $(VENV)/.installed-test $(VENDOR)/.installed
 notebook: $(VENV)/.installed-test
 	$(BIN)/python notebooks/walkthrough.py
 
-bench: $(VENV)/.installed-test
+# The handwriting fonts benchmarks/hands.py reads as writers MNIST lacks (Debian packages).
+HAND_FONTS := fonts-dkg-handwriting fonts-breip fonts-bwht fonts-humor-sans fonts-comic-neue \
+	fonts-dancingscript fonts-kaushanscript fonts-kristi
+
+fonts:
+	@dpkg -s $(HAND_FONTS) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(HAND_FONTS); }
+
+bench: $(VENV)/.installed-test fonts
 	$(BIN)/python -m benchmarks
 
 lock: | $(BIN)/python

@@ -18,6 +18,7 @@ from digitlab.models import get_spec
 from digitlab.pipeline import EXTRA_WEIGHT, LEADERBOARD_FILE, QUICKSTART_MODELS, quickstart
 from digitlab.runs import leaderboard, leaderboard_cells
 from digitlab.tables import text_table
+from digitlab.training.recipes import RECIPES, get_recipe
 from digitlab.training.settings import option_name, setting_rules, settings_for
 
 
@@ -28,13 +29,20 @@ def add_models(commands) -> None:
 def command_models(arguments: argparse.Namespace) -> int:
     """list the model architectures and their hyper-parameters"""
     if arguments.json:
-        print(json.dumps({name: spec.describe() for name, spec in registry.MODELS.items()}, indent=2))
+        print(json.dumps({name: spec.describe() for name, spec in registry.MODELS.items()}
+                         | {"recipes": {name: recipe.describe() for name, recipe in RECIPES.items()}}, indent=2))
         return EXIT_OK
     for name, spec in registry.MODELS.items():
         print(f"{name:12} {spec.summary}")
         print(f"{'':12} input {'(28, 28) images' if spec.takes_images else '(784,) flattened'}; "
               f"--param: {', '.join(f'{k}={v}' for k, v in spec.hyper_defaults.items())}")
         print(f"{'':12} defaults: {', '.join(f'{k}={v}' for k, v in spec.training_defaults.items())}")
+    print("\nRecipes (digitlab train --recipe NAME):")
+    for name, recipe in RECIPES.items():
+        print(f"{name:12} {recipe.summary}")
+        settings = [f"--param {k}={v}" for k, v in recipe.hyper.items()] + [f"{k}={v}" for k, v in
+                                                                             recipe.training.items()]
+        print(f"{'':12} {recipe.model}: {', '.join(settings)}")
     return EXIT_OK
 
 
@@ -74,6 +82,8 @@ def add_train(commands) -> None:
                         data_dir=True, check=_check_train)
     target = train.add_mutually_exclusive_group(required=True)
     target.add_argument("--model", choices=tuple(registry.MODELS), help="architecture to train")
+    target.add_argument("--recipe", choices=tuple(RECIPES), help="a named recipe: its model, hyper-parameters and "
+                        "settings (see 'digitlab models'); flags given beside it win")
     target.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
     train.add_argument("--param", action="append", type=_parse_param, metavar="KEY=VALUE",
                        help="model hyper-parameter, e.g. --param hidden_units=256 (repeatable)")
@@ -114,12 +124,15 @@ def command_train(arguments: argparse.Namespace) -> int:
         return _report_run(run, arguments.json)
     flags = {name: getattr(arguments, name) for name in setting_rules()}
     seed = flags.pop("seed") if arguments.ensemble else None  # each member gets its own
-    settings = settings_for(get_spec(arguments.model).training_defaults, flags)
-    options = dict(hyper=dict(arguments.param or []), overwrite=arguments.overwrite, data_dir=arguments.data_dir,
+    recipe = get_recipe(arguments.recipe) if arguments.recipe else None
+    model = recipe.model if recipe else arguments.model
+    settings = settings_for(recipe.training_defaults() if recipe else get_spec(model).training_defaults, flags)
+    options = dict(recipe=arguments.recipe, hyper=dict(arguments.param or []), overwrite=arguments.overwrite,
+                   data_dir=arguments.data_dir,
                    extra_data=arguments.extra_data, extra_weight=arguments.extra_weight, from_run=arguments.from_run,
                    verbose=verbose)
     if not arguments.ensemble:
-        run = pipeline.train(arguments.model, settings, out=arguments.out, **options)
+        run = pipeline.train(model, settings, out=arguments.out, **options)
         return _report_run(run, arguments.json)
 
     def on_member(run) -> None:
@@ -127,7 +140,7 @@ def command_train(arguments: argparse.Namespace) -> int:
             print(f"member {run.path}: test accuracy {run.metrics['test']['accuracy']:.2%} "
                   f"({run.config['train_seconds']:.0f} s)", flush=True)
 
-    runs, evaluation = pipeline.train_ensemble(arguments.model, arguments.ensemble, out=arguments.out,
+    runs, evaluation = pipeline.train_ensemble(model, arguments.ensemble, out=arguments.out,
                                                seed=seed or 0, on_member=on_member, settings=settings, **options)
     if arguments.json:
         print(json.dumps(ensemble_json([run.path for run in runs], evaluation, tta=False), indent=2))

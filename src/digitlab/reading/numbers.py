@@ -52,6 +52,15 @@ FILLED_CUTS_PER_MARK = 20  # ... are added between the minima, up to this many c
 SPLIT_PENALTY = 0.5  # each cut in a mark that is not wide costs this factor: a digit's fragments often read surely
 FRAGMENT_FRACTION = 0.55  # a mark less tall than this (of the median digit height) is part of a digit ...
 FRAGMENT_GAP = 0.3  # ... and joins its nearer neighbour when that is at most this far (of the median height)
+# Signs, told by shape and place against the digits (of the median digit height): a minus is a bar before the
+# first digit, at least MINUS_ASPECT times as wide as tall, MINUS_WIDTH wide, about mid-height; a decimal
+# point is a round dot between two digits, POINT_SIZE across, its bottom within POINT_BASELINE of theirs.
+MINUS_ASPECT = 2.0
+MINUS_WIDTH = (0.2, 0.9)
+MINUS_HEIGHT = 0.3
+POINT_SIZE = (0.06, 0.3)
+POINT_BASELINE = 0.15
+POINT_FILL = 0.45  # the share of its box a dot's ink fills (a tick or a comma's tail fills less)
 
 
 @dataclass(frozen=True)
@@ -72,14 +81,29 @@ class DigitReading:
 
 
 @dataclass(frozen=True)
+class Signs:
+    """What a number holds besides digits: a leading minus, and a decimal separator after ``point`` digits."""
+
+    minus: bool = False
+    point: int | None = None
+    separator: str = "."  # or "," (a decimal comma)
+
+    def write(self, digits: str) -> str:
+        if self.point is not None:
+            digits = digits[:self.point] + self.separator + digits[self.point:]
+        return ("-" if self.minus else "") + digits
+
+
+@dataclass(frozen=True)
 class NumberReading:
-    """The number as a string (None when any of its digits is withheld: ``withheld`` says which); its
-    confidence is the product of its digits' (all must be right). ``read_as`` is the best reading of every
-    digit, withheld or not."""
+    """The number as a string (None when any of its digits is withheld: ``withheld`` says which), with its
+    minus sign and decimal separator; its confidence is the product of its digits' (all must be right).
+    ``read_as`` is the best reading of every digit, withheld or not."""
 
     read_as: str
     confidence: float
     digits: list[DigitReading]
+    signs: Signs = field(default_factory=Signs)
 
     @property
     def withheld(self) -> list[int]:
@@ -91,6 +115,7 @@ class NumberReading:
 
     def to_json(self) -> dict[str, Any]:
         return {"number": self.number, "confidence": round(self.confidence, 6), "withheld": self.withheld,
+                "minus": self.signs.minus, "point": self.signs.point,
                 "digits": [digit.to_json() for digit in self.digits]}
 
 
@@ -120,6 +145,12 @@ class _Mark:
 
 def find_marks(ink: np.ndarray) -> tuple[list[_Mark], np.ndarray]:
     """Connected components of the ink, specks dropped, strokes of one digit merged, left to right."""
+    marks, labelled, _ = _marks_and_signs(ink)
+    return marks, labelled
+
+
+def _marks_and_signs(ink: np.ndarray) -> tuple[list[_Mark], np.ndarray, Signs]:
+    """:func:`find_marks`, and the signs it found among the marks (a leading minus, a decimal point)."""
     labelled, count = ndimage.label(ink > 0, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
         raise NoDigitFound("no digit found: the image has no ink (blank or nearly uniform)")
@@ -128,6 +159,7 @@ def find_marks(ink: np.ndarray) -> tuple[list[_Mark], np.ndarray]:
              for label, (rows, columns) in enumerate(boxes, start=1)]
     tallest = max(mark.height for mark in marks)
     typical = float(np.median([mark.height for mark in marks if mark.height >= 0.3 * tallest]))
+    marks, minus, point = _signs(marks, labelled, typical)
     marks = [mark for mark in marks if max(mark.height, mark.width) >= SPECK_FRACTION * typical]
     marks = [mark for mark in marks if not (mark.height < 0.2 * typical and mark.width > 0.8 * typical)]  # lines
     if len(marks) > MAX_COMPONENTS:
@@ -145,7 +177,46 @@ def find_marks(ink: np.ndarray) -> tuple[list[_Mark], np.ndarray]:
         merged.append(mark)
     if not merged:
         raise NoDigitFound("no digit found: only specks")
-    return _join_fragments(merged, typical), labelled
+    joined = _join_fragments(merged, typical)
+    point_after = None if point is None else sum(mark.right <= point.left for mark in joined)
+    if point_after in (0, len(joined)):
+        point_after = None  # a dot before the first digit or after the last is no decimal point
+    return joined, labelled, Signs(minus is not None and len(joined) > 0, point_after)
+
+
+def _signs(marks: list[_Mark], labelled: np.ndarray,
+           typical: float) -> tuple[list[_Mark], _Mark | None, _Mark | None]:
+    """The marks less a leading minus and a decimal point, and those two (None when absent): told from
+    digits, fragments and specks by their shape and their place against the digit-sized marks."""
+    digits = [mark for mark in marks if mark.height >= FRAGMENT_FRACTION * typical]
+    if not digits:
+        return marks, None, None
+    top, bottom = float(np.median([m.top for m in digits])), float(np.median([m.bottom for m in digits]))
+    first, last = min(m.left for m in digits), max(m.right for m in digits)
+    middle = (top + bottom) / 2
+
+    def is_minus(mark: _Mark) -> bool:
+        centre = (mark.top + mark.bottom) / 2
+        return (mark.right <= first and mark.width >= MINUS_ASPECT * mark.height
+                and MINUS_WIDTH[0] * typical <= mark.width <= MINUS_WIDTH[1] * typical
+                and mark.height <= MINUS_HEIGHT * typical and abs(centre - middle) <= 0.25 * (bottom - top))
+
+    def is_point(mark: _Mark) -> bool:
+        size = max(mark.height, mark.width)
+        if not (POINT_SIZE[0] * typical <= size <= POINT_SIZE[1] * typical and first < mark.left
+                and mark.right < last and 0.5 <= mark.height / max(mark.width, 1) <= 2.0):
+            return False
+        if abs(mark.bottom - bottom) > POINT_BASELINE * typical:
+            return False
+        own = labelled[mark.top:mark.bottom, mark.left:mark.right] == mark.labels[0]
+        return np.count_nonzero(own) >= POINT_FILL * mark.height * mark.width
+
+    minus = next((mark for mark in sorted(marks, key=lambda m: m.left) if mark.right <= first and is_minus(mark)),
+                 None)
+    points = [mark for mark in marks if is_point(mark)]
+    point = max(points, key=lambda m: m.height * m.width) if points else None
+    rest = [mark for mark in marks if mark is not minus and mark is not point]
+    return rest, minus, point
 
 
 def _join_fragments(marks: list[_Mark], typical: float) -> list[_Mark]:
@@ -235,6 +306,7 @@ class NumberMarks:
     typical: float
     thickness: float | None
     target: float
+    signs: Signs = field(default_factory=Signs)
 
     def image_to_mnist(self, ink: np.ndarray) -> np.ndarray:
         """A mark's (or a piece's) ink as the 28x28 input, with the number's one pen width."""
@@ -243,12 +315,12 @@ class NumberMarks:
 
 def number_marks(ink: np.ndarray) -> NumberMarks:
     """The marks of an ink map (see :func:`find_marks`) with their ink and shared measures."""
-    marks, labelled = find_marks(ink)
+    marks, labelled, signs = _marks_and_signs(ink)
     typical = float(np.median([mark.height for mark in marks]))
     pieces = [_ink_of(mark, labelled, ink) for mark in marks]
     widths = [width for width in map(stroke_width, pieces) if width is not None]
     thickness = float(np.median(widths)) if widths else None
-    return NumberMarks(marks, pieces, typical, thickness, STROKE_FRACTION * typical)
+    return NumberMarks(marks, pieces, typical, thickness, STROKE_FRACTION * typical, signs)
 
 
 def count_digits(ink: np.ndarray) -> int:
@@ -274,11 +346,13 @@ class Reader:
                                                                            min_confidence=min_confidence)
         self.marks = MarkModel.of_run(self.predictor.run, threads=threads) if marks else None
 
-    def read_file(self, data: bytes) -> NumberReading:
-        return self.read(bytes_to_image(data))
+    def read_file(self, data: bytes, *, decimal_comma: bool = False) -> NumberReading:
+        return self.read(bytes_to_image(data), decimal_comma=decimal_comma)
 
-    def read(self, image: Image.Image | np.ndarray, *, min_confidence: float | None = None) -> NumberReading:
-        """The number an image shows (a single digit reads as a one-character number); ``min_confidence``
+    def read(self, image: Image.Image | np.ndarray, *, min_confidence: float | None = None,
+             decimal_comma: bool = False) -> NumberReading:
+        """The number an image shows (a single digit reads as a one-character number), with a leading minus
+        and a decimal point when it has them (written as a comma with ``decimal_comma``); ``min_confidence``
         replaces the predictor's threshold for this reading."""
         found = ink_map(image, READ_SIDE)
         number = number_marks(found.ink)
@@ -299,8 +373,12 @@ class Reader:
                         (mark.left + start, mark.top, stop - start, mark.height))
             readings.append(DigitReading(prediction.digit, prediction.confidence, box, prediction.top(3), image_,
                                          prediction.status))
-        number = "".join(str(reading.digit) for reading in readings)
-        return NumberReading(number, math.prod(reading.confidence for reading in readings), readings)
+        signs = dataclasses.replace(number.signs, separator="," if decimal_comma else ".")
+        if signs.point is not None:  # the point's place among the digits read (a mark may hold several)
+            signs = dataclasses.replace(signs, point=sum(1 for mark, _, _ in digits
+                                                         if number.marks.index(mark) < signs.point))
+        text = signs.write("".join(str(reading.digit) for reading in readings))
+        return NumberReading(text, math.prod(reading.confidence for reading in readings), readings, signs)
 
     def _split(self, mark: _Mark, piece: np.ndarray,
                number: NumberMarks) -> list[tuple[_Mark, np.ndarray, tuple[int, int]]]:

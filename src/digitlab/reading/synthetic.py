@@ -49,17 +49,60 @@ class WrittenNumber:
     owners: np.ndarray
 
 
-def compose(digits: np.ndarray, spacing: str, look: str, rng: np.random.Generator) -> WrittenNumber:
-    """Digits (n, 28, 28) laid out as one written number."""
+SIGNS = "-.,"  # what a written number may hold besides digits: a leading minus, a decimal point or comma
+
+
+def _sign_ink(sign: str, base: int, rng: np.random.Generator) -> np.ndarray:
+    """A minus (a short bar at mid-height) or a decimal point or comma (a dot on the baseline, a comma's with
+    a tail) drawn with the pen of digits ``base`` pixels tall (MNIST's strokes are about 0.12 of the height)."""
+    pen = max(2.0, base * rng.uniform(0.09, 0.14))
+    if sign == "-":
+        width = base * rng.uniform(0.3, 0.55)
+        image = Image.new("L", (int(width + pen) + 2, int(pen * 1.6) + 2), 0)
+        tilt = pen * 0.3 * rng.uniform(-1, 1)
+        ImageDraw.Draw(image).line([(pen / 2 + 1, image.height / 2 + tilt), (width + pen / 2, image.height / 2 - tilt)],
+                                   fill=255, width=int(round(pen)))
+    else:
+        size = pen * rng.uniform(1.1, 1.6)
+        image = Image.new("L", (int(size) + 3, int(size * (2.2 if sign == "," else 1)) + 3), 0)
+        draw = ImageDraw.Draw(image)
+        draw.ellipse((1, 1, size + 1, size + 1), fill=255)
+        if sign == ",":
+            draw.line([(size * 0.8, size * 0.6), (size * 0.2, size * 2.1)], fill=255, width=max(1, int(pen * 0.6)))
+    return np.asarray(image, dtype=np.float32) / 255.0
+
+
+def _top(character: str, height: int, base: int, rng: np.random.Generator) -> int:
+    """Where a piece's top sits below the line the digits hang from: a digit about centred (its baseline
+    wanders by 8%), a minus at mid-height, a point on the baseline, a comma's dot on it and its tail below."""
+    if character == "-":
+        return (base - height) // 2 + int(round(base * rng.uniform(-0.05, 0.05)))
+    if character == ".":
+        return base - height + int(round(base * rng.uniform(-0.02, 0.02)))
+    if character == ",":
+        return base - int(height * 0.45)
+    return int(round(base * rng.uniform(-0.08, 0.08))) + (base - height) // 2
+
+
+def compose(digits: np.ndarray, spacing: str, look: str, rng: np.random.Generator,
+            text: str | None = None) -> WrittenNumber:
+    """Digits (n, 28, 28) laid out as one written number; ``text`` (such as "-12.5", its digits standing for
+    ``digits`` in order) adds SIGNS where it has them: a minus at mid-height, a point or comma on the baseline."""
     base = int(rng.integers(40, 110))
-    pieces = [_digit_ink(digit, int(round(base * rng.uniform(0.88, 1.12))), look, rng) for digit in digits]
+    text = text if text is not None else "d" * len(digits)
+    pieces, which = [], iter(digits)
+    for character in text:
+        pieces.append(_sign_ink(character, base, rng) if character in SIGNS
+                      else _digit_ink(next(which), int(round(base * rng.uniform(0.88, 1.12))), look, rng))
     margin = base // 2
     low, high = SPACINGS[spacing]
     lefts, x = [], margin
-    for piece in pieces:
+    for index, piece in enumerate(pieces):
         lefts.append(x)
-        x += piece.shape[1] + int(round(base * rng.uniform(low, high)))
-    tops = [margin + int(round(base * rng.uniform(-0.08, 0.08))) + (base - piece.shape[0]) // 2 for piece in pieces]
+        gap = (low, high) if text[index] not in SIGNS and (index + 1 == len(text) or text[index + 1] not in SIGNS) \
+            else (max(low, 0.1), max(high, 0.2))  # a sign keeps apart from its neighbours
+        x += piece.shape[1] + int(round(base * rng.uniform(*gap)))
+    tops = [margin + _top(character, piece.shape[0], base, rng) for character, piece in zip(text, pieces, strict=True)]
     height = max(top + piece.shape[0] for top, piece in zip(tops, pieces, strict=True)) + margin
     width = max(left + piece.shape[1] for left, piece in zip(lefts, pieces, strict=True)) + margin
     ink = np.zeros((height, width), np.float32)

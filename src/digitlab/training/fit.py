@@ -28,6 +28,7 @@ from digitlab.errors import Interrupted
 from digitlab.models import ModelSpec
 from digitlab.runs import CHECKPOINT_FILE, MODEL_FILE, Run, write_json
 from digitlab.training.augment import AugmentedBatches
+from digitlab.training.outliers import Outliers, with_outliers
 from digitlab.training.settings import OPTIMIZERS, TrainingSettings, setting_rules
 from digitlab.training.splits import checked_split, split_record, stratified_subset
 
@@ -143,7 +144,7 @@ def fit_data(spec: ModelSpec, images: np.ndarray, labels: np.ndarray, settings: 
         return {"x": spec.prepare(images), "y": labels, "batch_size": settings.batch_size, "shuffle": True}
     batches = AugmentedBatches(spec.prepare(images).reshape(len(images), 28, 28), labels,
                                batch_size=settings.batch_size, strength=settings.augment, seed=seed,
-                               flatten=not spec.takes_images, workers=2)
+                               style=settings.augment_style, flatten=not spec.takes_images, workers=2)
     return {"x": batches}
 
 
@@ -179,15 +180,6 @@ def compile_model(model: keras.Model, optimizer: str = "adam", learning_rate=1e-
     return model
 
 
-def with_outliers(images: np.ndarray, labels: np.ndarray, negatives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Outlier exposure (Hendrycks et al. 2019): the digits with one-hot targets, and the non-digit images
-    with uniform ones, so that the model learns to spread its probability over every digit for them."""
-    targets = np.zeros((len(labels) + len(negatives), NUM_CLASSES), np.float32)
-    targets[np.arange(len(labels)), labels] = 1.0
-    targets[len(labels):] = 1.0 / NUM_CLASSES
-    return np.concatenate([images, negatives]), targets
-
-
 def one_hot(labels: np.ndarray) -> np.ndarray:
     return np.eye(NUM_CLASSES, dtype=np.float32)[labels]
 
@@ -216,12 +208,13 @@ def build_compiled_model(spec: ModelSpec, hyper: dict, settings: TrainingSetting
 
 def fit_run(run: Run, spec: ModelSpec, hyper: dict, settings: TrainingSettings, dataset: MNISTData,
             verbose: str | int, *, extra: ExtraData | None = None, extra_weight: float = 0.0,
-            start: Run | None = None, negatives: np.ndarray | None = None) -> keras.Model:
+            start: Run | None = None, outliers: Outliers | None = None) -> keras.Model:
     """Train (or continue training) the run's model to its last epoch; saves and returns the float32 model.
 
     ``extra`` images join the training images, each ``extra_weight`` times (rounded over the set), with
     ``val_split`` of them held back for validation; ``start`` gives the initial weights (fine-tuning);
-    ``negatives`` (images that are not digits) join them with uniform targets (outlier exposure)."""
+    ``outliers`` (images that are not digits) join them with uniform targets (outlier exposure), beside
+    digits made by imaging as they were."""
     with reproducible(settings.seed):
         if settings.folds:
             cross_validate(run, spec, hyper, settings, dataset, verbose)
@@ -240,9 +233,11 @@ def fit_run(run: Run, spec: ModelSpec, hyper: dict, settings: TrainingSettings, 
             held_labels = np.concatenate([held_labels, extra.labels[extra_held]])
             run.update_config(extra_data={**run.config["extra_data"], "fit": len(extra_fit),
                                           "held_out": len(extra_held), "seen_per_epoch": len(repeats)})
-        soft = negatives is not None and len(negatives) > 0
+        soft = outliers is not None and len(outliers.negatives) > 0
         if soft:
-            images, labels = with_outliers(images, labels, negatives)
+            images = np.concatenate([images, outliers.imaged_digits])
+            labels = np.concatenate([labels, outliers.imaged_labels])
+            images, labels = with_outliers(images, labels, outliers.negatives)
             held_labels = one_hot(held_labels)
         data = fit_data(spec, images, labels, settings, settings.seed)
         validation = (spec.prepare(held_images), held_labels) if len(held_labels) else None

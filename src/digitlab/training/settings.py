@@ -18,6 +18,7 @@ from digitlab.cpu import parse_cpuinfo, this_cpu
 from digitlab.errors import InvalidArgument, option
 from digitlab.models import get_spec
 from digitlab.rules import Rule, setting
+from digitlab.training.recipes import get_recipe
 
 
 def _adam(keras, learning_rate):
@@ -36,6 +37,7 @@ def _rmsprop(keras, learning_rate):
 OPTIMIZERS: dict[str, Callable[[Any, Any], Any]] = {"adam": _adam, "sgd": _sgd, "rmsprop": _rmsprop}
 SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("float32", "bfloat16", "auto")
+AUGMENT_STYLES = ("geometric", "writers")  # see digitlab.training.augment
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,10 @@ class TrainingSettings:
                                             metavar="N"))
     augment: float = setting(0.0, Rule(float, "augmentation strength 0-1: random rotations, zooms and shifts each "
                                        "epoch (default 0; cnn: 0.5)", low=0, high=1, metavar="S"))
+    augment_style: str = setting("geometric", Rule(str, "what augmentation varies: geometric (rotation, zoom, "
+                                                   "shift) or writers (also elastic distortion, slant, aspect, "
+                                                   "pen width, frame filling, blur; default: geometric)",
+                                                   choices=AUGMENT_STYLES, flag="--augment-style"))
     precision: str = setting("float32", Rule(str, "bfloat16: mixed precision, about 2x faster on CPUs with AMX; "
                                              "auto: bfloat16 where it was measured faster (AMX, AMD's AVX-512 BF16) "
                                              "(default: float32; cnn-fast: auto). The saved model is float32",
@@ -140,13 +146,14 @@ def settings_for(training_defaults: dict[str, Any], overrides: dict[str, Any],
 
 
 def train_command(config: dict[str, Any]) -> str:
-    """The ``digitlab train`` command line that reproduces a run: only what differs from the defaults."""
-
+    """The ``digitlab train`` command line that reproduces a run: only what differs from the defaults (its
+    recipe's, when it was trained from one)."""
     spec = get_spec(config["model"])
-    parts = ["digitlab train", f"--model {config['model']}"]
-    parts += [f"--param {key}={value}" for key, value in config["hyper"].items()
-              if spec.hyper_defaults.get(key) != value]
-    defaults = dataclasses.asdict(settings_for(spec.training_defaults, {}))
+    recipe = get_recipe(config["recipe"]) if config.get("recipe") else None
+    hyper_defaults = recipe.hyper_defaults() if recipe else spec.hyper_defaults
+    parts = ["digitlab train", f"--recipe {recipe.name}" if recipe else f"--model {config['model']}"]
+    parts += [f"--param {key}={value}" for key, value in config["hyper"].items() if hyper_defaults.get(key) != value]
+    defaults = dataclasses.asdict(settings_for(recipe.training_defaults() if recipe else spec.training_defaults, {}))
     rules = setting_rules()
     for key, value in config["training"].items():
         if key not in defaults or defaults[key] == value or value is None:

@@ -1,7 +1,7 @@
 """An image -> its ink: the second step of imaging (see ``__init__.py``). How far each pixel's colour is
 from the paper's (the median colour of the border), in either polarity and for coloured pens alike, found
-on a copy at most ``WORK_SIDE`` pixels a side; its strength (the 99.9th percentile) and a light threshold
-against paper texture and compression noise.
+on a copy at most ``WORK_SIDE`` pixels a side (for numbers, with uneven light and printed lines taken out:
+paper.py); its strength (the 99.9th percentile) and a light threshold against paper texture and compression noise.
 
     ink_map(image) -> InkMap            the ink of a whole image (the number reader's start)
     find_ink(image) -> FoundInk         what the 28x28 fit needs of it (mnist.py)
@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from digitlab.reading.imaging.decode import ImageError, as_image, opaque_as_rgb
+from digitlab.reading.imaging.paper import clean_paper
 
 MIN_INK_FRACTION = 0.0005  # less ink than this (relative to the image) is "no digit"
 DENOISE_MIN_SIDE = 56  # images smaller than this are not median-filtered (too little to lose)
@@ -153,11 +154,14 @@ class FoundInk:
     distance: np.ndarray
     peak: float
     inked: np.ndarray  # distance at least a quarter of the peak: where the ink is
+    cleaned: bool = False  # paper.py evened the light or took printed lines out of ``distance``
 
 
-def find_ink(image: Image.Image, work_side: int) -> FoundInk:
+def find_ink(image: Image.Image, work_side: int, clean: bool = False) -> FoundInk:
     """Paper colour (from the border), polarity, colour distance and ink strength, on a copy at most
-    ``work_side`` pixels a side; NoDigitFound when there is no ink (blank, flat, or sensor noise)."""
+    ``work_side`` pixels a side; NoDigitFound when there is no ink (blank, flat, or sensor noise). With
+    ``clean``, uneven light and printed lines are taken out first (paper.py: the number reader's large
+    copy, where a printed line is still thinner than the pen)."""
     image = _without_opaque_alpha(_workable(image))
     reduction = max(1, math.ceil(max(image.size) / work_side))
     working = image.reduce(reduction) if reduction > 1 else image
@@ -167,11 +171,14 @@ def find_ink(image: Image.Image, work_side: int) -> FoundInk:
     denoise = min(image.size) >= DENOISE_MIN_SIDE
     distance = paper_distance(rgb, paper, denoise and reduction == 1)
     peak = ink_peak(distance)
+    distance, cleaned = clean_paper(distance, peak) if clean else (distance, False)
+    if cleaned:
+        peak = ink_peak(distance)
     inked = distance >= 0.25 * peak
     if peak < 24 or np.count_nonzero(inked) < max(3, MIN_INK_FRACTION * distance.size):
         raise NoDigitFound("no digit found: the image has no ink (blank or nearly uniform)")
     return FoundInk(image, reduction, paper, background, bool(paper.mean() > rgb.mean()), denoise, distance, peak,
-                     inked)
+                    inked, cleaned)
 
 
 @dataclass(frozen=True)
@@ -190,6 +197,6 @@ def ink_map(image: Image.Image | np.ndarray, work_side: int) -> InkMap:
     if isinstance(image, np.ndarray):
         prepared = as_image(np.asarray(image))
         image = Image.fromarray(prepared) if isinstance(prepared, np.ndarray) else prepared
-    found = find_ink(image, work_side)
+    found = find_ink(image, work_side, clean=True)
     return InkMap(ink_levels(found.distance, found.peak), found.reduction, found.inverted,
                   image.info.get("source_size", image.size))

@@ -1,0 +1,104 @@
+"""Numbers on real-looking paper: how well `digitlab read` reads numbers of MNIST *test* digits written on
+ruled, squared, dotted and boxed paper and photographed (``digitlab.reading.pages``), a quarter of them
+with a minus sign or a decimal point; and how long one 12-megapixel photo of such a page takes to read.
+
+Reported per paper and for the signed numbers: whole numbers right, and characters right (1 - the
+character error rate, by edit distance, signs and points counting as characters). The reader's paper
+settings were chosen on sets built the same way from MNIST *training* digits (``--digits train --seed 1``),
+never on this one (seed 0, test digits).
+
+    python -m benchmarks.paper RUN [RUN ...] [--count 400] [--seed 0] [--digits test|train]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from benchmarks.numbers import edit_distance, error_kind
+from benchmarks.report import publish
+from digitlab.data import load_dataset
+from digitlab.reading.imaging import ImageError
+from digitlab.reading.numbers import Reader
+from digitlab.reading.pages import PAPERS, PageNumber, page_numbers
+from digitlab.runs import open_run
+from digitlab.training.settings import train_command
+
+RESULTS = Path(__file__).resolve().parent / "results" / "paper.json"
+PHOTO_SIZE = (4000, 3000)  # 12 megapixels, as a phone takes them
+
+
+def summary(outcomes: list[dict]) -> dict:
+    if not outcomes:
+        return {"numbers": 0}
+    characters = sum(len(o["truth"]) for o in outcomes)
+    errors = sum(edit_distance(o["truth"], o["read"] or "") for o in outcomes)
+    return {"numbers": len(outcomes), "whole_accuracy": round(sum(o["error"] is None for o in outcomes)
+                                                               / len(outcomes), 4),
+            "character_accuracy": round(1 - errors / characters, 4)}
+
+
+def photo_seconds(reader: Reader, number: PageNumber, repeats: int = 5) -> float:
+    """Median seconds to read one page photo scaled up to PHOTO_SIZE (decoding included)."""
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(number.data)).convert("RGB").resize(PHOTO_SIZE, Image.Resampling.BICUBIC).save(
+        buffer, format="JPEG", quality=90)
+    data = buffer.getvalue()
+    times = []
+    for _ in range(repeats + 1):
+        started = time.perf_counter()
+        reader.read_file(data)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[1:])  # the first warms the model up
+
+
+def measure(run_path: str, numbers: list[PageNumber]) -> dict:
+    run = open_run(run_path)
+    reader = Reader(run, min_confidence=0)  # the reading itself; what abstention withholds is its own benchmark
+    outcomes = []
+    for number in numbers:
+        try:
+            read = reader.read_file(number.data).read_as
+        except ImageError:
+            read = None
+        outcomes.append({"truth": number.truth, "read": read, "error": error_kind(number.truth, read),
+                         "paper": number.paper, "signed": number.signed})
+    return {"run": run_path, "trained_with": train_command(run.config),
+            "mark_model": bool(run.config.get("marks")),
+            "all": summary(outcomes),
+            "by_paper": {paper: summary([o for o in outcomes if o["paper"] == paper]) for paper in PAPERS},
+            "signed": summary([o for o in outcomes if o["signed"]]),
+            "unsigned": summary([o for o in outcomes if not o["signed"]]),
+            "photo_12mp_ms": round(1000 * photo_seconds(reader, numbers[0]), 1),
+            "wrong_examples": [o for o in outcomes if o["error"]][:20]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", metavar="RUN")
+    parser.add_argument("--count", type=int, default=400)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--digits", choices=("test", "train"), default="test",
+                        help="which MNIST digits the numbers are made of (train: for choosing settings)")
+    arguments = parser.parse_args()
+    dataset = load_dataset(None)
+    images, labels = ((dataset.x_test, dataset.y_test) if arguments.digits == "test"
+                      else (dataset.x_train, dataset.y_train))
+    numbers = page_numbers(images, labels, arguments.count, arguments.seed)
+    results = {run: measure(run, numbers) for run in arguments.runs}
+    command = f"python -m benchmarks.paper {' '.join(arguments.runs)} --count {arguments.count} --seed {arguments.seed}"
+    if arguments.digits == "test":
+        publish(RESULTS, {"command": command, "count": arguments.count, "seed": arguments.seed, "runs": results})
+    else:  # a tuning set: printed, never recorded
+        for run, result in results.items():
+            print(run, result["all"], {paper: r["whole_accuracy"] for paper, r in result["by_paper"].items()},
+                  "signed", result["signed"])
+
+
+if __name__ == "__main__":
+    main()

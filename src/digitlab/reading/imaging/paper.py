@@ -1,0 +1,205 @@
+"""What is printed on the paper, taken out before imaging looks for ink (docs/preprocessing.md, "Paper").
+
+On the working copy's colour distance from the paper (ink.py):
+
+1. Uneven light. A shadow or light falling off across a photo moves whole regions away from the paper's
+   colour. The background's own distance is estimated (a grey opening, a minimum then a maximum, over
+   windows wider than a pen stroke, on a copy about 128 pixels a side) and subtracted, but only where the
+   light is uneven (where it is even, nothing changes).
+2. Printed lines. Straight runs, found by opening the ink with a line ``RUN`` of the image's side long
+   (horizontal, then vertical), and kept as printed when they are thin (at most ``THIN`` of the image's
+   side, at least 4 px: a pen stroke is a tenth of a digit's height) and long: horizontal runs at least
+   ``LONG`` of the width (ruled lines, grids, rows of boxes); vertical runs at least ``TALL`` of the height
+   (grids, margins) or from one printed horizontal line to another (the sides of boxes); and the four
+   sides of a box standing alone (a component framed on every side).
+3. Crossings. A printed line's pixel is given back when the writing continues on both sides of it (ink
+   within the line's thickness above and below a horizontal line, left and right of a vertical one), so
+   a stroke that crosses a rule is not cut in two.
+4. Stubs. What is left that is nothing but a thin straight mark (a box side's stub, a piece of a rule) goes
+   too: a pen's stroke is thicker.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage
+
+RUN = 0.05  # a straight run this share of the larger side (at least 9 px), which printed lines have
+LONG = 0.5  # a horizontal printed line spans at least this share of the width
+TALL = 0.5  # a vertical printed line with no box around it spans this share of the height
+THIN = 0.025  # a printed line is at most this share of the image's larger side thick (at least 4 px)
+PEN_SHARE = 0.7  # ... and at most this share of the pen's width
+LINE_LEVEL = 0.1  # printed lines are looked for among pixels this far from the paper (of the ink's peak)
+UNEVEN = 0.12  # the background's distance (98th percentile) above this share of the ink's peak: uneven light
+BACKGROUND_SIDE = 128  # the background is estimated on a copy about this many pixels a side ...
+BACKGROUND_WINDOW = 0.08  # ... by a grey opening over windows this share of the side (wider than a stroke)
+
+
+def even_light(distance: np.ndarray, peak: float) -> np.ndarray:
+    """``distance`` less the background's own, where the light is uneven; else ``distance`` itself."""
+    shrink = max(1, max(distance.shape) // BACKGROUND_SIDE)
+    small = distance[::shrink, ::shrink]
+    window = max(3, round(BACKGROUND_WINDOW * max(small.shape)))
+    background = ndimage.grey_opening(small, size=(window, window))  # the writing is narrower than a window
+    if float(np.percentile(background, 98)) < UNEVEN * peak:
+        return distance
+    background = ndimage.uniform_filter(background, size=max(3, window // 2))
+    zoom = (distance.shape[0] / small.shape[0], distance.shape[1] / small.shape[1])
+    full = ndimage.zoom(background, zoom, order=1)[:distance.shape[0], :distance.shape[1]]
+    return np.maximum(distance - full, 0, out=full)
+
+
+def _run(inked: np.ndarray) -> int:
+    return max(9, round(RUN * max(inked.shape)))
+
+
+def _runs(inked: np.ndarray, axis: int) -> tuple[np.ndarray, int]:
+    """The straight runs of ink along ``axis`` (1: horizontal, 0: vertical), labelled (8-connected)."""
+    shape = (1, _run(inked)) if axis == 1 else (_run(inked), 1)
+    opened = ndimage.binary_opening(inked, structure=np.ones(shape, dtype=bool))
+    return ndimage.label(opened, structure=np.ones((3, 3), dtype=bool))
+
+
+def _line_band(mine: np.ndarray, axis: int, thin: float) -> np.ndarray | None:
+    """A run's straight band (a line fitted through it, its typical thickness either side), if that typical
+    thickness (the median across it) is at most ``thin``; else None. The band leaves out a pen stroke that
+    the run swallowed where it touches the line."""
+    oriented = mine if axis == 1 else mine.T  # rows across the line, columns along it
+    thickness = oriented.sum(axis=0)
+    present = thickness > 0
+    typical = float(np.median(thickness[present]))
+    if typical > thin:
+        return None
+    positions = np.arange(oriented.shape[0], dtype=np.float64)
+    centres = (positions @ oriented) / np.maximum(thickness, 1)
+    plain = present & (thickness <= 1.5 * typical)  # where the line is alone, it gives the fit
+    steps = np.flatnonzero(plain)
+    if len(steps) >= 2:
+        slope, offset = np.polyfit(steps, centres[plain], 1)
+    else:
+        slope, offset = 0.0, float(centres[present].mean())
+    fitted = slope * np.arange(oriented.shape[1]) + offset
+    band = oriented & (np.abs(positions[:, None] - fitted[None, :]) <= typical / 2 + 1)
+    return band if axis == 1 else band.T
+
+
+def _thin_runs(labelled: np.ndarray, axis: int, length: float,
+               thin: float) -> list[tuple[slice, slice, np.ndarray, float]]:
+    """The thin runs at least ``length`` long: (rows, columns, band, the row (or column) the band's middle
+    sits on)."""
+    runs = []
+    for label, (rows, columns) in enumerate(ndimage.find_objects(labelled), start=1):
+        if ((columns.stop - columns.start) if axis == 1 else (rows.stop - rows.start)) < length:
+            continue
+        band = _line_band(labelled[rows, columns] == label, axis, thin)
+        if band is not None:
+            across = np.flatnonzero(band.any(axis=1 if axis == 1 else 0))
+            runs.append((rows, columns, band, (rows.start if axis == 1 else columns.start) + float(across.mean())))
+    return runs
+
+
+def _collinear(runs: list, axis: int, length: float, thin: float, shape: tuple[int, int]) -> np.ndarray:
+    """The runs that lie on one line with others (the same row, give or take ``thin``: the edges of a row
+    of boxes, a rule broken by the writing) whose lengths add up to ``length``."""
+    lines = np.zeros(shape, dtype=bool)
+    order = sorted(range(len(runs)), key=lambda index: runs[index][3])
+    groups: list[list[int]] = []
+    for index in order:
+        if groups and runs[index][3] - runs[groups[-1][-1]][3] <= thin:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    for group in groups:
+        total = sum((runs[i][1].stop - runs[i][1].start) if axis == 1 else (runs[i][0].stop - runs[i][0].start)
+                    for i in group)
+        if total >= length:
+            for i in group:
+                rows, columns, band, _ = runs[i]
+                lines[rows, columns] |= band
+    return lines
+
+
+def _ending_on(runs: list, shape: tuple[int, int], rules: np.ndarray) -> np.ndarray:
+    """The vertical runs whose two ends both touch ``rules``: the sides of boxes."""
+    lines = np.zeros(shape, dtype=bool)
+    for rows, columns, band, _ in runs:
+        if rules[rows.start, columns].any() and rules[rows.stop - 1, columns].any():
+            lines[rows, columns] |= band
+    return lines
+
+
+def printed_lines(inked: np.ndarray, thin: float) -> tuple[np.ndarray, np.ndarray]:
+    """The printed horizontal and vertical lines (boolean masks) in a map of where the ink is: thin straight
+    runs that add up, along one line, to ``LONG`` of the width (``TALL`` of the height), and vertical ones
+    from one printed horizontal line to another."""
+    height, width = inked.shape
+    across = _thin_runs(_runs(inked, axis=1)[0], 1, _run(inked), thin)
+    horizontal = _collinear(across, 1, LONG * width, thin, inked.shape)
+    down = _thin_runs(_runs(inked, axis=0)[0], 0, _run(inked), thin)
+    vertical = _collinear(down, 0, TALL * height, thin, inked.shape)
+    if horizontal.any():
+        vertical |= _ending_on(down, inked.shape, ndimage.binary_dilation(horizontal, iterations=math.ceil(thin)))
+    return horizontal, vertical
+
+
+def _continues_across(kept: np.ndarray, line: np.ndarray, axis: int, reach: int) -> np.ndarray:
+    """The pixels of ``line`` with kept ink within ``reach`` pixels on both sides across it."""
+    before = np.zeros_like(kept)
+    after = np.zeros_like(kept)
+    for step in range(1, reach + 1):
+        if axis == 0:  # across a horizontal line: above and below
+            before[step:] |= kept[:-step]
+            after[:-step] |= kept[step:]
+        else:
+            before[:, step:] |= kept[:, :-step]
+            after[:, :-step] |= kept[:, step:]
+    return line & before & after
+
+
+def line_limit(inked: np.ndarray) -> float:
+    """How thick a printed line may be: ``THIN`` of the image's side (at least 4 px), and less than the pen's
+    width (twice the 97th percentile of the depth inside the ink: the writing's strokes, not the lines)."""
+    depths = ndimage.distance_transform_cdt(inked, metric="chessboard")[inked]
+    pen = 2.0 * float(np.percentile(depths, 97)) if depths.size else 0.0
+    return max(2.5, min(max(4.0, THIN * max(inked.shape)), PEN_SHARE * pen))
+
+
+def clean_paper(distance: np.ndarray, peak: float) -> tuple[np.ndarray, bool]:
+    """The distance with uneven light evened out and printed lines taken out (the writing that crosses them
+    kept), and whether anything was changed."""
+    evened = even_light(distance, peak)
+    inked = evened >= 0.25 * peak
+    faint = evened >= LINE_LEVEL * peak  # faint lines whole, not in pieces
+    thin = line_limit(faint)
+    horizontal, vertical = printed_lines(faint, thin)
+    if not (horizontal.any() or vertical.any()) and evened is distance:
+        return distance, False
+    # A line's soft edges (blur, JPEG) go with it: one pixel either side of its core.
+    horizontal = ndimage.binary_dilation(horizontal, structure=np.ones((3, 1), dtype=bool))
+    vertical = ndimage.binary_dilation(vertical, structure=np.ones((1, 3), dtype=bool))
+    printed = horizontal | vertical
+    kept = inked & ~ndimage.binary_dilation(printed, iterations=2)  # the writing, clear of the lines' edges
+    reach = math.ceil(2 * thin) + 4
+    restored = _continues_across(kept, horizontal, 0, reach) | _continues_across(kept, vertical, 1, reach)
+    cleaned = evened if evened is not distance else distance.copy()
+    cleaned[printed & ~restored] = 0.0
+    cleaned[_stray_rules(cleaned >= 0.25 * peak, thin)] = 0.0
+    return cleaned, True
+
+
+def _stray_rules(inked: np.ndarray, thin: float) -> np.ndarray:
+    """What is left of printed lines once they are taken out: marks that are nothing but a thin straight
+    run (the stub of a box's side; a piece of a rule, when longer than a minus sign), where a pen's stroke
+    is thicker."""
+    stray = np.zeros(inked.shape, dtype=bool)
+    labelled, _ = ndimage.label(inked, structure=np.ones((3, 3), dtype=bool))
+    for label, (rows, columns) in enumerate(ndimage.find_objects(labelled), start=1):
+        height, width = rows.stop - rows.start, columns.stop - columns.start
+        if max(height, width) < 0.5 * _run(inked) or min(height, width) > thin + 2 or height < width < 3 * _run(inked):
+            continue
+        mine = labelled[rows, columns] == label
+        if _line_band(mine, 1 if width > height else 0, thin) is not None:
+            stray[rows, columns] |= mine
+    return stray
