@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CONSTRAINTS := constraints.txt
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS)
 
-.PHONY: run test check notebook bench lock clean help vendor fonts
+.PHONY: run test check notebook bench lock clean help vendor fonts shipped-model
 
 help:
 	@echo "make run    install into $(VENV) and run the main job (digitlab quickstart)"
@@ -17,6 +17,7 @@ help:
 	@echo "make notebook  rebuild and execute notebooks/walkthrough.ipynb in place"
 	@echo "make bench  run every benchmark (about an hour; results in benchmarks/results)"
 	@echo "make lock   re-resolve the pins in $(CONSTRAINTS) from pyproject.toml"
+	@echo "make shipped-model  train, export and ship the default recipe's model into the package (about 20 min)"
 	@echo "make fonts  install the handwriting fonts the writers benchmark reads (apt-get)"
 	@echo "make vendor install onnxruntime-web (npm ci) into the package for the on-device app"
 
@@ -73,6 +74,14 @@ HAND_FONTS := fonts-dkg-handwriting fonts-breip fonts-bwht fonts-humor-sans font
 fonts:
 	@dpkg -s $(HAND_FONTS) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(HAND_FONTS); }
+
+# The model that ships in the package (src/digitlab/shipped): the default recipe, exported, with its mark model.
+SHIPPED_RUN := runs/shipped/default
+shipped-model: $(VENV)/.installed-test
+	$(BIN)/digitlab train --recipe default --out $(SHIPPED_RUN) --overwrite --quiet
+	$(BIN)/digitlab export $(SHIPPED_RUN)
+	$(BIN)/digitlab train-marks $(SHIPPED_RUN)
+	$(BIN)/python -m benchmarks.ship $(SHIPPED_RUN)
 
 bench: $(VENV)/.installed-test fonts
 	$(BIN)/python -m benchmarks

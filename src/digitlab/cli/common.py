@@ -8,8 +8,10 @@ import inspect
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from digitlab.errors import InvalidArgument
+from digitlab.inference.shipped import is_run_directory, shipped_run
 from digitlab.rules import Rule
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 70, 130
@@ -90,22 +92,44 @@ def print_report(report) -> int:
     return EXIT_ERROR if report.failed else EXIT_OK
 
 
+SHIPPED_HELP = "; without one, the model that ships with digitlab"
+
+
 def new_command(commands, name: str, handler: Callable[[argparse.Namespace], int], *, run: str | None = None,
-                json: str | None = None, data_dir: bool = False, check=None) -> argparse.ArgumentParser:
+                json: str | None = None, data_dir: bool = False, check=None,
+                shipped: bool = False) -> argparse.ArgumentParser:
     """The parser of command ``name``, which ``handler`` runs: its help is the first line of the handler's
     docstring and its description the rest, so that what a command says of itself sits on the handler. It
-    gets the options most commands share: the RUN it works on, --json (what it prints instead of text),
-    --data-dir; ``check`` sees the parsed arguments before the handler runs."""
+    gets the options most commands share: the RUN it works on (with ``shipped``, optional: the shipped
+    model), --json (what it prints instead of text), --data-dir; ``check`` sees the parsed arguments before
+    the handler runs."""
     summary, _, details = inspect.cleandoc(handler.__doc__ or "").partition("\n\n")
     parser = commands.add_parser(name, help=summary, description=" ".join(details.split()) or None)
     if run is not None:
-        parser.add_argument("run", metavar="RUN", help=run)
+        parser.add_argument("run", metavar="RUN", help=run + (SHIPPED_HELP if shipped else ""),
+                            **({"nargs": "?"} if shipped else {}))
     if json is not None:
         parser.add_argument("--json", action="store_true", help=json)
     if data_dir:
         add_data_dir(parser)
     parser.set_defaults(handler=handler, **({"check": check, "command_parser": parser} if check else {}))
     return parser
+
+
+def add_run_and_paths(parser: argparse.ArgumentParser) -> None:
+    """[RUN] PATH...: the images a command reads, after the run that reads them, which may be left out."""
+    parser.add_argument("inputs", nargs="+", metavar="[RUN] PATH",
+                        help="a run directory (left out: the model that ships with digitlab), then image files, "
+                        "directories or glob patterns")
+
+
+def run_and_paths(inputs: list[str]) -> tuple[Path, list[str]]:
+    """The run (the first input when it is a run directory, else the shipped model) and the images."""
+    if is_run_directory(inputs[0]):
+        if len(inputs) == 1:
+            raise InvalidArgument(f"{inputs[0]} is a run directory: give the image files to read after it")
+        return Path(inputs[0]), inputs[1:]
+    return shipped_run(), inputs
 
 
 def print_record(as_json: bool, record: dict, text: Callable[[], str]) -> int:

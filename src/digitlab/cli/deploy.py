@@ -8,6 +8,7 @@ from pathlib import Path
 from digitlab.cli.common import EXIT_OK, new_command, positive_float, print_record, whole
 from digitlab.inference.export import export_onnx
 from digitlab.inference.predictor import ENGINES
+from digitlab.inference.shipped import run_or_shipped
 from digitlab.reading.imaging import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
 from digitlab.serving.config import (
     FEEDBACK_MAX,
@@ -43,7 +44,7 @@ def command_export(arguments: argparse.Namespace) -> int:
 
 
 def add_app(commands) -> None:
-    app = new_command(commands, "app", command_app, run="an exported run directory",
+    app = new_command(commands, "app", command_app, run="an exported run directory", shipped=True,
                       json="print what was built as JSON")
     app.add_argument("--out", default="app", metavar="DIR", help="where to build it (default: %(default)s)")
     app.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
@@ -56,7 +57,7 @@ def command_app(arguments: argparse.Namespace) -> int:
     reads drawn or photographed digits entirely in the browser, with the same preprocessing as the server. It
     installs on phones as a PWA and works offline after one visit. The run must be exported.
     """
-    summary = build_app(arguments.run, arguments.out, overwrite=arguments.overwrite)
+    summary = build_app(run_or_shipped(arguments.run), arguments.out, overwrite=arguments.overwrite)
     return print_record(arguments.json, summary, lambda: (
         f"Built the app for {summary['model']['run']} ({summary['model']['model']}) in {summary['directory']}: "
         f"{summary['files']} files, {summary['bytes'] / 1e6:.1f} MB. Serve it over HTTPS (or from localhost) "
@@ -79,7 +80,8 @@ LIMITS = (
 
 
 def add_serve(commands) -> None:
-    serve = new_command(commands, "serve", command_serve, run="run directory (export it first for the fastest answers)")
+    serve = new_command(commands, "serve", command_serve, run="run directory (export it first for the fastest answers)",
+                        shipped=True)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
     serve.add_argument("--port", type=whole(0), default=8000, help="(default: %(default)s)")
     serve.add_argument("--workers", type=whole(1), default=1, help="worker processes (default: 1)")
@@ -118,7 +120,8 @@ def command_serve(arguments: argparse.Namespace) -> int:
     Serve RUN over HTTP: POST /v1/predict, POST /v1/predict/batch, GET /v1/model, GET /healthz, the OpenAPI
     schema at /openapi.json, docs at /docs, and a page at / to draw digits on.
     """
-    config = ServeConfig(run=Path(arguments.run).resolve(), engine=arguments.engine, threads=arguments.threads,
+    config = ServeConfig(run=run_or_shipped(arguments.run).resolve(), engine=arguments.engine,
+                         threads=arguments.threads,
                          image_threads=arguments.image_threads or ServeConfig.default_image_threads(),
                          max_queue=arguments.max_queue, time_limit=arguments.time_limit,
                          max_bytes=arguments.max_bytes, max_pixels=arguments.max_pixels,
@@ -129,6 +132,7 @@ def command_serve(arguments: argparse.Namespace) -> int:
     options = ServerOptions(host=arguments.host, port=arguments.port, workers=arguments.workers,
                             log_level=arguments.log_level, access_log=arguments.access_log)
     serve(config, options, on_ready=lambda: print(
-        f"Serving {arguments.run} at http://{arguments.host}:{arguments.port}/ (API docs at /docs); Ctrl-C stops",
+        f"Serving {arguments.run or 'the shipped model'} at http://{arguments.host}:{arguments.port}/ "
+        "(API docs at /docs); Ctrl-C stops",
         flush=True))
     return EXIT_OK

@@ -6,7 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from digitlab.cli.common import keras_verbosity, new_command, print_record, print_report, rule_type, whole
+from digitlab.cli.common import (
+    add_run_and_paths,
+    keras_verbosity,
+    new_command,
+    print_record,
+    print_report,
+    rule_type,
+    run_and_paths,
+    whole,
+)
 from digitlab.inference.explain import METHODS
 from digitlab.inference.predictor import ENGINES, MIN_CONFIDENCE_RULE
 from digitlab.reading.files import FORMATS, explain_paths, predict_paths, read_paths
@@ -15,8 +24,7 @@ from digitlab.reading.mark_training import train_marks
 
 def _add_file_reading(parser: argparse.ArgumentParser, formats: tuple[str, ...], engines: tuple[str, ...]) -> None:
     """The arguments predict and read share: the run, the files, and where and how the answers go."""
-    parser.add_argument("run", metavar="RUN", help="run directory")
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files, directories or glob patterns")
+    add_run_and_paths(parser)
     parser.add_argument("--format", choices=formats, default=formats[0], help="(default: %(default)s)")
     parser.add_argument("--output", metavar="FILE", help="write to FILE instead of the terminal")
     parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
@@ -41,7 +49,8 @@ def command_predict(arguments: argparse.Namespace) -> int:
     20x20 box, centre of mass) first. Unreadable files are reported on their own line and the rest continue; the
     exit code is 1 if any file failed.
     """
-    return print_report(predict_paths(arguments.run, arguments.paths, engine=arguments.engine,
+    run, paths = run_and_paths(arguments.inputs)
+    return print_report(predict_paths(run, paths, engine=arguments.engine,
                                        output_format=arguments.format, output=arguments.output,
                                        overwrite=arguments.overwrite, workers=arguments.workers,
                                        progress=sys.stderr.isatty(), min_confidence=arguments.min_confidence))
@@ -50,6 +59,8 @@ def command_predict(arguments: argparse.Namespace) -> int:
 def add_read(commands) -> None:
     read = new_command(commands, "read", command_read)
     _add_file_reading(read, FORMATS, ENGINES)
+    read.add_argument("--decimal-comma", action="store_true",
+                      help="write the decimal separator as a comma (12,5), as much of Europe does")
 
 
 def command_read(arguments: argparse.Namespace) -> int:
@@ -60,16 +71,16 @@ def command_read(arguments: argparse.Namespace) -> int:
     reported with its confidence and box. A single digit reads as a one-character number. Unreadable files are
     reported on their own line; the exit code is 1 if any file failed.
     """
-    return print_report(read_paths(arguments.run, arguments.paths, engine=arguments.engine,
-                                    output_format=arguments.format, output=arguments.output,
-                                    overwrite=arguments.overwrite, progress=sys.stderr.isatty(),
-                                    min_confidence=arguments.min_confidence))
+    run, paths = run_and_paths(arguments.inputs)
+    return print_report(read_paths(run, paths, engine=arguments.engine, output_format=arguments.format,
+                                    output=arguments.output, overwrite=arguments.overwrite,
+                                    progress=sys.stderr.isatty(), min_confidence=arguments.min_confidence,
+                                    decimal_comma=arguments.decimal_comma))
 
 
 def add_explain(commands) -> None:
-    explain = new_command(commands, "explain", command_explain, run="run directory",
-                          json="print one JSON row per file instead of a table")
-    explain.add_argument("paths", nargs="+", metavar="PATH", help="image files, directories or glob patterns")
+    explain = new_command(commands, "explain", command_explain, json="print one JSON row per file instead of a table")
+    add_run_and_paths(explain)
     explain.add_argument("--out", default="explanations", metavar="DIR", help="where to write (default: %(default)s)")
     explain.add_argument("--method", choices=METHODS, default=METHODS[0], help="(default: %(default)s)")
     explain.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
@@ -87,7 +98,8 @@ def command_explain(arguments: argparse.Namespace) -> int:
     model's gradients from a blank image (Keras on TensorFlow). Unreadable files are reported on their own line;
     the exit code is 1 if any file failed.
     """
-    return print_report(explain_paths(arguments.run, arguments.paths, out=arguments.out, method=arguments.method,
+    run, paths = run_and_paths(arguments.inputs)
+    return print_report(explain_paths(run, paths, out=arguments.out, method=arguments.method,
                                        engine=arguments.engine, overwrite=arguments.overwrite,
                                        output_format="json" if arguments.json else "table",
                                        progress=sys.stderr.isatty()))

@@ -221,9 +221,11 @@ def predict_paths(run, paths: list[str], *, engine: str = "auto", output_format:
 
 def read_paths(run, paths: list[str], *, engine: str = "auto", output_format: str = "table",
                output: str | os.PathLike | None = None, overwrite: bool = False,
-               progress: bool = False, min_confidence: float | None = None) -> PredictionReport:
-    """Read the number in each image file of ``paths`` (files, directories, globs), one line per file;
-    a file that cannot be read gets its reason and the rest continue. Rendered and written like predict."""
+               progress: bool = False, min_confidence: float | None = None,
+               decimal_comma: bool = False) -> PredictionReport:
+    """Read the number in each image file of ``paths`` (files, directories, globs), one line per file (its
+    decimal separator a comma with ``decimal_comma``); a file that cannot be read gets its reason and the rest
+    continue. Rendered and written like predict."""
     from tqdm import tqdm
 
     files = _files_to_read(paths, output_format, output, overwrite)
@@ -233,12 +235,12 @@ def read_paths(run, paths: list[str], *, engine: str = "auto", output_format: st
             if os.path.getsize(path) > MAX_IMAGE_BYTES:
                 raise ImageError(f"file is over the {MAX_IMAGE_BYTES / 1e6:.1f} MB limit")
             with open(path, "rb") as stream:
-                reading = reader.read_file(stream.read())
+                reading = reader.read_file(stream.read(), decimal_comma=decimal_comma)
             rows.append({"file": path, **reading.to_json(), "error": None})
         except (OSError, ImageError) as error:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-            rows.append({"file": path, "number": None, "confidence": None, "withheld": None, "digits": None,
-                         "error": reason})
+            rows.append({"file": path, "number": None, "confidence": None, "withheld": None, "minus": None,
+                         "point": None, "digits": None, "error": reason})
     return _report(rows, render_numbers(rows, output_format), output)
 
 

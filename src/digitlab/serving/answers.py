@@ -40,10 +40,11 @@ def prepare_items(items: list[Item], config: ServeConfig) -> list[np.ndarray]:
 
 
 def read_item(item: Item, config: ServeConfig, reader: Reader, explainer: Explainer | None = None,
-              min_confidence: float | None = None) -> dict:
+              min_confidence: float | None = None, decimal_comma: bool = False) -> dict:
     """The number one item shows (on a pool thread: decoding, finding the digits and their model call);
     with an ``explainer``, each digit also gets its 28x28 input and saliency map."""
-    reading = reader.read(decode_items([item], config)[0], min_confidence=min_confidence)
+    reading = reader.read(decode_items([item], config)[0], min_confidence=min_confidence,
+                          decimal_comma=decimal_comma)
     answer = reading.to_json()
     if explainer is not None:
         explanations = explainer.explain(np.stack([digit.input for digit in reading.digits]))

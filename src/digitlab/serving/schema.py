@@ -36,9 +36,11 @@ class DigitOut(BaseModel):
 
 
 class NumberOut(BaseModel):
-    number: str | None  # None when any digit is withheld (see withheld and each digit's status)
+    number: str | None  # None when any digit is withheld (see withheld and each digit's status); "-12.5"
     confidence: float
     withheld: list[int]
+    minus: bool  # a minus sign before the digits
+    point: int | None  # the decimal separator's place: after this many digits (None: no separator)
     digits: list[DigitOut]
 
 
@@ -79,6 +81,9 @@ FEEDBACK_BODY = {"requestBody": {"required": True, "content": {
                                     "required": ["label"]}},
     "multipart/form-data": {"schema": {"type": "object", "required": ["file", "label"], "properties": {
         **FILE_SCHEMA["properties"], **CORRECTION_FIELDS}}}}}}
+DECIMAL_COMMA = {"name": "decimal_comma", "in": "query", "required": False,
+                 "schema": {"type": "boolean", "default": False},
+                 "description": "write the number's decimal separator as a comma (12,5)"}
 MIN_CONFIDENCE = {"name": "min_confidence", "in": "query", "required": False,
                   "schema": {"type": "number", "minimum": 0, "maximum": 1},
                   "description": "withhold readings less confident than this (default: the run's threshold; 0: none)"}

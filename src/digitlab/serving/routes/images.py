@@ -21,6 +21,7 @@ from digitlab.serving.errors import image_error
 from digitlab.serving.parsing import is_large, json_response, parse_items, query_flag, query_number
 from digitlab.serving.schema import (
     BATCH_BODY,
+    DECIMAL_COMMA,
     ERRORS,
     EXPLAIN,
     INCLUDE_INPUT,
@@ -65,15 +66,16 @@ async def answer(request: Request, *, batch: bool) -> list[dict]:
 
 
 @router.post("/v1/read", summary="Read the whole number in one image",
-             openapi_extra=PREDICT_BODY | {"parameters": [EXPLAIN, MIN_CONFIDENCE]}, responses=ERRORS,
+             openapi_extra=PREDICT_BODY | {"parameters": [EXPLAIN, MIN_CONFIDENCE, DECIMAL_COMMA]}, responses=ERRORS,
              response_model=NumberOut)
 async def read(request: Request) -> Response:
     service = current_service(request)
     explain, minimum = query_flag(request, "explain"), query_number(request, "min_confidence", MIN_CONFIDENCE_RULE)
+    comma = query_flag(request, "decimal_comma")
     (item,) = await parse_items(request, service.config, service.pool, batch=False)
     try:
         return json_response(await service.pool.run(read_item, item, service.config, service.reader,
-                                                    service.explainer if explain else None, minimum,
+                                                    service.explainer if explain else None, minimum, comma,
                                                     large=is_large([item])))
     except ImageError as error:
         raise image_error(error) from None
