@@ -9,6 +9,8 @@ import {digitToMnist, inkMap, NoDigitFound, strokeWidth} from "./imaging.js";
 const READ_SIDE = 512, MAX_COMPONENTS = 40, SPECK_FRACTION = 0.3, MERGE_OVERLAP = 0.5, WIDE_FRACTION = 1.0;
 const MAYBE_WIDE_FRACTION = 0.55, SURE = 0.9, MAX_DIGITS_PER_MARK = 6, SPLIT_PENALTY = 0.5, STROKE_FRACTION = 0.12;
 const FRAGMENT_FRACTION = 0.55, FRAGMENT_GAP = 0.3;
+const MINUS_ASPECT = 2.0, MINUS_WIDTH = [0.2, 0.9], MINUS_HEIGHT = 0.3;  // signs: see numbers.py
+const POINT_SIZE = [0.06, 0.3], POINT_BASELINE = 0.15, POINT_FILL = 0.45;
 const CUTS_PER_MARK = 12, CUT_RADIUS = 0.04, CUT_SPACING = 0.06, CUT_EDGE = 0.12, GRID_STEP = 0.1, FILLED_CUTS_PER_MARK = 20;
 
 function roundHalfEven(value) {
@@ -57,7 +59,8 @@ export function findMarks(ink, width, height) {
   if (!boxes.length) throw new NoDigitFound("no digit found: the image has no ink (blank or nearly uniform)");
   const tallest = Math.max(...boxes.map(heightOf));
   const typical = median(boxes.map(heightOf).filter((h) => h >= 0.3 * tallest));
-  let marks = boxes.filter((m) => Math.max(heightOf(m), widthOf(m)) >= SPECK_FRACTION * typical);
+  const {rest, minus, point} = signsOf(boxes, labels, width, typical);
+  let marks = rest.filter((m) => Math.max(heightOf(m), widthOf(m)) >= SPECK_FRACTION * typical);
   marks = marks.filter((m) => !(heightOf(m) < 0.2 * typical && widthOf(m) > 0.8 * typical));
   if (marks.length > MAX_COMPONENTS) {
     throw new Error(`${marks.length} separate marks: more than the ${MAX_COMPONENTS} a number may have (text or noise?)`);
@@ -76,7 +79,42 @@ export function findMarks(ink, width, height) {
     merged.push({...mark, labels: [...mark.labels]});
   }
   if (!merged.length) throw new NoDigitFound("no digit found: only specks");
-  return {marks: joinFragments(merged, typical), labels};
+  const joined = joinFragments(merged, typical);
+  let pointAfter = point === null ? null : joined.filter((m) => m.right <= point.left).length;
+  if (pointAfter === 0 || pointAfter === joined.length) pointAfter = null;
+  return {marks: joined, labels, signs: {minus: minus !== null && joined.length > 0, point: pointAfter}};
+}
+
+// A leading minus and a decimal point among the marks, told by shape and place against the digit-sized ones.
+function signsOf(marks, labels, width, typical) {
+  const digits = marks.filter((m) => heightOf(m) >= FRAGMENT_FRACTION * typical);
+  if (!digits.length) return {rest: marks, minus: null, point: null};
+  const top = median(digits.map((m) => m.top)), bottom = median(digits.map((m) => m.bottom));
+  const first = Math.min(...digits.map((m) => m.left)), last = Math.max(...digits.map((m) => m.right));
+  const middle = (top + bottom) / 2;
+  const isMinus = (m) => m.right <= first && widthOf(m) >= MINUS_ASPECT * heightOf(m)
+    && widthOf(m) >= MINUS_WIDTH[0] * typical && widthOf(m) <= MINUS_WIDTH[1] * typical
+    && heightOf(m) <= MINUS_HEIGHT * typical && Math.abs((m.top + m.bottom) / 2 - middle) <= 0.25 * (bottom - top);
+  const isPoint = (m) => {
+    const size = Math.max(heightOf(m), widthOf(m)), aspect = heightOf(m) / Math.max(widthOf(m), 1);
+    if (!(size >= POINT_SIZE[0] * typical && size <= POINT_SIZE[1] * typical && first < m.left && m.right < last
+          && aspect >= 0.5 && aspect <= 2.0)) return false;
+    if (Math.abs(m.bottom - bottom) > POINT_BASELINE * typical) return false;
+    let own = 0;
+    for (let y = m.top; y < m.bottom; y++) for (let x = m.left; x < m.right; x++) own += labels[y * width + x] === m.labels[0];
+    return own >= POINT_FILL * heightOf(m) * widthOf(m);
+  };
+  const minus = [...marks].sort((a, b) => a.left - b.left).find((m) => m.right <= first && isMinus(m)) ?? null;
+  const points = marks.filter(isPoint);
+  const point = points.length ? points.reduce((a, b) => (heightOf(b) * widthOf(b) > heightOf(a) * widthOf(a) ? b : a))
+    : null;
+  return {rest: marks.filter((m) => m !== minus && m !== point), minus, point};
+}
+
+// The number as written: a leading "-" and the decimal separator after ``point`` digits.
+export function writeNumber(digits, signs, separator = ".") {
+  const text = signs.point === null ? digits : digits.slice(0, signs.point) + separator + digits.slice(signs.point);
+  return (signs.minus ? "-" : "") + text;
 }
 
 function absorb(mark, other) {
@@ -205,7 +243,7 @@ function columns(piece, w, h, start, stop) {
 export async function readNumber(picture, classify, options = {}) {
   const found = inkMap(picture, READ_SIDE, options);
   const {ink, width, height, reduction} = found;
-  const {marks, labels} = findMarks(ink, width, height);
+  const {marks, labels, signs: markSigns} = findMarks(ink, width, height);
   const typical = median(marks.map(heightOf));
   const pieces = marks.map((mark) => inkOfMark(mark, labels, ink, width));
   const widths = pieces.map((piece, i) => strokeWidth(piece, widthOf(marks[i]), heightOf(marks[i]))).filter((w) => w !== null);
@@ -226,8 +264,10 @@ export async function readNumber(picture, classify, options = {}) {
     const box = [mark.left + start, mark.top, stop - start, heightOf(mark)].map((v) => roundHalfEven(v * reduction));
     return {digit, confidence: row[digit], box, input};
   });
-  return {number: readings.map((r) => r.digit).join(""), confidence: readings.reduce((p, r) => p * r.confidence, 1),
-          digits: readings};
+  const point = markSigns.point === null ? null : digits.filter((d) => marks.indexOf(d.mark) < markSigns.point).length;
+  const signs = {minus: markSigns.minus, point};
+  return {number: writeNumber(readings.map((r) => r.digit).join(""), signs, options.decimalComma ? "," : "."),
+          confidence: readings.reduce((p, r) => p * r.confidence, 1), digits: readings, ...signs};
 }
 
 // Touching digits: read every piece between the mark's candidate cuts in one batch, and keep the reading
