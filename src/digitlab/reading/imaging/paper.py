@@ -3,9 +3,10 @@
 On the working copy's colour distance from the paper (ink.py):
 
 1. Uneven light. A shadow or light falling off across a photo moves whole regions away from the paper's
-   colour. The background's own distance is estimated (the 45th percentile over windows wider than a pen
-   stroke, on a copy about 128 pixels a side: paper fills most of a window, printed lines and writing
-   less) and subtracted, but only where the light is uneven (where it is even, nothing changes).
+   colour. Where the 10th percentile of the distance over windows much wider than a pen stroke (on a copy
+   about 128 pixels a side) is high somewhere, the light is uneven (some paper shows in every window,
+   however dense the writing); only then the 40th percentile over the same windows, which follows a
+   shadow, is subtracted. Where the light is even, nothing changes.
 2. Printed lines. Straight runs, found by opening the ink with a line ``RUN`` of the image's side long
    (horizontal, then vertical), and kept as printed when they are thin (at most ``THIN`` of the image's
    side, at least 4 px: a pen stroke is a tenth of a digit's height) and long: horizontal runs at least
@@ -27,16 +28,17 @@ import numpy as np
 from scipy import ndimage
 
 RUN = 0.05  # a straight run this share of the larger side (at least 9 px), which printed lines have
-LONG = 0.5  # a horizontal printed line spans at least this share of the width
-TALL = 0.5  # a vertical printed line with no box around it spans this share of the height
+LONG = 0.6  # a horizontal printed line spans at least this share of the width
+TALL = 0.8  # a vertical printed line with no box around it spans this share of the height
 THIN = 0.025  # a printed line is at most this share of the image's larger side thick (at least 4 px)
 DOTS = 6  # a dotted rule has at least this many dots in a row
 PEN_SHARE = 0.7  # ... and at most this share of the pen's width
 LINE_LEVEL = 0.1  # printed lines are looked for among pixels this far from the paper (of the ink's peak)
 UNEVEN = 0.12  # the background's distance (98th percentile) above this share of the ink's peak: uneven light
 BACKGROUND_SIDE = 128  # the background is estimated on a copy about this many pixels a side ...
-BACKGROUND_WINDOW = 0.12  # ... over windows this share of the side (wider than a stroke) ...
-BACKGROUND_PERCENTILE = 45  # ... as this percentile (paper fills most of a window, in a shadow or out of it)
+BACKGROUND_WINDOW = 0.12  # ... over windows this share of the side (much wider than a stroke) ...
+GATE_PERCENTILE = 10  # ... uneven where this percentile of it is high (some paper shows in every window) ...
+BACKGROUND_PERCENTILE = 40  # ... and then this percentile of it is taken away
 
 
 def even_light(distance: np.ndarray, peak: float) -> np.ndarray:
@@ -44,9 +46,12 @@ def even_light(distance: np.ndarray, peak: float) -> np.ndarray:
     shrink = max(1, max(distance.shape) // BACKGROUND_SIDE)
     small = distance[::shrink, ::shrink]
     window = max(3, round(BACKGROUND_WINDOW * max(small.shape)))
-    background = ndimage.percentile_filter(small, BACKGROUND_PERCENTILE, size=window)  # mostly paper in a window
-    if float(np.percentile(background, 98)) < UNEVEN * peak:
+    # Whether the light is uneven, by a low percentile: the paper's own level, which ink and printed lines do
+    # not raise however dense they are; then how much to take away, by a higher one that follows a shadow.
+    floor = ndimage.percentile_filter(small, GATE_PERCENTILE, size=window)
+    if float(np.percentile(floor, 98)) < UNEVEN * peak:
         return distance
+    background = ndimage.percentile_filter(small, BACKGROUND_PERCENTILE, size=window)
     background = ndimage.uniform_filter(background, size=max(3, window // 2))
     zoom = (distance.shape[0] / small.shape[0], distance.shape[1] / small.shape[1])
     full = ndimage.zoom(background, zoom, order=1)[:distance.shape[0], :distance.shape[1]]
@@ -109,7 +114,7 @@ def _collinear(runs: list, axis: int, length: float, thin: float, shape: tuple[i
     order = sorted(range(len(runs)), key=lambda index: runs[index][3])
     groups: list[list[int]] = []
     for index in order:
-        if groups and runs[index][3] - runs[groups[-1][-1]][3] <= thin:
+        if groups and runs[index][3] - runs[groups[-1][0]][3] <= thin:  # near the line's first run: no chains
             groups[-1].append(index)
         else:
             groups.append([index])
@@ -148,22 +153,24 @@ def printed_lines(inked: np.ndarray, thin: float) -> tuple[np.ndarray, np.ndarra
 
 def _dotted_lines(inked: np.ndarray, thin: float) -> np.ndarray:
     """Rows of dots: at least DOTS small marks (none over 3 x ``thin`` across) on one row, give or take
-    ``thin``, spread over LONG of the width: a dotted rule, whose dots are no decimal points."""
+    ``thin``, spread over LONG of the width: a dotted rule, whose dots are no decimal points (a dot half as
+    big again as the row's typical one is written, and stays)."""
     labelled, _ = ndimage.label(inked, structure=np.ones((3, 3), dtype=bool))
-    dots = [(label, (rows.start + rows.stop) / 2, columns)
+    dots = [(label, (rows.start + rows.stop) / 2, columns, max(rows.stop - rows.start, columns.stop - columns.start))
             for label, (rows, columns) in enumerate(ndimage.find_objects(labelled), start=1)
             if max(rows.stop - rows.start, columns.stop - columns.start) <= 3 * thin]
     dots.sort(key=lambda dot: dot[1])
     lines = np.zeros(inked.shape, dtype=bool)
     start = 0
     for end in range(1, len(dots) + 1):
-        if end < len(dots) and dots[end][1] - dots[end - 1][1] <= thin:
+        if end < len(dots) and dots[end][1] - dots[start][1] <= thin:
             continue
         group = dots[start:end]
         start = end
         spread = max(dot[2].stop for dot in group) - min(dot[2].start for dot in group) if group else 0
         if len(group) >= DOTS and spread >= LONG * inked.shape[1]:
-            lines |= np.isin(labelled, [dot[0] for dot in group])
+            size = float(np.median([dot[3] for dot in group]))  # a written point is bigger than the rule's dots
+            lines |= np.isin(labelled, [dot[0] for dot in group if dot[3] <= 1.5 * size])
     return lines
 
 
