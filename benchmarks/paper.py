@@ -59,7 +59,7 @@ def photo_seconds(reader: Reader, number: PageNumber, repeats: int = 5) -> float
 
 def measure(run_path: str, numbers: list[PageNumber]) -> dict:
     run = open_run(run_path)
-    reader = Reader(run, min_confidence=0)  # the reading itself; what abstention withholds is its own benchmark
+    reader = Reader(run, min_confidence=0, paper=True)  # the reading itself; abstention is its own benchmark
     outcomes = []
     for number in numbers:
         try:

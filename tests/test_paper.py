@@ -66,7 +66,7 @@ def test_empty_lined_paper_has_no_ink_left():
     from digitlab.reading.imaging import NoDigitFound
 
     with pytest.raises(NoDigitFound):
-        ink_map(image, 512)
+        ink_map(image, 512, clean=True)
 
 
 def test_page_numbers_cover_every_paper_and_signs(mnist):
@@ -100,7 +100,7 @@ def test_the_reader_writes_signs_and_a_decimal_comma(mnist_run, mnist):
     rng = np.random.default_rng(11)
     written = compose(mnist.x_test[:3], "wide", "scan", rng, text="-12.5")
     data = render(written.ink, "scan", rng)
-    reader = Reader(mnist_run, min_confidence=0)
+    reader = Reader(mnist_run, min_confidence=0, paper=True)
     reading = reader.read_file(data)
     assert reading.read_as.startswith("-") and reading.read_as[3] == "."
     answer = reading.to_json()

@@ -61,6 +61,9 @@ def add_read(commands) -> None:
     _add_file_reading(read, FORMATS, ENGINES)
     read.add_argument("--decimal-comma", action="store_true",
                       help="write the decimal separator as a comma (12,5), as much of Europe does")
+    read.add_argument("--paper", action="store_true",
+                      help="the photos are of ruled, squared, dotted or boxed paper: take the printed lines and "
+                      "uneven light out first")
 
 
 def command_read(arguments: argparse.Namespace) -> int:
@@ -75,7 +78,7 @@ def command_read(arguments: argparse.Namespace) -> int:
     return print_report(read_paths(run, paths, engine=arguments.engine, output_format=arguments.format,
                                     output=arguments.output, overwrite=arguments.overwrite,
                                     progress=sys.stderr.isatty(), min_confidence=arguments.min_confidence,
-                                    decimal_comma=arguments.decimal_comma))
+                                    decimal_comma=arguments.decimal_comma, paper=arguments.paper))
 
 
 def add_explain(commands) -> None:

@@ -222,14 +222,14 @@ def predict_paths(run, paths: list[str], *, engine: str = "auto", output_format:
 def read_paths(run, paths: list[str], *, engine: str = "auto", output_format: str = "table",
                output: str | os.PathLike | None = None, overwrite: bool = False,
                progress: bool = False, min_confidence: float | None = None,
-               decimal_comma: bool = False) -> PredictionReport:
+               decimal_comma: bool = False, paper: bool = False) -> PredictionReport:
     """Read the number in each image file of ``paths`` (files, directories, globs), one line per file (its
     decimal separator a comma with ``decimal_comma``); a file that cannot be read gets its reason and the rest
     continue. Rendered and written like predict."""
     from tqdm import tqdm
 
     files = _files_to_read(paths, output_format, output, overwrite)
-    reader, rows = Reader(run, engine=engine, min_confidence=min_confidence), []
+    reader, rows = Reader(run, engine=engine, min_confidence=min_confidence, paper=paper), []
     for path in tqdm(files, unit="file", desc="reading", disable=not progress, file=sys.stderr):
         try:
             if os.path.getsize(path) > MAX_IMAGE_BYTES:

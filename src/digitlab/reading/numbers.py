@@ -339,9 +339,11 @@ class Reader:
     """Reads numbers with a trained run (through a :class:`Predictor`)."""
 
     def __init__(self, run: Any, *, engine: str = "auto", threads: int | None = None, marks: bool = True,
-                 min_confidence: float | None = None):
+                 min_confidence: float | None = None, paper: bool = False):
         """``marks=False`` reads without the run's mark model (``digitlab train-marks``), as runs without
-        one are read; ``min_confidence`` as the Predictor's."""
+        one are read; ``min_confidence`` as the Predictor's; ``paper`` takes printed lines and uneven light
+        out first (imaging/paper.py: for photos of ruled, squared, dotted and boxed paper)."""
+        self.paper = paper
         self.predictor = run if isinstance(run, Predictor) else Predictor(run, engine=engine, threads=threads,
                                                                            min_confidence=min_confidence)
         self.marks = MarkModel.of_run(self.predictor.run, threads=threads) if marks else None
@@ -354,7 +356,7 @@ class Reader:
         """The number an image shows (a single digit reads as a one-character number), with a leading minus
         and a decimal point when it has them (written as a comma with ``decimal_comma``); ``min_confidence``
         replaces the predictor's threshold for this reading."""
-        found = ink_map(image, READ_SIDE)
+        found = ink_map(image, READ_SIDE, clean=self.paper)
         number = number_marks(found.ink)
         digits: list[tuple[_Mark, np.ndarray, tuple[int, int]]] = []  # mark, input, column span in the mark
         for mark, piece in zip(number.marks, number.pieces, strict=True):

@@ -191,12 +191,12 @@ class InkMap:
     source_size: tuple[int, int]
 
 
-def ink_map(image: Image.Image | np.ndarray, work_side: int) -> InkMap:
+def ink_map(image: Image.Image | np.ndarray, work_side: int, clean: bool = False) -> InkMap:
     """The ink of an image on a copy at most ``work_side`` pixels a side, found as ``image_to_mnist`` finds it
     (paper colour from the border, colour distance, strength, light threshold); NoDigitFound if none."""
     if isinstance(image, np.ndarray):
         prepared = as_image(np.asarray(image))
         image = Image.fromarray(prepared) if isinstance(prepared, np.ndarray) else prepared
-    found = find_ink(image, work_side, clean=True)
+    found = find_ink(image, work_side, clean=clean)
     return InkMap(ink_levels(found.distance, found.peak), found.reduction, found.inverted,
                   image.info.get("source_size", image.size))
