@@ -2,8 +2,9 @@
 ruled, squared, dotted and boxed paper and photographed (``digitlab.reading.pages``), a quarter of them
 with a minus sign or a decimal point; and how long one 12-megapixel photo of such a page takes to read.
 
-Reported per paper and for the signed numbers: whole numbers right, and characters right (1 - the
-character error rate, by edit distance, signs and points counting as characters). The reader's paper
+Reported per paper and for the signed numbers: whole numbers right, and characters right (``digit_accuracy``:
+1 - the character error rate, by edit distance, signs and points counting as characters), and what went wrong
+(benchmarks.numbers' split, merge, classify, failed). The reader's paper
 settings were chosen on sets built the same way from MNIST *training* digits (``--digits train --seed 1``),
 never on this one (seed 0, test digits).
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from benchmarks.numbers import edit_distance, error_kind
+from benchmarks.numbers import error_kind, summarise
 from benchmarks.report import publish
 from digitlab.data import load_dataset
 from digitlab.reading.imaging import ImageError
@@ -31,16 +32,6 @@ from digitlab.training.settings import train_command
 
 RESULTS = Path(__file__).resolve().parent / "results" / "paper.json"
 PHOTO_SIZE = (4000, 3000)  # 12 megapixels, as a phone takes them
-
-
-def summary(outcomes: list[dict]) -> dict:
-    if not outcomes:
-        return {"numbers": 0}
-    characters = sum(len(o["truth"]) for o in outcomes)
-    errors = sum(edit_distance(o["truth"], o["read"] or "") for o in outcomes)
-    return {"numbers": len(outcomes), "whole_accuracy": round(sum(o["error"] is None for o in outcomes)
-                                                               / len(outcomes), 4),
-            "character_accuracy": round(1 - errors / characters, 4)}
 
 
 def photo_seconds(reader: Reader, number: PageNumber, repeats: int = 5) -> float:
@@ -70,10 +61,10 @@ def measure(run_path: str, numbers: list[PageNumber]) -> dict:
                          "paper": number.paper, "signed": number.signed})
     return {"run": run_path, "trained_with": train_command(run.config),
             "mark_model": bool(run.config.get("marks")),
-            "all": summary(outcomes),
-            "by_paper": {paper: summary([o for o in outcomes if o["paper"] == paper]) for paper in PAPERS},
-            "signed": summary([o for o in outcomes if o["signed"]]),
-            "unsigned": summary([o for o in outcomes if not o["signed"]]),
+            "all": summarise(outcomes),
+            "by_paper": {paper: summarise([o for o in outcomes if o["paper"] == paper]) for paper in PAPERS},
+            "signed": summarise([o for o in outcomes if o["signed"]]),
+            "unsigned": summarise([o for o in outcomes if not o["signed"]]),
             "photo_12mp_ms": round(1000 * photo_seconds(reader, numbers[0]), 1),
             "wrong_examples": [o for o in outcomes if o["error"]][:20]}
 

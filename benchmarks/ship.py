@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from pathlib import Path
 
-from digitlab.fileio import atomic_write_text, sha256_file
+from digitlab.fileio import atomic_write_bytes, atomic_write_text, sha256_file
 from digitlab.inference.marks import MARKS_FILE
 from digitlab.inference.shipped import SHIPPED_DIR
 from digitlab.runs import CONFIG_FILE, ONNX_FILE, open_run
@@ -43,8 +42,7 @@ def ship(run_path: str, destination: Path = SHIPPED_DIR) -> dict:
             raise SystemExit(f"{run.file(name)}: its SHA-256 is not the one recorded")
     destination.mkdir(parents=True, exist_ok=True)
     for name in FILES:
-        shutil.copyfile(run.file(name), destination / f".{name}.part")
-        (destination / f".{name}.part").replace(destination / name)
+        atomic_write_bytes(destination / name, run.file(name).read_bytes())
     record = {"from_run": run.path.name, "trained_with": train_command(config), "date": time.strftime("%Y-%m-%d"),
               "mnist_test_accuracy": accuracy, "data_fingerprint": config["data"]["fingerprint"]}
     shipped = {**config, "shipped": record, "data": {**config["data"], "data_dir": None}}

@@ -14,11 +14,10 @@ from digitlab.cli.data import print_facts
 from digitlab.cli.evaluation import print_evaluation
 from digitlab.data import describe
 from digitlab.evaluation import Evaluation, ensemble_json, summary_text
-from digitlab.models import get_spec
 from digitlab.pipeline import EXTRA_WEIGHT, LEADERBOARD_FILE, QUICKSTART_MODELS, quickstart
 from digitlab.runs import leaderboard, leaderboard_cells
 from digitlab.tables import text_table
-from digitlab.training.recipes import RECIPES, get_recipe
+from digitlab.training.recipes import RECIPES, model_and_defaults
 from digitlab.training.settings import option_name, setting_rules, settings_for
 
 
@@ -124,9 +123,8 @@ def command_train(arguments: argparse.Namespace) -> int:
         return _report_run(run, arguments.json)
     flags = {name: getattr(arguments, name) for name in setting_rules()}
     seed = flags.pop("seed") if arguments.ensemble else None  # each member gets its own
-    recipe = get_recipe(arguments.recipe) if arguments.recipe else None
-    model = recipe.model if recipe else arguments.model
-    settings = settings_for(recipe.training_defaults() if recipe else get_spec(model).training_defaults, flags)
+    model, _, defaults = model_and_defaults(arguments.model, arguments.recipe)
+    settings = settings_for(defaults, flags)
     options = dict(recipe=arguments.recipe, hyper=dict(arguments.param or []), overwrite=arguments.overwrite,
                    data_dir=arguments.data_dir,
                    extra_data=arguments.extra_data, extra_weight=arguments.extra_weight, from_run=arguments.from_run,

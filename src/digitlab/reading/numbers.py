@@ -211,8 +211,7 @@ def _signs(marks: list[_Mark], labelled: np.ndarray,
         own = labelled[mark.top:mark.bottom, mark.left:mark.right] == mark.labels[0]
         return np.count_nonzero(own) >= POINT_FILL * mark.height * mark.width
 
-    minus = next((mark for mark in sorted(marks, key=lambda m: m.left) if mark.right <= first and is_minus(mark)),
-                 None)
+    minus = next((mark for mark in sorted(marks, key=lambda m: m.left) if is_minus(mark)), None)
     points = [mark for mark in marks if is_point(mark)]
     point = max(points, key=lambda m: m.height * m.width) if points else None
     rest = [mark for mark in marks if mark is not minus and mark is not point]
@@ -359,7 +358,9 @@ class Reader:
         found = ink_map(image, READ_SIDE, clean=self.paper)
         number = number_marks(found.ink)
         digits: list[tuple[_Mark, np.ndarray, tuple[int, int]]] = []  # mark, input, column span in the mark
+        read_before: list[int] = []  # how many digits the marks before each mark hold (a mark may hold several)
         for mark, piece in zip(number.marks, number.pieces, strict=True):
+            read_before.append(len(digits))
             if mark.width > MAYBE_WIDE_FRACTION * number.typical:
                 digits += self._split(mark, piece, number)
             else:
@@ -375,10 +376,8 @@ class Reader:
                         (mark.left + start, mark.top, stop - start, mark.height))
             readings.append(DigitReading(prediction.digit, prediction.confidence, box, prediction.top(3), image_,
                                          prediction.status))
-        signs = dataclasses.replace(number.signs, separator="," if decimal_comma else ".")
-        if signs.point is not None:  # the point's place among the digits read (a mark may hold several)
-            signs = dataclasses.replace(signs, point=sum(1 for mark, _, _ in digits
-                                                         if number.marks.index(mark) < signs.point))
+        point = None if number.signs.point is None else read_before[number.signs.point]
+        signs = Signs(number.signs.minus, point, "," if decimal_comma else ".")
         text = signs.write("".join(str(reading.digit) for reading in readings))
         return NumberReading(text, math.prod(reading.confidence for reading in readings), readings, signs)
 

@@ -235,9 +235,7 @@ def fit_run(run: Run, spec: ModelSpec, hyper: dict, settings: TrainingSettings, 
                                           "held_out": len(extra_held), "seen_per_epoch": len(repeats)})
         soft = outliers is not None and len(outliers.negatives) > 0
         if soft:
-            images = np.concatenate([images, outliers.imaged_digits])
-            labels = np.concatenate([labels, outliers.imaged_labels])
-            images, labels = with_outliers(images, labels, outliers.negatives)
+            images, labels = with_outliers(images, labels, outliers)
             held_labels = one_hot(held_labels)
         data = fit_data(spec, images, labels, settings, settings.seed)
         validation = (spec.prepare(held_images), held_labels) if len(held_labels) else None

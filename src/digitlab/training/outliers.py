@@ -19,9 +19,13 @@ class Outliers:
     imaged_labels: np.ndarray
 
 
-def with_outliers(images: np.ndarray, labels: np.ndarray, negatives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Outlier exposure (Hendrycks et al. 2019): the digits with one-hot targets, and the non-digit images
-    with uniform ones, so that the model learns to spread its probability over every digit for them."""
+def with_outliers(images: np.ndarray, labels: np.ndarray, outliers: Outliers) -> tuple[np.ndarray, np.ndarray]:
+    """Outlier exposure (Hendrycks et al. 2019): the digits, the imaged digits among them, with one-hot
+    targets, and the non-digit images with uniform ones, so that the model learns to spread its probability
+    over every digit for them."""
+    images = np.concatenate([images, outliers.imaged_digits])
+    labels = np.concatenate([labels, outliers.imaged_labels])
+    negatives = outliers.negatives
     targets = np.zeros((len(labels) + len(negatives), NUM_CLASSES), np.float32)
     targets[np.arange(len(labels)), labels] = 1.0
     targets[len(labels):] = 1.0 / NUM_CLASSES

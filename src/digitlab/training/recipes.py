@@ -45,6 +45,18 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+def model_and_defaults(model: str | None, recipe: str | None) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """What a training starts from: the model (a recipe's, which ``model`` must agree with; neither: "linear"),
+    the hyper-parameters the recipe sets, and the training defaults (the recipe's over the model's)."""
+    if recipe is None:
+        model = model or "linear"
+        return model, {}, get_spec(model).training_defaults
+    chosen = get_recipe(recipe)
+    if model not in (None, chosen.model):
+        raise InvalidArgument(f"the {recipe} recipe trains a {chosen.model}, not a {model}")
+    return chosen.model, dict(chosen.hyper), chosen.training_defaults()
+
+
 def get_recipe(name: str) -> Recipe:
     try:
         return RECIPES[name]

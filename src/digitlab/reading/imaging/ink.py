@@ -1,7 +1,8 @@
 """An image -> its ink: the second step of imaging (see ``__init__.py``). How far each pixel's colour is
 from the paper's (the median colour of the border), in either polarity and for coloured pens alike, found
-on a copy at most ``WORK_SIDE`` pixels a side (for numbers, with uneven light and printed lines taken out:
-paper.py); its strength (the 99.9th percentile) and a light threshold against paper texture and compression noise.
+on a copy at most ``WORK_SIDE`` pixels a side (for a number on printed paper, when asked, with uneven light
+and printed lines taken out: paper.py); its strength (the 99.9th percentile) and a light threshold against
+paper texture and compression noise.
 
     ink_map(image) -> InkMap            the ink of a whole image (the number reader's start)
     find_ink(image) -> FoundInk         what the 28x28 fit needs of it (mnist.py)
@@ -154,7 +155,6 @@ class FoundInk:
     distance: np.ndarray
     peak: float
     inked: np.ndarray  # distance at least a quarter of the peak: where the ink is
-    cleaned: bool = False  # paper.py evened the light or took printed lines out of ``distance``
 
 
 def find_ink(image: Image.Image, work_side: int, clean: bool = False) -> FoundInk:
@@ -178,7 +178,7 @@ def find_ink(image: Image.Image, work_side: int, clean: bool = False) -> FoundIn
     if peak < 24 or np.count_nonzero(inked) < max(3, MIN_INK_FRACTION * distance.size):
         raise NoDigitFound("no digit found: the image has no ink (blank or nearly uniform)")
     return FoundInk(image, reduction, paper, background, bool(paper.mean() > rgb.mean()), denoise, distance, peak,
-                    inked, cleaned)
+                    inked)
 
 
 @dataclass(frozen=True)

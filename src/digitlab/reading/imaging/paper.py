@@ -39,6 +39,7 @@ BACKGROUND_SIDE = 128  # the background is estimated on a copy about this many p
 BACKGROUND_WINDOW = 0.12  # ... over windows this share of the side (much wider than a stroke) ...
 GATE_PERCENTILE = 10  # ... uneven where this percentile of it is high (some paper shows in every window) ...
 BACKGROUND_PERCENTILE = 40  # ... and then this percentile of it is taken away
+_EIGHT = np.ones((3, 3), dtype=bool)  # 8-connectivity
 
 
 def even_light(distance: np.ndarray, peak: float) -> np.ndarray:
@@ -62,11 +63,27 @@ def _run(inked: np.ndarray) -> int:
     return max(9, round(RUN * max(inked.shape)))
 
 
-def _runs(inked: np.ndarray, axis: int) -> tuple[np.ndarray, int]:
+def _labelled(mask: np.ndarray) -> np.ndarray:
+    """8-connected components of a mask, labelled from 1."""
+    return ndimage.label(mask, structure=_EIGHT)[0]
+
+
+def _runs(inked: np.ndarray, axis: int) -> np.ndarray:
     """The straight runs of ink along ``axis`` (1: horizontal, 0: vertical), labelled (8-connected)."""
     shape = (1, _run(inked)) if axis == 1 else (_run(inked), 1)
-    opened = ndimage.binary_opening(inked, structure=np.ones(shape, dtype=bool))
-    return ndimage.label(opened, structure=np.ones((3, 3), dtype=bool))
+    return _labelled(ndimage.binary_opening(inked, structure=np.ones(shape, dtype=bool)))
+
+
+def _on_one_line(positions: list[float], thin: float) -> list[list[int]]:
+    """Indices of ``positions`` grouped by line: each group the positions within ``thin`` of its first (in
+    order), so that no chain of near neighbours runs across a number's strokes."""
+    groups: list[list[int]] = []
+    for index in sorted(range(len(positions)), key=positions.__getitem__):
+        if groups and positions[index] - positions[groups[-1][0]] <= thin:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    return groups
 
 
 def _line_band(mine: np.ndarray, axis: int, thin: float) -> np.ndarray | None:
@@ -111,14 +128,7 @@ def _collinear(runs: list, axis: int, length: float, thin: float, shape: tuple[i
     """The runs that lie on one line with others (the same row, give or take ``thin``: the edges of a row
     of boxes, a rule broken by the writing) whose lengths add up to ``length``."""
     lines = np.zeros(shape, dtype=bool)
-    order = sorted(range(len(runs)), key=lambda index: runs[index][3])
-    groups: list[list[int]] = []
-    for index in order:
-        if groups and runs[index][3] - runs[groups[-1][0]][3] <= thin:  # near the line's first run: no chains
-            groups[-1].append(index)
-        else:
-            groups.append([index])
-    for group in groups:
+    for group in _on_one_line([run[3] for run in runs], thin):
         total = sum((runs[i][1].stop - runs[i][1].start) if axis == 1 else (runs[i][0].stop - runs[i][0].start)
                     for i in group)
         if total >= length:
@@ -142,9 +152,9 @@ def printed_lines(inked: np.ndarray, thin: float) -> tuple[np.ndarray, np.ndarra
     runs that add up, along one line, to ``LONG`` of the width (``TALL`` of the height), and vertical ones
     from one printed horizontal line to another."""
     height, width = inked.shape
-    across = _thin_runs(_runs(inked, axis=1)[0], 1, _run(inked), thin)
+    across = _thin_runs(_runs(inked, axis=1), 1, _run(inked), thin)
     horizontal = _collinear(across, 1, LONG * width, thin, inked.shape)
-    down = _thin_runs(_runs(inked, axis=0)[0], 0, _run(inked), thin)
+    down = _thin_runs(_runs(inked, axis=0), 0, _run(inked), thin)
     vertical = _collinear(down, 0, TALL * height, thin, inked.shape)
     if horizontal.any():
         vertical |= _ending_on(down, inked.shape, ndimage.binary_dilation(horizontal, iterations=math.ceil(thin)))
@@ -155,19 +165,13 @@ def _dotted_lines(inked: np.ndarray, thin: float) -> np.ndarray:
     """Rows of dots: at least DOTS small marks (none over 3 x ``thin`` across) on one row, give or take
     ``thin``, spread over LONG of the width: a dotted rule, whose dots are no decimal points (a dot half as
     big again as the row's typical one is written, and stays)."""
-    labelled, _ = ndimage.label(inked, structure=np.ones((3, 3), dtype=bool))
+    labelled = _labelled(inked)
     dots = [(label, (rows.start + rows.stop) / 2, columns, max(rows.stop - rows.start, columns.stop - columns.start))
             for label, (rows, columns) in enumerate(ndimage.find_objects(labelled), start=1)
             if max(rows.stop - rows.start, columns.stop - columns.start) <= 3 * thin]
-    dots.sort(key=lambda dot: dot[1])
     lines = np.zeros(inked.shape, dtype=bool)
-    start = 0
-    for end in range(1, len(dots) + 1):
-        if end < len(dots) and dots[end][1] - dots[start][1] <= thin:
-            continue
-        group = dots[start:end]
-        start = end
-        spread = max(dot[2].stop for dot in group) - min(dot[2].start for dot in group) if group else 0
+    for group in (list(map(dots.__getitem__, indices)) for indices in _on_one_line([dot[1] for dot in dots], thin)):
+        spread = max(dot[2].stop for dot in group) - min(dot[2].start for dot in group)
         if len(group) >= DOTS and spread >= LONG * inked.shape[1]:
             size = float(np.median([dot[3] for dot in group]))  # a written point is bigger than the rule's dots
             lines |= np.isin(labelled, [dot[0] for dot in group if dot[3] <= 1.5 * size])
@@ -224,7 +228,7 @@ def _stray_rules(inked: np.ndarray, thin: float) -> np.ndarray:
     run (the stub of a box's side; a piece of a rule, when longer than a minus sign), where a pen's stroke
     is thicker."""
     stray = np.zeros(inked.shape, dtype=bool)
-    labelled, _ = ndimage.label(inked, structure=np.ones((3, 3), dtype=bool))
+    labelled = _labelled(inked)
     for label, (rows, columns) in enumerate(ndimage.find_objects(labelled), start=1):
         height, width = rows.stop - rows.start, columns.stop - columns.start
         if max(height, width) < 0.5 * _run(inked) or min(height, width) > thin + 2 or height < width < 3 * _run(inked):
