@@ -13,6 +13,7 @@ from digitlab.inference.calibration import (
     choose_threshold,
     expected_calibration_error,
     fit_temperature,
+    refusing_threshold,
     statuses,
     tempered,
 )
@@ -54,6 +55,19 @@ def test_the_threshold_keeps_readings_right_as_often_as_asked():
     lower = probabilities.max(axis=1) >= threshold - 0.02
     assert (probabilities.argmax(axis=1) == labels)[lower].mean() < 0.95 or lower.all()
     assert choose_threshold(np.eye(10)[labels], labels) == 0.0  # always right: nothing withheld
+
+
+def test_the_threshold_rises_to_refuse_non_digits_but_withholds_few_digits():
+    rng = np.random.default_rng(0)
+    digits = np.clip(rng.normal(0.97, 0.02, 1000), 0, 1)
+    timid = rng.uniform(0.2, 0.6, 1000)  # non-digits a model taught to refuse spreads its probability over
+    threshold = refusing_threshold(digits, timid)
+    assert 0.55 < threshold <= 0.6 and (timid < threshold).mean() >= 0.97 - 1e-3
+    assert (digits < threshold).mean() == 0
+    bold = rng.uniform(0.9, 1.0, 1000)  # non-digits a lesson model reads as digits: at most 2% of digits go
+    capped = refusing_threshold(digits, bold)
+    assert (digits < capped).mean() <= 0.02 and capped > 0.9
+    assert refusing_threshold(digits, np.zeros(0)) == 0.0
 
 
 def test_a_withheld_reading_is_unsure_between_few_digits_and_not_a_digit_when_spread():

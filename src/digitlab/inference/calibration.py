@@ -6,7 +6,9 @@ into softmax(log p / T) without changing which digit is read. The expected calib
 bins of confidence) says how far the confidence is from the accuracy.
 
 A reading is then withheld (selective classification) when its calibrated confidence is below a
-threshold chosen on held-out data for a target accuracy among the readings kept. A withheld reading is
+threshold chosen on held-out data: the lowest at which the readings kept are the target accuracy right, raised
+where needed so that non-digits like those the model was taught to refuse (fresh ones, never those a report
+measures) are refused, though never so far that more than a small share of digits is withheld. A withheld reading is
 "not-a-digit" when the probability is spread over many digits (what outlier exposure teaches a model to do
 for a letter, a scribble, lined paper), "unsure" when it lies on a few ("4 or 9?").
 """
@@ -20,6 +22,8 @@ from scipy.optimize import minimize_scalar
 
 ECE_BINS = 15
 TARGET_ACCEPTED_ACCURACY = 0.995  # the default threshold keeps readings this often right on held-out uploads
+TARGET_REFUSED = 0.97  # ... and refuses this share of fresh non-digits of the kinds the run trained to refuse,
+MAX_WITHHELD = 0.02  # unless that would withhold more than this share of the held-out uploads
 CANDIDATE_MASS = 0.8  # a withheld reading whose top 3 hold less probability than this is "not-a-digit"
 STATUSES = ("ok", "not-a-digit", "unsure", "no-digit-found")
 
@@ -92,6 +96,18 @@ def choose_threshold(probabilities: np.ndarray, labels: np.ndarray,
     if last == len(order) - 1:
         return 0.0
     return round(float(confidences[order[last]]), 6)
+
+
+def refusing_threshold(digit_confidences: np.ndarray, non_digit_confidences: np.ndarray,
+                       refused: float = TARGET_REFUSED, max_withheld: float = MAX_WITHHELD) -> float:
+    """The threshold under which ``refused`` of the non-digits' calibrated confidences fall, lowered where
+    needed so that no more than ``max_withheld`` of the digits' fall under it: without it a model that reads
+    every held-out digit right would be given threshold 0 and refuse nothing."""
+    if not len(non_digit_confidences) or not len(digit_confidences):
+        return 0.0
+    wanted = float(np.quantile(non_digit_confidences, refused, method="higher"))
+    allowed = float(np.quantile(digit_confidences, max_withheld, method="lower"))
+    return round(max(0.0, min(wanted, allowed)), 6)
 
 
 def statuses(probabilities: np.ndarray, threshold: float) -> list[str]:
