@@ -229,6 +229,14 @@ def run_cli(*arguments: str) -> CliResult:
     return CliResult(code, stdout.getvalue(), stderr.getvalue())
 
 
+def api_client(app, **options):
+    """A TestClient that calls the app as a browser on this machine would (Host: localhost): the names a
+    server answers by default."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(app, base_url="http://localhost", **options)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import block_image, run_cli
+from conftest import api_client, block_image, run_cli
 from digitlab.inference.calibration import (
     choose_threshold,
     expected_calibration_error,
@@ -141,12 +141,11 @@ def test_predict_and_read_say_what_they_withhold(exported_run, tmp_path):
 
 
 def test_the_api_takes_min_confidence_and_refuses_a_bad_one(exported_run):
-    from fastapi.testclient import TestClient
 
     from digitlab.serving.app import create_app
     from digitlab.serving.config import ServeConfig
 
-    client = TestClient(create_app(ServeConfig(exported_run.path)))
+    client = api_client(create_app(ServeConfig(exported_run.path)))
     body = {"pixels": torn_between(4, 9).tolist()}
     given = client.post("/v1/predict?min_confidence=0", json=body).json()
     assert given["status"] == "ok" and given["digit"] is not None

@@ -9,10 +9,9 @@ import shutil
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
 
-from conftest import block_digit, run_cli
+from conftest import api_client, block_digit, run_cli
 from digitlab.inference.export import export_onnx
 from digitlab.inference.predictor import Predictor
 from digitlab.models import get_spec
@@ -24,7 +23,7 @@ from digitlab.serving.config import ServeConfig
 
 @pytest.fixture(scope="module")
 def client(exported_run):
-    return TestClient(create_app(ServeConfig(exported_run.path, max_bytes=200_000, max_batch=4)))
+    return api_client(create_app(ServeConfig(exported_run.path, max_bytes=200_000, max_batch=4)))
 
 
 # ------------------------------------------------------------------------------------------------

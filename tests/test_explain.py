@@ -7,11 +7,10 @@ import json
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
 from scipy.stats import spearmanr
 
-from conftest import block_digit, block_place, run_cli
+from conftest import api_client, block_digit, block_place, run_cli
 from digitlab.inference.explain import METHODS, Explainer, deletion_check, integrated_gradients, occlusion
 from digitlab.inference.predictor import Predictor
 from digitlab.serving.app import create_app
@@ -103,7 +102,7 @@ def test_explain_command_writes_a_picture_and_json_per_file(exported_run, tmp_pa
 
 
 def test_the_api_adds_saliency_when_asked(exported_run):
-    client = TestClient(create_app(ServeConfig(exported_run.path)))
+    client = api_client(create_app(ServeConfig(exported_run.path)))
     plain = client.post("/v1/predict", files={"file": ("d.png", block_digit(6))}).json()
     assert "saliency" not in plain
     explained = client.post("/v1/predict?explain=true", files={"file": ("d.png", block_digit(6))})

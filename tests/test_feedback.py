@@ -12,13 +12,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import zlib
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
 
-from conftest import block_digit, block_image, run_cli, running_server
+from conftest import api_client, block_digit, block_image, run_cli, running_server
 from digitlab.data import read_idx
 from digitlab.feedback.store import FeedbackStore
 from digitlab.serving.app import create_app
@@ -38,10 +38,13 @@ def number_png(marks: int) -> bytes:
     return buffer.getvalue()
 
 
+OPEN_STORE = ("--open-feedback", "--feedback-rate", "100000", "--feedback")  # then the store
+
+
 @pytest.fixture
 def client(exported_run, tmp_path):
-    config = ServeConfig(exported_run.path, feedback=str(tmp_path / "store"), feedback_max=6)
-    with TestClient(create_app(config)) as test_client:
+    config = ServeConfig(exported_run.path, feedback=str(tmp_path / "store"), feedback_max=6, open_feedback=True)
+    with api_client(create_app(config)) as test_client:
         yield test_client
 
 
@@ -51,7 +54,7 @@ def test_a_correction_is_stored_with_what_the_model_saw(client, exported_run, tm
     assert sent.status_code == 201, sent.text
     assert sent.json()["stored"] is True
     again = client.post("/v1/feedback", json={"pixels": block_pixels(3), "label": "5", "client_id": "page-1"})
-    assert again.status_code == 200 and again.json() == {"id": sent.json()["id"], "stored": False}
+    assert again.status_code == 200 and again.json() == {"id": sent.json()["id"], "stored": False, "status": "pending"}
     upload = client.post("/v1/feedback", files={"file": ("d.png", block_digit(7))}, data={"label": "7"})
     assert upload.status_code == 201, upload.text
     number = client.post("/v1/feedback", json={"image_base64": base64.b64encode(number_png(3)).decode(),
@@ -92,38 +95,60 @@ def test_bad_corrections_are_4xx_and_not_stored(client, tmp_path, body, status, 
 def test_a_full_store_says_so(client):
     for index in range(6):
         assert client.post("/v1/feedback", json={"pixels": block_pixels(index), "label": str(index)}).status_code == 201
-    full = client.post("/v1/feedback", json={"pixels": block_pixels(1), "label": "1"})
+    same = client.post("/v1/feedback", json={"pixels": block_pixels(1), "label": "1"})
+    assert same.status_code == 200 and same.json()["stored"] is False  # the same inputs and label: stored once
+    full = client.post("/v1/feedback", json={"pixels": block_pixels(1), "label": "7"})
     assert full.status_code == 409 and full.json()["error"]["code"] == "store_full"
 
 
 def test_without_a_store_corrections_are_refused(exported_run):
-    client = TestClient(create_app(ServeConfig(exported_run.path)))
+    client = api_client(create_app(ServeConfig(exported_run.path)))
     response = client.post("/v1/feedback", json={"pixels": block_pixels(3), "label": "3"})
     assert response.status_code == 404 and "--feedback" in response.json()["error"]["message"]
     assert client.get("/v1/model").json()["feedback"] is False
 
 
-def test_feedback_command_counts_exports_and_deletes(client, tmp_path):
+def test_feedback_command_reviews_and_exports_only_what_was_approved(client, tmp_path):
     for label, shown in (("5", 3), ("5", 2), ("1", 1)):
         assert client.post("/v1/feedback", json={"pixels": block_pixels(shown), "label": label}).status_code == 201
     store = tmp_path / "store"
     command = ["feedback", str(store)]
-    summary = run_cli(*command, "--json", "--export", str(tmp_path / "idx"))
-    assert summary.returncode == 0, summary.stderr
-    report = json.loads(summary.stdout)
+    unreviewed = run_cli(*command, "--export", str(tmp_path / "idx"))
+    assert unreviewed.returncode == 1 and "no approved corrections" in unreviewed.stderr  # nothing trains unreviewed
+    report = json.loads(run_cli(*command, "--json").stdout)
     assert report["count"] == 3 and report["per_digit"]["5"] == 2 and report["per_digit"]["1"] == 1
+    assert report["by_status"] == {"pending": 3, "approved": 0, "rejected": 0}
     assert report["confusion"][5][3] == 1 and report["confusion"][5][2] == 1 and report["wrong"] == 2
     assert (store / "gallery.png").exists() and report["gallery"] == str(store / "gallery.png")
+    ids = {(record["label"], record["prediction"]): record["id"] for record in report["records"]}
+    five_read_as_3, five_read_as_2, one = ids[("5", "3")], ids[("5", "2")], ids[("1", "1")]
+
+    decided = run_cli(*command, "--json", "--approve", five_read_as_3, "--reject", one, "--relabel",
+                      f"{five_read_as_2}=2", "--reviewer", "ana", "--export", str(tmp_path / "idx"))
+    assert decided.returncode == 0, decided.stderr
+    report = json.loads(decided.stdout)
+    assert report["decided"] == {"approve": [five_read_as_3], "reject": [one], "relabel": [five_read_as_2]}
+    assert report["by_status"] == {"pending": 0, "approved": 2, "rejected": 1} and report["exported"] == 2
     images, labels = read_idx(tmp_path / "idx" / "train-images-idx3-ubyte"), \
         read_idx(tmp_path / "idx" / "train-labels-idx1-ubyte")
-    assert images.shape == (3, 28, 28) and sorted(labels.tolist()) == [1, 5, 5]
+    assert images.shape == (2, 28, 28) and sorted(labels.tolist()) == [2, 5]
+    assert json.loads((tmp_path / "idx" / "export.json").read_text())["statuses"] == ["approved"]
+    opened = FeedbackStore(store)
+    relabelled = {record.id: record for record in opened.records()}[five_read_as_2]
+    assert relabelled.label == "2" and relabelled.proposed_label == "5" and relabelled.prediction == "2"
+    (decision,) = opened.history(five_read_as_2)
+    assert decision["decided_by"] == "ana" and decision["label_before"] == "5"
+    assert decision["status_before"] == "pending" and decision["action"] == "relabel"
+    opened.close()
     again = run_cli(*command, "--export", str(tmp_path / "idx"))
     assert again.returncode == 1 and "pass --overwrite" in again.stderr and "Traceback" not in again.stderr
+    unknown = run_cli(*command, "--approve", "no-such-id")
+    assert unknown.returncode != 0 and "no-such-id" in unknown.stderr and "Traceback" not in unknown.stderr
 
-    deleted = run_cli(*command, "--delete", report["records"][0]["id"])
+    deleted = run_cli(*command, "--delete", one)
     assert deleted.returncode == 0, deleted.stderr
     table = run_cli(*command)
-    assert table.returncode == 0 and table.stdout.startswith("2 corrections (2 digits)")
+    assert table.returncode == 0 and table.stdout.startswith("2 corrections (2 digits) in")
     missing = run_cli(*command, "--delete", "no-such-id")
     assert missing.returncode == 1 and missing.stderr.strip() == \
         f"digitlab: error: no correction with id 'no-such-id' in {store}"
@@ -139,7 +164,11 @@ def test_feedback_command_counts_exports_and_deletes(client, tmp_path):
 
 
 def send(url: str, client_id: str, label: int) -> tuple[int, dict]:
-    body = json.dumps({"pixels": block_pixels(label), "label": str(label), "client_id": client_id}).encode()
+    """One client's correction, its pixels its own (identical inputs with one label are stored once)."""
+    pixels, stamp = block_pixels(label), zlib.crc32(client_id.encode())
+    for shift in (0, 8, 16, 24):  # away from the border, where an input still looks like MNIST's
+        pixels[6 + (stamp >> shift) % 16][6 + (stamp >> (shift + 4)) % 16] = 100 + shift
+    body = json.dumps({"pixels": pixels, "label": str(label), "client_id": client_id}).encode()
     request = urllib.request.Request(f"{url}/v1/feedback", data=body, headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -150,18 +179,18 @@ def send(url: str, client_id: str, label: int) -> tuple[int, dict]:
 
 def test_no_acknowledged_correction_is_lost_when_the_server_is_killed(exported_run, tmp_path):
     store = tmp_path / "store"
-    with running_server(exported_run.path, "--feedback", str(store)) as (process, url):
+    with running_server(exported_run.path, *OPEN_STORE, str(store)) as (process, url):
         acknowledged, attempted = burst_then_kill(process, url)
 
     kept = {record.client_id: record.id for record in FeedbackStore(store).records()}
     assert all(kept.get(client_id) == record_id for client_id, record_id in acknowledged.items())
 
-    with running_server(exported_run.path, "--feedback", str(store)) as (_, url):  # the clients re-send what they sent
+    with running_server(exported_run.path, *OPEN_STORE, str(store)) as (_, url):  # the clients re-send what they sent
         for client_id in attempted:
             status, answer = send(url, client_id, int(client_id.rsplit("-", 1)[1]) % 10)
             assert status in (200, 201), answer
             if client_id in acknowledged:
-                assert status == 200 and answer == {"id": acknowledged[client_id], "stored": False}
+                assert status == 200 and answer == {"id": acknowledged[client_id], "stored": False, "status": "pending"}
     records = FeedbackStore(store).records()
     assert sorted(record.client_id for record in records) == sorted(attempted)  # each stored exactly once
 
@@ -203,7 +232,7 @@ def burst_then_kill(process, url: str) -> tuple[dict[str, str], list[str]]:
 @pytest.mark.integration
 def test_several_servers_share_one_postgresql_store(exported_run, postgres_server):
     url = postgres_server("corrections")
-    apps = [TestClient(create_app(ServeConfig(exported_run.path, feedback=url))) for _ in range(2)]
+    apps = [api_client(create_app(ServeConfig(exported_run.path, feedback=url, open_feedback=True))) for _ in range(2)]
     ids = []
     for index in range(6):
         response = apps[index % 2].post("/v1/feedback", json={"pixels": block_pixels(index), "label": str(index),

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from conftest import running_server
+from conftest import api_client, running_server
 
 BIG = 5000  # a 25-megapixel PNG: small to send (a plain page compresses well), slow to decode
 
@@ -230,12 +230,11 @@ def test_image_work_over_the_time_limit_is_answered_503(exported_run, two_big_pa
 
 @pytest.fixture
 def budget_client(exported_run):
-    from fastapi.testclient import TestClient
 
     from digitlab.serving.app import create_app
     from digitlab.serving.config import ServeConfig
 
-    return TestClient(create_app(ServeConfig(exported_run.path, max_request_pixels=50_000_000,
+    return api_client(create_app(ServeConfig(exported_run.path, max_request_pixels=50_000_000,
                                              max_request_bytes=600_000)))
 
 
@@ -279,12 +278,11 @@ def test_requests_that_arrive_together_share_model_calls(exported_run, learnable
 
 def test_the_image_endpoints_shortcut_keeps_cors_errors_and_other_methods(exported_run, learnable_dataset):
     """The image endpoints bypass the framework's routing for speed; what the app promises still holds."""
-    from fastapi.testclient import TestClient
 
     from digitlab.serving.app import create_app
     from digitlab.serving.config import ServeConfig
 
-    client = TestClient(create_app(ServeConfig(exported_run.path, cors_origins=("http://pad.example",))))
+    client = api_client(create_app(ServeConfig(exported_run.path, cors_origins=("http://pad.example",))))
     origin = {"Origin": "http://pad.example"}
     answer = client.post("/v1/predict", json={"pixels": learnable_dataset.x_test[0].tolist()}, headers=origin)
     assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == "http://pad.example"
@@ -304,12 +302,10 @@ def test_uploads_are_closed_once_read(exported_run):
     import gc
     import warnings
 
-    from fastapi.testclient import TestClient
-
     from digitlab.serving.app import create_app
     from digitlab.serving.config import ServeConfig
 
-    client = TestClient(create_app(ServeConfig(exported_run.path)))
+    client = api_client(create_app(ServeConfig(exported_run.path)))
     drawing = Image.new("L", (120, 120), 255)
     ImageDraw.Draw(drawing).line([(60, 15), (60, 105)], fill=0, width=12)
     png = io.BytesIO()
@@ -325,12 +321,11 @@ def test_uploads_are_closed_once_read(exported_run):
 @pytest.mark.parametrize("format", ["GIF", "PNG"])
 def test_palette_uploads_are_read_not_a_500(exported_run, format):
     """A GIF is always a palette image, and so are many optimised PNGs: both endpoints read them."""
-    from fastapi.testclient import TestClient
 
     from digitlab.serving.app import create_app
     from digitlab.serving.config import ServeConfig
 
-    client = TestClient(create_app(ServeConfig(exported_run.path)))
+    client = api_client(create_app(ServeConfig(exported_run.path)))
     drawing = Image.new("L", (200, 200), 255)
     ImageDraw.Draw(drawing).line([(100, 20), (100, 180)], fill=0, width=16)
     upload = io.BytesIO()

@@ -51,6 +51,7 @@ def test_the_shipped_model_reads_mnist_test_at_least_99_5_percent(shipped, mnist
 
 def test_the_shipped_model_reads_redrawn_uploads_and_refuses_non_digits(shipped, mnist):
     from benchmarks.realworld import make_set
+
     from digitlab.reading.imaging import bytes_to_mnist
     from digitlab.reading.negatives import HELD_OUT_KINDS, negative_inputs
 

@@ -44,7 +44,7 @@ def feedback_store(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(marked_run, feedback_store):
-    with running_server(marked_run.path, "--feedback", str(feedback_store)) as (_, url):
+    with running_server(marked_run.path, "--feedback", str(feedback_store), "--open-feedback") as (_, url):
         yield url
 
 

@@ -38,7 +38,7 @@ COMMANDS = {
     "data": "data", "models": "training", "train": "training", "evaluate": "evaluation", "compare": "evaluation",
     "ensemble": "evaluation", "calibrate": "evaluation", "quickstart": "training", "tune": "tuning", "export": "deploy",
     "train-marks": "reading", "predict": "reading", "read": "reading", "explain": "reading",
-    "feedback": "feedback", "app": "deploy", "serve": "deploy",
+    "feedback": "feedback", "tokens": "feedback", "app": "deploy", "serve": "deploy",
 }
 
 

@@ -12,6 +12,9 @@ from digitlab.inference.shipped import run_or_shipped
 from digitlab.reading.imaging import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
 from digitlab.serving.config import (
     FEEDBACK_MAX,
+    FEEDBACK_QUOTA,
+    FEEDBACK_RATE,
+    LOCAL_HOSTS,
     LOG_LEVELS,
     MAX_BATCH,
     MAX_QUEUE,
@@ -109,16 +112,36 @@ def add_serve(commands) -> None:
     serve.add_argument("--feedback-max", type=whole(1), default=FEEDBACK_MAX, metavar="N",
                        help="most corrections the store takes (default: %(default)s)")
     serve.add_argument("--feedback-no-uploads", action="store_true",
-                       help="keep only the 28x28 inputs of a correction, not the uploaded image (kept up to 1 MB)")
+                       help="keep only the 28x28 inputs of a correction, not the uploaded image (kept up to 1 MB, "
+                       "its EXIF and other metadata stripped)")
+    serve.add_argument("--open-feedback", action="store_true",
+                       help="take corrections without a token (a demo on your own machine); they still wait for a "
+                       "reviewer. Without it, writing needs a writer's token (digitlab tokens add)")
+    serve.add_argument("--feedback-rate", type=whole(1), default=FEEDBACK_RATE, metavar="N",
+                       help="corrections a minute per sender, per worker, on average (default: %(default)s)")
+    serve.add_argument("--feedback-quota", type=whole(1), default=FEEDBACK_QUOTA, metavar="N",
+                       help="corrections of one sender that may wait for review (default: %(default)s)")
+    serve.add_argument("--allowed-host", action="append", metavar="NAME",
+                       help="a Host name to answer besides localhost, 127.0.0.1, ::1 and --host (repeatable; '*': "
+                       "any, behind a proxy that checks it)")
     serve.add_argument("--log-level", default="warning", choices=LOG_LEVELS, help="(default: %(default)s)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
+
+
+def allowed_hosts(bound: str, extra: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The Host names served: this machine's, the address bound (unless it is every address) and ``extra``."""
+    named = () if bound in ("0.0.0.0", "::", "") else (bound,)
+    return tuple(dict.fromkeys((*LOCAL_HOSTS, *named, *extra)))
 
 
 def command_serve(arguments: argparse.Namespace) -> int:
     """REST API and a drawing web page for a run
 
-    Serve RUN over HTTP: POST /v1/predict, POST /v1/predict/batch, GET /v1/model, GET /healthz, the OpenAPI
-    schema at /openapi.json, docs at /docs, and a page at / to draw digits on.
+    Serve RUN over HTTP: POST /v1/predict, POST /v1/predict/batch, POST /v1/read, GET /v1/model, GET /healthz,
+    the OpenAPI schema at /openapi.json, docs at /docs, and a page at / to draw digits on. With --feedback,
+    POST /v1/feedback takes corrections from writers' tokens (or anyone, with --open-feedback) into a review
+    queue that reviewers' tokens read and decide on (GET/POST /v1/review, or digitlab feedback STORE --approve).
+    Only the Host names given are answered, and writes from other sites are refused.
     """
     config = ServeConfig(run=run_or_shipped(arguments.run).resolve(), engine=arguments.engine,
                          threads=arguments.threads,
@@ -128,7 +151,10 @@ def command_serve(arguments: argparse.Namespace) -> int:
                          max_request_bytes=arguments.max_request_bytes, max_request_pixels=arguments.max_request_pixels,
                          max_batch=arguments.max_batch, batching=not arguments.no_batching,
                          cors_origins=tuple(arguments.cors_origin or ()), feedback=_store_location(arguments.feedback),
-                         feedback_max=arguments.feedback_max, feedback_uploads=not arguments.feedback_no_uploads)
+                         feedback_max=arguments.feedback_max, feedback_uploads=not arguments.feedback_no_uploads,
+                         open_feedback=arguments.open_feedback, feedback_rate=arguments.feedback_rate,
+                         feedback_quota=arguments.feedback_quota,
+                         allowed_hosts=allowed_hosts(arguments.host, arguments.allowed_host or ()))
     options = ServerOptions(host=arguments.host, port=arguments.port, workers=arguments.workers,
                             log_level=arguments.log_level, access_log=arguments.access_log)
     serve(config, options, on_ready=lambda: print(

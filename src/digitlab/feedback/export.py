@@ -1,20 +1,39 @@
 """Corrections as training data: every corrected digit is one example (a correction of "2026" holds four
 28x28 inputs labelled 2, 0, 2, 6), exported as an MNIST-format pair that ``digitlab train --extra-data DIR``
-reads like any dataset."""
+reads like any dataset. Only corrections a reviewer approved are exported unless pending ones are asked for
+too; the export's ``export.json`` says which, and a run trained on it records that."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from digitlab.data import PART_FILES, write_idx
 from digitlab.errors import DigitlabError, option
-from digitlab.feedback.store import Correction
+from digitlab.feedback.store import APPROVED, PENDING, Correction
+from digitlab.fileio import atomic_write_text
+
+MANIFEST_FILE = "export.json"
 
 
-def examples(records: list[Correction]) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+def exported_statuses(include_pending: bool) -> tuple[str, ...]:
+    return (APPROVED, PENDING) if include_pending else (APPROVED,)
+
+
+def read_manifest(directory: str | os.PathLike) -> dict | None:
+    """What an export says of itself (None for an IDX pair that is not a corrections export)."""
+    path = Path(directory) / MANIFEST_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def examples(records: Iterable[Correction]) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
     """Every corrected digit: its 28x28 input, its right label, and what the model had read there (None when
     the model found another number of digits)."""
     images, labels, predicted = [], [], []
@@ -30,11 +49,12 @@ def examples(records: list[Correction]) -> tuple[np.ndarray, np.ndarray, list[st
 
 
 def export_idx(images: np.ndarray, labels: np.ndarray, directory: str | os.PathLike, *,
-               overwrite: bool = False) -> dict:
+               overwrite: bool = False, statuses: tuple[str, ...] = (APPROVED,), records: int = 0) -> dict:
     """The corrected digits as an MNIST-format training pair (train-images-idx3-ubyte, train-labels-idx1-ubyte)
-    in ``directory``, which ``read_idx`` and ``digitlab train --extra-data`` read."""
+    in ``directory``, which ``read_idx`` and ``digitlab train --extra-data`` read, with its manifest."""
     if not len(images):
-        raise DigitlabError("the store holds no corrections to export")
+        raise DigitlabError(f"the store holds no {' or '.join(statuses)} corrections to export"
+                            + ("" if PENDING in statuses else f" (approve some, or pass {option('include_pending')})"))
     directory = Path(directory)
     paths = [directory / PART_FILES["train_images"], directory / PART_FILES["train_labels"]]
     if any(path.exists() for path in paths) and not overwrite:
@@ -42,4 +62,7 @@ def export_idx(images: np.ndarray, labels: np.ndarray, directory: str | os.PathL
     directory.mkdir(parents=True, exist_ok=True)
     write_idx(paths[0], images)
     write_idx(paths[1], labels)
-    return {"directory": str(directory), "images": int(len(images)), "files": [str(path) for path in paths]}
+    manifest = {"statuses": list(statuses), "corrections": records, "images": int(len(images))}
+    atomic_write_text(directory / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
+    return {"directory": str(directory), "images": int(len(images)), "corrections": records,
+            "statuses": list(statuses), "files": [str(path) for path in paths]}

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from digitlab import plots
-from digitlab.feedback.export import examples, export_idx
-from digitlab.feedback.store import open_store
+from digitlab.feedback.export import examples, export_idx, exported_statuses
+from digitlab.feedback.store import REVIEW_STATUSES, open_store
 
 GALLERY_FILE = "gallery.png"
 GALLERY_LIMIT = 60  # the newest corrected digits the gallery shows
@@ -26,23 +26,28 @@ class FeedbackSummary:
     confusion: list[list[int]]  # [right][read] over digits the model had read at all
     wrong: int  # digits the model had read as another digit
     models: dict[str, int]  # model SHA-256 -> corrections
+    by_status: dict[str, int]  # pending, approved, rejected -> corrections
     records: list[dict]
     gallery: str | None
     export: dict | None
 
     def to_json(self) -> dict:
         return {"store": self.store, "count": self.count, "digits": self.digits, "per_digit": self.per_digit,
-                "confusion": self.confusion, "wrong": self.wrong, "models": self.models, "records": self.records,
-                "gallery": self.gallery, "export": self.export}
+                "confusion": self.confusion, "wrong": self.wrong, "models": self.models, "by_status": self.by_status,
+                "records": self.records, "gallery": self.gallery, "export": self.export,
+                "exported": None if self.export is None else self.export["images"]}
 
 
 def summarise(store: str | os.PathLike, *, gallery: str | os.PathLike | None = None,
-              export: str | os.PathLike | None = None, overwrite: bool = False) -> FeedbackSummary:
-    """Counts per digit, the model's confusion on the corrected digits, and (where asked) the gallery PNG and
-    the IDX export. A directory store gets its gallery in the directory unless another path is given."""
+              export: str | os.PathLike | None = None, overwrite: bool = False,
+              include_pending: bool = False) -> FeedbackSummary:
+    """Counts per digit and per review status, the model's confusion on the corrected digits, and (where
+    asked) the gallery PNG and the IDX export of the approved corrections (and pending ones, with
+    ``include_pending``). A directory store gets its gallery in the directory unless another path is given.
+    Uploads are never loaded: only the 28x28 inputs, a batch of rows at a time."""
     corrections = open_store(store, create=False)
     try:
-        records = corrections.records()
+        records = list(corrections.iter_records(uploads=False))
         location = corrections.safe_location
     finally:
         corrections.close()
@@ -66,9 +71,15 @@ def summarise(store: str | os.PathLike, *, gallery: str | os.PathLike | None = N
         plots.save_figure(plots.digit_grid(images[newest], titles, columns=10, title_colors=colors,
                                            suptitle="Corrected digits, newest last (read\u2192right in red)"), gallery)
         written = str(gallery)
-    exported = export_idx(images, labels, export, overwrite=overwrite) if export is not None else None
+    exported = None
+    if export is not None:
+        statuses = exported_statuses(include_pending)
+        chosen = [record for record in records if record.status in statuses]
+        exported = export_idx(*examples(chosen)[:2], export, overwrite=overwrite, statuses=statuses,
+                              records=len(chosen))
     return FeedbackSummary(
         store=location, count=len(records), digits=len(labels),
         per_digit={str(digit): int((labels == digit).sum()) for digit in range(10)},
         confusion=confusion.tolist(), wrong=int(confusion.sum() - np.trace(confusion)), models=models,
+        by_status={status: sum(record.status == status for record in records) for status in REVIEW_STATUSES},
         records=[record.summary() for record in records], gallery=written, export=exported)

@@ -66,7 +66,7 @@ def text_field(fields: dict[str, Any], name: str, longest: int) -> str | None:
 
 
 def store_correction(item: Item, fields: dict[str, Any], config: ServeConfig, reader: Reader, store: FeedbackStore,
-                     model_sha256: str | None) -> tuple[str, bool]:
+                     model_sha256: str | None, sender: str | None = None) -> tuple[str, bool]:
     """Store one correction (on a pool thread): the inputs the model saw, one per digit of the label (a
     one-digit label: the input /v1/predict sees; longer: the digits the number reader finds, as many as
     the label has), the model's reading of them, and the upload itself when it is a file of modest size."""
@@ -93,7 +93,7 @@ def store_correction(item: Item, fields: dict[str, Any], config: ServeConfig, re
     upload = item if config.feedback_uploads and isinstance(item, bytes) else None
     try:
         return store.add(label=label, inputs=inputs, prediction=prediction, reported_prediction=reported,
-                         model_sha256=model_sha256, upload=upload, client_id=client_id)
+                         model_sha256=model_sha256, upload=upload, client_id=client_id, submitted_by=sender)
     except StoreFull as error:
         raise RequestError(409, "store_full", str(error)) from None
     except InvalidArgument as error:

@@ -4,8 +4,10 @@
                              or {"image_base64": "..."}; ?include_input=true adds the 28x28 the model saw,
                              ?explain=true its saliency maps (evidence for the digit and the runner-up)
     POST /v1/predict/batch   many: multipart (several "files"), or JSON {"items": [...]} (up to max_batch)
-    POST /v1/feedback        a correction: the same bodies plus "label" ("7", "2026"), stored when the
-                             server was started with a feedback store (201 {"id"} once committed)
+    POST /v1/feedback        a correction: the same bodies plus "label" ("7", "2026"), stored as pending
+                             when the server was started with a feedback store (201 {"id"} once
+                             committed); a writer's token (Authorization: Bearer) unless --open-feedback
+    GET  /v1/review          the review queue; POST /v1/review approves, rejects, relabels (a reviewer's token)
     POST /v1/read            the whole number in one image (the same bodies as /v1/predict): every digit,
                              left to right, with its box, confidence and top 3 (?explain=true: each
                              digit's 28x28 input and saliency map)
@@ -16,7 +18,8 @@
 
 The routes live in ``routes/`` (one router per concern), the schema in ``schema.py``, request parsing in
 ``parsing.py``, the work done off the event loop in ``answers.py`` and ``work.py``. Every bad request is a
-4xx JSON error {"error": {"code", "message"}}, never a 500 (``errors.py``); a server too busy to take more
+4xx JSON error {"error": {"code", "message"}}, never a 500 (``errors.py``); unknown Host names and
+cross-site writes are refused before anything else (``guard.py``); a server too busy to take more
 image work answers 503 with Retry-After. Uploads are read into memory within the request's byte budget and
 never touch the disk. The event loop only parses: decoding, imaging and the model run on threads, so one
 phone photo never holds up the small requests around it.
@@ -34,6 +37,7 @@ from fastapi.routing import APIRoute
 
 from digitlab.serving.config import ServeConfig
 from digitlab.serving.errors import HANDLED, add_error_handlers, error_response
+from digitlab.serving.guard import Guard
 from digitlab.serving.routes import feedback, health, images
 from digitlab.serving.routes.pages import add_pages
 from digitlab.serving.service import Service
@@ -93,5 +97,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     add_pages(app, service.predictor)
     app.add_middleware(Shortcut, handlers=hot_handlers())
     if config.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"])
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(Guard, allowed_hosts=config.allowed_hosts, trusted_origins=config.cors_origins)  # outermost
     return app

@@ -18,6 +18,10 @@ MAX_REQUEST_BYTES = 8 * 1024 * 1024  # a whole request, batch included: far belo
 MAX_REQUEST_PIXELS = 50_000_000  # the declared pixels of all images of a request (two phone photos)
 MAX_QUEUE = 64  # image tasks waiting for a thread, beyond which requests get 503
 TIME_LIMIT_SECONDS = 10.0
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")  # the Host names a server answers by default
+FEEDBACK_RATE = 30  # corrections a minute per sender, on average
+FEEDBACK_BURST = 20  # ... and at once
+FEEDBACK_QUOTA = 1000  # corrections of one sender waiting for review
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
@@ -30,7 +34,11 @@ class ServeConfig:
     image work. ``max_bytes``/``max_pixels`` bound one image, ``max_request_bytes``/``max_request_pixels``
     a whole request, batch included. ``batching`` lets requests that arrive together share a model call.
     ``feedback`` is where corrections are stored (a directory or a postgresql:// URL; None: not at all),
-    up to ``feedback_max`` of them, with their original uploads unless ``feedback_uploads`` is off.
+    up to ``feedback_max`` of them, with their original uploads unless ``feedback_uploads`` is off; writing
+    them needs a writer's token unless ``open_feedback`` (a demo on one's own machine), within
+    ``feedback_rate`` a minute (bursts of ``feedback_burst``) and ``feedback_quota`` waiting for review per
+    sender (serving/access.py). Requests whose Host is not in ``allowed_hosts`` ("*": any) are refused
+    (DNS rebinding), as are POSTs from other sites than the page's own and ``cors_origins``.
     """
 
     run: Path
@@ -51,10 +59,16 @@ class ServeConfig:
     feedback: str | None = None
     feedback_max: int = setting(FEEDBACK_MAX, Rule(int, "most corrections the store takes", low=1))
     feedback_uploads: bool = setting(True, Rule(bool, "keep the uploaded image of a correction"))
+    open_feedback: bool = setting(False, Rule(bool, "corrections need no token"))
+    feedback_rate: int = setting(FEEDBACK_RATE, Rule(int, "corrections a minute per sender", low=1))
+    feedback_burst: int = setting(FEEDBACK_BURST, Rule(int, "corrections at once per sender", low=1))
+    feedback_quota: int = setting(FEEDBACK_QUOTA, Rule(int, "corrections waiting for review per sender", low=1))
+    allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "run", Path(self.run))
         object.__setattr__(self, "cors_origins", tuple(self.cors_origins))
+        object.__setattr__(self, "allowed_hosts", tuple(host.lower().strip("[]") for host in self.allowed_hosts))
         if self.feedback is not None:
             object.__setattr__(self, "feedback", os.fspath(self.feedback))
         check_fields(self)

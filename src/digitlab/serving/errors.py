@@ -16,13 +16,13 @@ from digitlab.serving.work import Overloaded
 class RequestError(Exception):
     """A client error with its HTTP status and a stable machine-readable code."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
 
-def error_json(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def error_json(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
 _IMAGE_ERROR_STATUS = {"empty": 400, "too_large": 413, "unsupported_image": 415, "bad_image": 400, "no_digit": 422,
@@ -36,7 +36,7 @@ def error_response(error: Exception) -> JSONResponse:
         response.headers["Retry-After"] = str(error.retry_after)
         return response
     if isinstance(error, RequestError):
-        return error_json(error.status, error.code, error.message)
+        return error_json(error.status, error.code, error.message, error.headers)
     return error_json(422, "unprocessable", str(error))  # a DigitlabError
 
 

@@ -9,6 +9,7 @@ request schema is declared in ``schema.py``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import sys
@@ -132,13 +133,7 @@ async def parse_body(request: Request, config: ServeConfig, pool: WorkPool, *,
                 raise RequestError(413, "too_large", f"image is over the {config.max_bytes / 1e6:.1f} MB limit")
         return files, {key: value for key, value in form.multi_items() if isinstance(value, str)}
     if content_type == "application/json":
-        body = await read_body(request, config.max_request_bytes)
-        if not body:
-            raise RequestError(400, "empty", "empty request body")
-        try:  # a large body is parsed on the pool, so that it cannot hold up the event loop
-            payload = orjson.loads(body) if len(body) <= LOOP_JSON_BYTES else await pool.run(orjson.loads, body)
-        except orjson.JSONDecodeError:  # also invalid UTF-8, NaN and integers beyond 64 bits
-            raise RequestError(400, "bad_json", "request body is not valid JSON") from None
+        payload = await read_json(request, config.max_request_bytes, pool)
         if not batch:
             fields = {k: v for k, v in payload.items() if k not in ("pixels", "image_base64")} \
                 if isinstance(payload, dict) else {}
@@ -151,6 +146,22 @@ async def parse_body(request: Request, config: ServeConfig, pool: WorkPool, *,
         return [item_from_json(item, config) for item in items], {}
     raise RequestError(415, "unsupported_media_type",
                        "send multipart/form-data with a file, or application/json with pixels or image_base64")
+
+
+async def read_json(request: Request, limit: int, pool: WorkPool | None = None) -> Any:
+    """A JSON body of at most ``limit`` bytes (415 for another content type); one over LOOP_JSON_BYTES is
+    parsed on the pool, so that it cannot hold up the event loop."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise RequestError(415, "unsupported_media_type", "send application/json")
+    body = await read_body(request, limit)
+    if not body:
+        raise RequestError(400, "empty", "empty request body")
+    try:
+        if len(body) <= LOOP_JSON_BYTES:
+            return orjson.loads(body)
+        return await pool.run(orjson.loads, body) if pool else await asyncio.to_thread(orjson.loads, body)
+    except orjson.JSONDecodeError:  # also invalid UTF-8, NaN and integers beyond 64 bits
+        raise RequestError(400, "bad_json", "request body is not valid JSON") from None
 
 
 def is_large(items: list[Item]) -> bool:

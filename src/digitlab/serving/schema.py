@@ -46,7 +46,8 @@ class NumberOut(BaseModel):
 
 class FeedbackOut(BaseModel):
     id: str
-    stored: bool  # False: a correction with this client_id was stored before (this is its id)
+    stored: bool  # False: a correction with this client_id, or these inputs and label, was stored before
+    status: str = "pending"  # every correction waits for a reviewer before it trains anything
 
 
 
@@ -99,4 +100,8 @@ ERRORS = {status: {"description": description, "content": {"application/json": {
 
 
 FEEDBACK_ERRORS = {404: {"description": "this server does not store corrections"},
-                    409: {"description": "the corrections store is full"}}
+                    401: {"description": "a writer's token is needed"},
+                    403: {"description": "the token may not write"},
+                    409: {"description": "the corrections store is full"},
+                    429: {"description": "over the rate or quota of corrections"},
+                    503: {"description": "the corrections store is unavailable"}}

@@ -15,6 +15,7 @@ from digitlab.inference.explain import Explainer
 from digitlab.inference.marks import mark_model_info
 from digitlab.inference.predictor import Predictor
 from digitlab.reading.numbers import Reader
+from digitlab.serving.access import Access
 from digitlab.serving.config import ServeConfig
 from digitlab.serving.errors import RequestError
 from digitlab.serving.work import Batcher, WorkPool
@@ -30,6 +31,7 @@ class Service:
     pool: WorkPool
     batcher: Batcher
     store: FeedbackStore | None
+    access: Access | None
     model_info: dict[str, Any]
 
     @classmethod
@@ -37,11 +39,14 @@ class Service:
         """The model is loaded once, here, with ``config.threads`` inference threads."""
         predictor = Predictor(config.run, engine=config.engine, threads=config.threads)
         reader = Reader(predictor)  # loads the run's mark model (verified) if it has one
+        store = open_store(config.feedback, max_records=config.feedback_max) if config.feedback else None
+        access = Access(store, open_feedback=config.open_feedback, per_minute=config.feedback_rate,
+                        burst=config.feedback_burst, quota=config.feedback_quota) if store else None
         return cls(config=config, predictor=predictor, reader=reader, explainer=Explainer(predictor),
                    pool=WorkPool(config.image_threads, config.max_queue, config.time_limit),
                    batcher=Batcher(lambda images: predictor.predict_batch(images).probabilities,
                                    enabled=config.batching),
-                   store=open_store(config.feedback, max_records=config.feedback_max) if config.feedback else None,
+                   store=store, access=access,
                    model_info=describe_model(predictor, config))
 
     def health(self) -> dict[str, Any]:
@@ -71,6 +76,7 @@ def describe_model(predictor: Predictor, config: ServeConfig) -> dict[str, Any]:
                     "application/json {image_base64}"],
         "limits": config.limits(),
         "feedback": config.feedback is not None,
+        "feedback_needs_token": config.feedback is not None and not config.open_feedback,
         "digitlab": __version__,
         "mark_model": mark_model_info(run),
         "calibration": predictor.calibration.to_json(),
