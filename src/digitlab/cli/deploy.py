@@ -124,6 +124,14 @@ def add_serve(commands) -> None:
     serve.add_argument("--allowed-host", action="append", metavar="NAME",
                        help="a Host name to answer besides localhost, 127.0.0.1, ::1 and --host (repeatable; '*': "
                        "any, behind a proxy that checks it)")
+    serve.add_argument("--header-timeout", type=positive_float, default=10.0, metavar="SECONDS",
+                       help="close a connection whose request headers take longer (default: %(default)s)")
+    serve.add_argument("--body-timeout", type=positive_float, default=30.0, metavar="SECONDS",
+                       help="close a connection whose request body takes longer after its headers "
+                       "(default: %(default)s)")
+    serve.add_argument("--max-connections", type=whole(1), default=512, metavar="N",
+                       help="connections and requests one worker takes at once; more are answered 503 "
+                       "(default: %(default)s)")
     serve.add_argument("--log-level", default="warning", choices=LOG_LEVELS, help="(default: %(default)s)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
 
@@ -156,6 +164,8 @@ def command_serve(arguments: argparse.Namespace) -> int:
                          feedback_quota=arguments.feedback_quota,
                          allowed_hosts=allowed_hosts(arguments.host, arguments.allowed_host or ()))
     options = ServerOptions(host=arguments.host, port=arguments.port, workers=arguments.workers,
+                            header_timeout=arguments.header_timeout, body_timeout=arguments.body_timeout,
+                            limit_concurrency=arguments.max_connections,
                             log_level=arguments.log_level, access_log=arguments.access_log)
     serve(config, options, on_ready=lambda: print(
         f"Serving {arguments.run or 'the shipped model'} at http://{arguments.host}:{arguments.port}/ "

@@ -87,10 +87,18 @@ class ServeConfig:
 
 @dataclass(frozen=True)
 class ServerOptions:
-    """Where and how uvicorn listens: address, worker processes, logging."""
+    """Where and how uvicorn listens: address, worker processes, logging, and what bounds connections:
+    at most ``limit_concurrency`` connections and tasks per worker (more are answered 503), idle keep-alive
+    connections closed after ``keep_alive`` seconds, slow requests per serving/protocol.py, and a shutdown
+    that waits ``graceful_shutdown`` seconds for requests in flight, not for ever."""
 
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
     log_level: str = "warning"
     access_log: bool = False
+    limit_concurrency: int = 512
+    keep_alive: float = 5.0
+    graceful_shutdown: float = 10.0
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0

@@ -21,6 +21,7 @@ from digitlab.feedback.store import open_store
 from digitlab.runs import open_run
 from digitlab.serving.app import create_app
 from digitlab.serving.config import ServeConfig, ServerOptions
+from digitlab.serving.protocol import DeadlineProtocol
 
 
 class PortInUse(DigitlabError):
@@ -43,7 +44,11 @@ def serve(config: ServeConfig, options: ServerOptions | None = None, *,
     check_port_free(options.host, options.port)
     uvicorn_config = uvicorn.Config(functools.partial(worker_app, config), factory=True, host=options.host,
                                     port=options.port, workers=options.workers, log_level=options.log_level,
-                                    access_log=options.access_log)
+                                    access_log=options.access_log, http=DeadlineProtocol,
+                                    limit_concurrency=options.limit_concurrency,
+                                    timeout_keep_alive=options.keep_alive,
+                                    timeout_graceful_shutdown=options.graceful_shutdown)
+    uvicorn_config.header_timeout, uvicorn_config.body_timeout = options.header_timeout, options.body_timeout
     if on_ready:
         on_ready()
     try:

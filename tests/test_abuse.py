@@ -1,0 +1,241 @@
+"""The correction loop and the server under abuse: no anonymous write becomes training data, a token's
+holder can only do what its role allows and only so much, a page on another site can neither write to the
+server nor read it through DNS rebinding, and a store that is down does not take prediction down."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import sqlite3
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import api_client, block_image, run_cli
+from digitlab.feedback.store import DATABASE_FILE, FeedbackStore
+from digitlab.feedback.tokens import add_token, find_token, list_tokens, token_hash
+from digitlab.serving.app import create_app
+from digitlab.serving.config import ServeConfig
+
+
+def pixels(label: int) -> list[list[int]]:
+    return block_image(label).astype(int).tolist()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def store_path(tmp_path):
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def tokens(store_path):
+    store = FeedbackStore(store_path)
+    made = {"writer": add_token(store, "writer-1", "writer"), "reviewer": add_token(store, "ana", "reviewer")}
+    store.close()
+    return made
+
+
+def app_for(exported_run, store_path, **options):
+    return api_client(create_app(ServeConfig(exported_run.path, feedback=str(store_path), **options)))
+
+
+def test_writing_needs_a_writers_token_and_reviewing_a_reviewers(exported_run, store_path, tokens):
+    client = app_for(exported_run, store_path)
+    anonymous = client.post("/v1/feedback", json={"pixels": pixels(3), "label": "3"})
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "token_required"
+    assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+    forged = client.post("/v1/feedback", json={"pixels": pixels(3), "label": "3"}, headers=bearer("dl_guessed"))
+    assert forged.status_code == 401 and forged.json()["error"]["code"] == "bad_token"
+    written = client.post("/v1/feedback", json={"pixels": pixels(3), "label": "3"}, headers=bearer(tokens["writer"]))
+    assert written.status_code == 201 and written.json()["status"] == "pending"
+
+    assert client.get("/v1/review").status_code == 401
+    refused = client.get("/v1/review", headers=bearer(tokens["writer"]))
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    queue = client.get("/v1/review", headers=bearer(tokens["reviewer"])).json()["corrections"]
+    assert [entry["id"] for entry in queue] == [written.json()["id"]] and queue[0]["submitted_by"] == "writer-1"
+    assert Image.open(io.BytesIO(base64.b64decode(queue[0]["inputs_png"]))).size == (28, 28)
+    not_theirs = client.post("/v1/review", json={"approve": [queue[0]["id"]]}, headers=bearer(tokens["writer"]))
+    assert not_theirs.status_code == 403
+    decided = client.post("/v1/review", json={"relabel": {queue[0]["id"]: "8"}}, headers=bearer(tokens["reviewer"]))
+    assert decided.status_code == 200 and decided.json() == {"decided": 1}
+    store = FeedbackStore(store_path)
+    (record,) = store.records(("approved",))
+    assert record.label == "8" and record.proposed_label == "3" and store.history(record.id)[0]["decided_by"] == "ana"
+    store.close()
+
+
+def test_an_open_demo_server_takes_anonymous_corrections_but_only_into_the_queue(exported_run, store_path, tmp_path):
+    client = app_for(exported_run, store_path, open_feedback=True)
+    assert client.post("/v1/feedback", json={"pixels": pixels(4), "label": "4"}).status_code == 201
+    assert client.get("/v1/review").status_code == 401  # reviewing still needs a reviewer
+    store = FeedbackStore(store_path)
+    (record,) = store.records()
+    assert record.status == "pending" and record.submitted_by == "open"
+    store.close()
+    export = run_cli("feedback", str(store_path), "--export", str(tmp_path / "idx"))
+    assert export.returncode == 1 and "no approved corrections" in export.stderr
+
+
+def test_a_sender_is_held_to_its_rate_and_its_quota(exported_run, store_path, tokens):
+    client = app_for(exported_run, store_path, feedback_rate=1, feedback_burst=3)
+    answers = [client.post("/v1/feedback", json={"pixels": pixels(index), "label": str(index)},
+                           headers=bearer(tokens["writer"])) for index in range(5)]
+    assert [answer.status_code for answer in answers] == [201, 201, 201, 429, 429]
+    assert answers[3].json()["error"]["code"] == "rate_limited" and int(answers[3].headers["Retry-After"]) >= 1
+    other = client.post("/v1/feedback", json={"pixels": pixels(7), "label": "7"}, headers=bearer(tokens["reviewer"]))
+    assert other.status_code == 201  # one sender's limit is not another's
+
+    quota = app_for(exported_run, store_path, feedback_quota=3)
+    over = quota.post("/v1/feedback", json={"pixels": pixels(9), "label": "9"}, headers=bearer(tokens["writer"]))
+    assert over.status_code == 429 and over.json()["error"]["code"] == "quota" and "Retry-After" in over.headers
+
+
+def test_a_revoked_token_stops_working_and_the_store_keeps_only_hashes(store_path, tokens):
+    made = run_cli("tokens", "add", "meter-reader", "--role", "writer", "--store", str(store_path))
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip().splitlines()[-1]
+    assert token.startswith("dl_") and len(token) > 40
+    database = (store_path / DATABASE_FILE).read_bytes()
+    for secret in (token, *tokens.values()):
+        assert secret.encode() not in database
+    store = FeedbackStore(store_path)
+    assert find_token(store, token).name == "meter-reader" and token_hash(token).encode() in database
+    store.close()
+    listed = run_cli("tokens", "list", "--store", str(store_path), "--json")
+    assert {entry["name"] for entry in json.loads(listed.stdout)} == {"writer-1", "ana", "meter-reader"}
+    assert token not in listed.stdout
+    assert run_cli("tokens", "revoke", "meter-reader", "--store", str(store_path)).returncode == 0
+    store = FeedbackStore(store_path)
+    assert not find_token(store, token).active
+    assert [t.name for t in list_tokens(store) if t.active] == ["writer-1", "ana"]
+    store.close()
+    twice = run_cli("tokens", "revoke", "meter-reader", "--store", str(store_path))
+    assert twice.returncode == 1 and "no active token" in twice.stderr
+    same = run_cli("tokens", "add", "ana", "--store", str(store_path))
+    assert same.returncode == 1 and "exists already" in same.stderr
+
+
+def test_other_sites_can_neither_write_nor_rebind(exported_run, store_path, tokens):
+    client = app_for(exported_run, store_path, open_feedback=True)
+    cross = client.post("/v1/feedback", json={"pixels": pixels(3), "label": "3"},
+                        headers={"Origin": "http://evil.example"})
+    assert cross.status_code == 403 and cross.json()["error"]["code"] == "cross_site"
+    form = client.post("/v1/predict", files={"file": ("d.png", b"x")}, headers={"Origin": "http://evil.example"})
+    assert form.status_code == 403  # a form post needs no CORS preflight: refused all the same
+    marked = client.post("/v1/predict", json={"pixels": pixels(3)}, headers={"Sec-Fetch-Site": "cross-site"})
+    assert marked.status_code == 403
+    own = client.post("/v1/predict", json={"pixels": pixels(3)}, headers={"Origin": "http://localhost"})
+    assert own.status_code == 200
+    rebound = client.get("/v1/model", headers={"Host": "evil.example"})
+    assert rebound.status_code == 421 and rebound.json()["error"]["code"] == "unknown_host"
+    assert client.get("/v1/model", headers={"Host": "127.0.0.1:8000"}).status_code == 200
+    page = client.get("/")
+    assert page.headers["X-Content-Type-Options"] == "nosniff" and page.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    named = api_client(create_app(ServeConfig(exported_run.path, allowed_hosts=("digits.example.org",))))
+    assert named.get("/v1/model", headers={"Host": "digits.example.org"}).status_code == 200
+
+
+def test_a_store_that_fails_answers_503_and_prediction_goes_on(exported_run, store_path, tokens):
+    client = app_for(exported_run, store_path)
+    locker = sqlite3.connect(store_path / DATABASE_FILE, timeout=0)
+    locker.execute("BEGIN EXCLUSIVE")  # another process holds the database: writes wait, then fail
+    try:
+        store = client.app.state.service.store
+        store._engine.dispose()
+        import sqlalchemy as sa
+
+        store._engine = sa.create_engine(f"sqlite:///{store_path / DATABASE_FILE}", connect_args={"timeout": 0.5})
+        client.app.state.service.access.tokens._seen.clear()
+        failed = client.post("/v1/feedback", json={"pixels": pixels(3), "label": "3"}, headers=bearer(tokens["writer"]))
+        assert failed.status_code == 503 and failed.headers["Retry-After"] == "30"
+        message = failed.json()["error"]["message"]
+        assert "locked" not in message and "sqlite" not in message.lower() and "corrections.db" not in message
+        assert client.post("/v1/predict", json={"pixels": pixels(3)}).status_code == 200
+    finally:
+        locker.rollback()
+        locker.close()
+
+
+def test_a_store_made_before_review_is_upgraded_and_its_corrections_wait(store_path):
+    store_path.mkdir()
+    old = sqlite3.connect(store_path / DATABASE_FILE)
+    old.execute("CREATE TABLE corrections (id VARCHAR(32) PRIMARY KEY, client_id VARCHAR(128) UNIQUE, "
+                "created_at VARCHAR(32) NOT NULL, label VARCHAR(40) NOT NULL, prediction VARCHAR(80), "
+                "reported_prediction VARCHAR(80), model_sha256 VARCHAR(64), inputs BLOB NOT NULL, upload BLOB)")
+    old.execute("INSERT INTO corrections VALUES ('a1', NULL, '2026-01-01T00:00:00Z', '7', '1', NULL, NULL, ?, NULL)",
+                (bytes(784),))
+    old.commit()
+    old.close()
+    store = FeedbackStore(store_path)
+    (record,) = store.records()
+    assert record.status == "pending" and record.proposed_label == "7" and record.label == "7"
+    assert store.records(("approved",)) == []
+    store.close()
+
+
+def test_stored_uploads_lose_their_exif_and_identical_inputs_are_kept_once(store_path):
+    image = Image.new("RGB", (64, 64), "white")
+    exif = Image.Exif()
+    exif[0x8825] = {2: (48.0, 51.0, 0.0)}  # GPSInfo: a latitude
+    exif[0x010F] = "PhoneMaker"
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif.tobytes())
+    assert Image.open(io.BytesIO(buffer.getvalue())).getexif()
+    store = FeedbackStore(store_path)
+    inputs = np.zeros((1, 28, 28), np.uint8)
+    first, created = store.add(label="4", inputs=inputs, upload=buffer.getvalue())
+    again, created_again = store.add(label="4", inputs=inputs, upload=buffer.getvalue())
+    other, created_other = store.add(label="9", inputs=inputs)
+    assert created and not created_again and again == first and created_other and other != first
+    kept = {record.id: record for record in store.records()}[first].upload
+    assert not Image.open(io.BytesIO(kept)).getexif() and b"PhoneMaker" not in kept
+    store.close()
+    small = FeedbackStore(store_path, max_bytes=3 * 784)
+    with pytest.raises(Exception, match="full"):
+        small.add(label="1", inputs=np.ones((1, 28, 28), np.uint8), upload=bytes(2000))
+    small.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# A real server (uvicorn) under slow clients
+
+
+def test_slow_clients_are_cut_off_and_do_not_stall_the_others(exported_run):
+    import socket
+    import time
+    import urllib.request
+
+    from conftest import running_server
+
+    with running_server(exported_run.path, "--header-timeout", "2", "--body-timeout", "2") as (_, url):
+        port = int(url.rsplit(":", 1)[1])
+        slow = []
+        for index in range(50):
+            connection = socket.create_connection(("127.0.0.1", port))
+            connection.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: localhost\r\n" if index % 2 else
+                               b"POST /v1/predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                               b"Content-Length: 5000\r\n\r\n{\"pix")  # headers that never end, a body that never does
+            slow.append(connection)
+        started = time.perf_counter()
+        with urllib.request.urlopen(url + "/healthz", timeout=5) as answer:
+            assert answer.status == 200
+        assert time.perf_counter() - started < 0.5  # the slow ones hold up nothing
+        time.sleep(3.5)
+        for connection in slow:
+            connection.settimeout(2)
+            assert connection.recv(100) == b""  # closed by the server
+            connection.close()
+        rebound = urllib.request.Request(url + "/v1/model", headers={"Host": "evil.example"})
+        try:
+            urllib.request.urlopen(rebound, timeout=5)
+            raise AssertionError("a request for another host name was answered")
+        except urllib.error.HTTPError as error:
+            assert error.code == 421
