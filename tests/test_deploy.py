@@ -202,7 +202,8 @@ def test_schemathesis_finds_no_server_errors(exported_run, tmp_path):
     from hypothesis import HealthCheck, given, settings
     from schemathesis.checks import not_a_server_error
 
-    app = create_app(ServeConfig(exported_run.path, feedback=str(tmp_path / "corrections")))
+    app = create_app(ServeConfig(exported_run.path, feedback=str(tmp_path / "corrections"),
+                                 allowed_hosts=("testserver",)))  # the Host schemathesis's ASGI client sends
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
     failures, calls = [], []
@@ -221,7 +222,7 @@ def test_schemathesis_finds_no_server_errors(exported_run, tmp_path):
         check()
     assert not failures
     assert {path for path, _ in calls} == {"/healthz", "/v1/model", "/v1/predict", "/v1/predict/batch", "/v1/read",
-                                           "/v1/feedback"}
+                                           "/v1/feedback", "/v1/review"}
     assert sum(path.startswith("/v1/predict") for path, _ in calls) >= 40
 
 

@@ -272,6 +272,7 @@ def test_training_on_corrections_learns_the_new_writer_and_records_it(exported_r
     extra.mkdir()
     write_idx(extra / "train-images-idx3-ubyte", images)
     write_idx(extra / "train-labels-idx1-ubyte", labels)
+    (extra / "export.json").write_text(json.dumps({"statuses": ["approved", "pending"], "images": 60}))
     held_images, held_labels = writer_digits(100, seed=2)
 
     def writer_accuracy(run) -> float:
@@ -283,6 +284,7 @@ def test_training_on_corrections_learns_the_new_writer_and_records_it(exported_r
     assert writer_accuracy(tuned) > 0.9 and tuned.metrics["test"]["accuracy"] > 0.9
     record = tuned.config["extra_data"]
     assert record["images"] == 60 and record["held_out"] == 6 and record["fit"] == 54 and record["weight"] == 5
+    assert record["export"]["statuses"] == ["approved", "pending"]  # trained on unreviewed corrections: recorded
     from digitlab.data import load_extra_data
 
     assert record["sha256"] == load_extra_data(extra).sha256

@@ -20,7 +20,6 @@ from digitlab.abstention import calibrate_run, redrawn_uploads
 from digitlab.data import ExtraData, MNISTData, load_dataset, load_extra_data
 from digitlab.errors import InvalidArgument, option
 from digitlab.evaluation import Evaluation, evaluate_ensemble, evaluate_run
-from digitlab.feedback.export import read_manifest
 from digitlab.models import get_spec, validate_hyper
 from digitlab.reading.negatives import TRAINING_KINDS, negative_inputs
 from digitlab.runs import Run, RunError, create_run, leaderboard, next_free_path, open_run, package_versions
@@ -89,7 +88,7 @@ def train(
         "extra_data": None if extra is None else {"directory": str(Path(extra.directory).resolve()),
                                                   "sha256": extra.sha256, "images": len(extra.labels),
                                                   "weight": float(extra_weight),
-                                                  "export": read_manifest(extra.directory)},
+                                                  "export": extra.manifest},
         "from": None if start is None else {"run": str(start.path.resolve()), "model_sha256": start.model_sha256()},
         "versions": package_versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -12,7 +12,7 @@ from digitlab.errors import InvalidArgument
 from digitlab.evaluation import confusion_text
 from digitlab.feedback.store import delete_correction, open_store
 from digitlab.feedback.summary import summarise
-from digitlab.feedback.tokens import ROLES, add_token, list_tokens, revoke_token
+from digitlab.feedback.tokens import ROLES, TOKEN_ACTIONS, add_token, list_tokens, revoke_token
 
 
 def add_feedback(commands) -> None:
@@ -100,7 +100,7 @@ def command_feedback(arguments: argparse.Namespace) -> int:
 
 def add_tokens(commands) -> None:
     tokens = new_command(commands, "tokens", command_tokens, json="print the result as JSON")
-    tokens.add_argument("action", choices=("add", "list", "revoke"))
+    tokens.add_argument("action", choices=TOKEN_ACTIONS)
     tokens.add_argument("name", nargs="?", metavar="NAME", help="the token's holder (add, revoke)")
     tokens.add_argument("--store", required=True, metavar="STORE",
                         help="the corrections store (a directory or a postgresql:// URL) the server uses")

@@ -9,6 +9,7 @@ shapes, dtypes, counts and label range before anyone sees it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 import time
@@ -119,6 +120,7 @@ class ExtraData:
     labels: np.ndarray  # (n,) uint8, 0-9
     directory: str
     sha256: str  # of the two files' bytes: which extra data a run used
+    manifest: dict | None = None  # a corrections export's EXPORT_MANIFEST: which review statuses it holds
 
     def split(self, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """(fit, held-out) indices: ``fraction`` of them (at least one, with two or more) held back for
@@ -126,6 +128,9 @@ class ExtraData:
         order = np.random.default_rng(seed).permutation(len(self.labels))
         held = 0 if not fraction or len(order) < 2 else min(len(order) - 1, max(1, round(fraction * len(order))))
         return np.sort(order[held:]), np.sort(order[:held])
+
+
+EXPORT_MANIFEST = "export.json"  # what a corrections export says of itself (feedback/export.py writes it)
 
 
 def load_extra_data(directory: str | os.PathLike) -> ExtraData:
@@ -144,7 +149,11 @@ def load_extra_data(directory: str | os.PathLike) -> ExtraData:
     if labels.shape != (len(images),) or not len(images) or labels.max() >= NUM_CLASSES:
         raise DataFormatError(f"{paths['train_labels']}: expected {len(images)} labels 0-9, got {labels.shape}")
     digest = hashlib.sha256(raw["train_images"] + raw["train_labels"]).hexdigest()
-    return ExtraData(images, labels.astype(np.uint8), str(source.directory), digest)
+    try:
+        manifest = json.loads((source.directory / EXPORT_MANIFEST).read_text())
+    except (OSError, ValueError):
+        manifest = None
+    return ExtraData(images, labels.astype(np.uint8), str(source.directory), digest, manifest)
 
 
 def load_dataset(

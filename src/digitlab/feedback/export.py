@@ -13,24 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from digitlab.data import PART_FILES, write_idx
+from digitlab.data.dataset import EXPORT_MANIFEST
 from digitlab.errors import DigitlabError, option
 from digitlab.feedback.store import APPROVED, PENDING, Correction
 from digitlab.fileio import atomic_write_text
 
-MANIFEST_FILE = "export.json"
-
 
 def exported_statuses(include_pending: bool) -> tuple[str, ...]:
     return (APPROVED, PENDING) if include_pending else (APPROVED,)
-
-
-def read_manifest(directory: str | os.PathLike) -> dict | None:
-    """What an export says of itself (None for an IDX pair that is not a corrections export)."""
-    path = Path(directory) / MANIFEST_FILE
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def examples(records: Iterable[Correction]) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
@@ -63,6 +53,6 @@ def export_idx(images: np.ndarray, labels: np.ndarray, directory: str | os.PathL
     write_idx(paths[0], images)
     write_idx(paths[1], labels)
     manifest = {"statuses": list(statuses), "corrections": records, "images": int(len(images))}
-    atomic_write_text(directory / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
+    atomic_write_text(directory / EXPORT_MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return {"directory": str(directory), "images": int(len(images)), "corrections": records,
             "statuses": list(statuses), "files": [str(path) for path in paths]}

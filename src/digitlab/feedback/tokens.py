@@ -21,6 +21,7 @@ from digitlab.errors import DigitlabError, InvalidArgument
 from digitlab.feedback.store import FeedbackStore
 
 ROLES = ("writer", "reviewer")
+TOKEN_ACTIONS = ("add", "list", "revoke")  # what ``digitlab tokens`` does
 TOKEN_PREFIX = "dl_"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
