@@ -202,8 +202,11 @@ def main() -> None:
                         help="build the set from MNIST's test digits (the benchmark, default), its training digits, "
                              "or the training digits the first RUN held out for validation; the last two are "
                              "tuning sets: printed, not written to the results")
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="the results file (default: results/numbers.json; the shipped model's figures go to "
+                        "results/numbers-shipped.json)")
     arguments = parser.parse_args()
-    from benchmarks.report import machine_info, write_results
+    from benchmarks.report import machine_info, out_option, write_results
 
     numbers = make_set(arguments.count, arguments.seed, arguments.digits, arguments.runs[0])
     results = []
@@ -221,8 +224,8 @@ def main() -> None:
             (arguments.save_examples / f"{index:02d}-{number.truth}-{number.spacing}-{number.look}.{suffix}"
              ).write_bytes(number.data)
     command = (f"python -m benchmarks.numbers {' '.join(arguments.runs)} --count {arguments.count} "
-               f"--seed {arguments.seed}")
-    write_results(RESULTS, {"command": command, "count": arguments.count, "seed": arguments.seed, "results": results,
+               f"--seed {arguments.seed}" + out_option(arguments.out, RESULTS))
+    write_results(arguments.out, {"command": command, "count": arguments.count, "seed": arguments.seed, "results": results,
                             "mean_over_seeds": mean_over_seeds(results), "machine": machine_info()})
     print("render the tables with: python -m benchmarks.report", file=sys.stderr)
     print(json.dumps(summary, indent=2))

@@ -115,11 +115,15 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save-examples", type=Path, help="also write a few of the generated files here")
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="the results file (default: results/realworld.json; the shipped model's figures go to "
+                        "results/realworld-shipped.json)")
     arguments = parser.parse_args()
     result = measure(arguments.run, arguments.count, arguments.seed, arguments.save_examples)
-    from benchmarks.report import record
+    from benchmarks.report import out_option, record
 
-    record(RESULTS, result)
+    result["command"] += out_option(arguments.out, RESULTS)
+    record(arguments.out, result)
     print(json.dumps(result, indent=2))
 
 

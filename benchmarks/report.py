@@ -70,6 +70,17 @@ def record(path: Path, payload: dict, *, beside: bool = False) -> dict:
     return measured
 
 
+def out_option(path: Path, default: Path) -> str:
+    """" --out PATH" for a benchmark's recorded command when it wrote elsewhere than ``default`` (the path
+    relative to the repository), else ""."""
+    if path.resolve() == default.resolve():
+        return ""
+    try:
+        return f" --out {path.resolve().relative_to(RESULTS_DIR.parent.parent)}"
+    except ValueError:
+        return f" --out {path}"
+
+
 def publish(path: Path, payload: dict) -> None:
     """``record``, then print what was recorded."""
     print(json.dumps(record(path, payload), indent=2))
@@ -576,6 +587,47 @@ TABLES = {
     "abstain": ("abstain.json", abstain_table),
 }
 PROJECT_README = README.parent.parent / "README.md"
+SHIPPED_CONFIG = README.parent.parent / "src" / "digitlab" / "shipped" / "config.json"
+# The shipped model's figures come from several benchmarks, each run on it by its own command.
+SHIPPED_RESULTS = {"paper": "paper.json", "hands": "hands.json", "abstain": "abstain.json",
+                   "numbers": "numbers-shipped.json", "realworld": "realworld-shipped.json"}
+SHIPPED_RUNS = ("src/digitlab/shipped", "runs/shipped/default")  # as shipped (ONNX), and the run it came from
+
+
+def _shipped_entry(runs: dict) -> dict:
+    return next(runs[name] for name in SHIPPED_RUNS if name in runs)
+
+
+def shipped_table(results: dict[str, dict], shipped: dict) -> str:
+    """The issue's targets for the model that ships, each against the benchmark that measures it."""
+    paper, hands = _shipped_entry(results["paper"]["runs"]), _shipped_entry(results["hands"]["runs"])
+    abstain = _shipped_entry(results["abstain"]["runs"])
+    numbers = next(r for r in results["numbers"]["results"] if r["mark_model"])
+    rows = [
+        ("MNIST test", shipped["shipped"]["mnist_test_accuracy"], 0.995, "digitlab train --recipe default"),
+        ("re-drawn uploads of MNIST test digits", results["realworld"]["pipeline_accuracy"], 0.985,
+         results["realworld"]["command"]),
+        ("clean numbers of 2-6 digits (today: 95.8%)", numbers["lengths_2_to_6"]["whole_accuracy"], 0.958,
+         results["numbers"]["command"]),
+        ("writers MNIST lacks (single digits)", hands["accuracy"], 0.97, results["hands"]["command"]),
+        ("numbers on ruled, squared, dotted and boxed paper: whole numbers", paper["all"]["whole_accuracy"], 0.93,
+         results["paper"]["command"]),
+        ("... characters", paper["all"]["digit_accuracy"], 0.985, results["paper"]["command"]),
+        ("numbers with a sign or a decimal point", paper["signed"]["whole_accuracy"], 0.93, results["paper"]["command"]),
+        ("non-digits refused", abstain["non_digits"]["refused_all"], 0.95, results["abstain"]["command"]),
+        ("re-drawn digits given", abstain["digits"]["given"], 0.98, results["abstain"]["command"]),
+        ("... of those right", abstain["digits"]["given_right"], 0.995, results["abstain"]["command"]),
+    ]
+    lines = ["| what | shipped model | target | | command |", "|---|---|---|---|---|"]
+    lines += [f"| {what} | {value:.2%} | >= {target:.1%} | {'met' if value >= target else '**NOT met**'} | `{command}` |"
+              for what, value, target, command in rows]
+    lines.append(f"| one 12 MP photo of a page, read | {paper['photo_12mp_ms']:.0f} ms | <= 300 ms | "
+                 f"{'met' if paper['photo_12mp_ms'] <= 300 else '**NOT met**'} | `{results['paper']['command']}` |")
+    by_paper = " / ".join(f"{name} {r['whole_accuracy']:.0%}" for name, r in paper["by_paper"].items())
+    lines += ["", f"Paper, whole numbers by kind: {by_paper}. The shipped model is "
+              f"`{shipped['shipped']['from_run']}` (`{shipped['shipped']['trained_with']}`), shipped "
+              f"{shipped['shipped']['date']}; {_machine_line(results['paper']['machine'])}."]
+    return "\n".join(lines)
 
 
 Row = tuple[str, str, str]  # what, result, command: one line of the project README's summary
@@ -788,6 +840,10 @@ def rendered_readmes() -> dict[Path, str]:
     text = README.read_text()
     for name, payload in results.items():
         text = _fill(text, name, TABLES[name][1](payload))
+    if SHIPPED_CONFIG.exists() and all((RESULTS_DIR / file_name).exists() for file_name in SHIPPED_RESULTS.values()):
+        text = _fill(text, "shipped", shipped_table(
+            {name: json.loads((RESULTS_DIR / file_name).read_text()) for name, file_name in SHIPPED_RESULTS.items()},
+            json.loads(SHIPPED_CONFIG.read_text())))
     rendered = {README: text}
     if PROJECT_README.exists():
         rendered[PROJECT_README] = _fill(PROJECT_README.read_text(), "summary", summary_table(results))
