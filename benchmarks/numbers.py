@@ -224,7 +224,7 @@ def main() -> None:
             (arguments.save_examples / f"{index:02d}-{number.truth}-{number.spacing}-{number.look}.{suffix}"
              ).write_bytes(number.data)
     command = (f"python -m benchmarks.numbers {' '.join(arguments.runs)} --count {arguments.count} "
-               f"--seed {arguments.seed}" + out_option(arguments.out, RESULTS))
+               f"--seed {arguments.seed}") + out_option(arguments.out, RESULTS)
     write_results(arguments.out, {"command": command, "count": arguments.count, "seed": arguments.seed, "results": results,
                             "mean_over_seeds": mean_over_seeds(results), "machine": machine_info()})
     print("render the tables with: python -m benchmarks.report", file=sys.stderr)

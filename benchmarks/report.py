@@ -613,14 +613,15 @@ def shipped_table(results: dict[str, dict], shipped: dict) -> str:
         ("numbers on ruled, squared, dotted and boxed paper: whole numbers", paper["all"]["whole_accuracy"], 0.93,
          results["paper"]["command"]),
         ("... characters", paper["all"]["digit_accuracy"], 0.985, results["paper"]["command"]),
-        ("numbers with a sign or a decimal point", paper["signed"]["whole_accuracy"], 0.93, results["paper"]["command"]),
+        ("numbers with a sign or a decimal point", paper["signed"]["whole_accuracy"], 0.93,
+         results["paper"]["command"]),
         ("non-digits refused", abstain["non_digits"]["refused_all"], 0.95, results["abstain"]["command"]),
         ("re-drawn digits given", abstain["digits"]["given"], 0.98, results["abstain"]["command"]),
         ("... of those right", abstain["digits"]["given_right"], 0.995, results["abstain"]["command"]),
     ]
     lines = ["| what | shipped model | target | | command |", "|---|---|---|---|---|"]
-    lines += [f"| {what} | {value:.2%} | >= {target:.1%} | {'met' if value >= target else '**NOT met**'} | `{command}` |"
-              for what, value, target, command in rows]
+    lines += [f"| {what} | {value:.2%} | >= {target:.1%} | {'met' if value >= target else '**NOT met**'} "
+              f"| `{command}` |" for what, value, target, command in rows]
     lines.append(f"| one 12 MP photo of a page, read | {paper['photo_12mp_ms']:.0f} ms | <= 300 ms | "
                  f"{'met' if paper['photo_12mp_ms'] <= 300 else '**NOT met**'} | `{results['paper']['command']}` |")
     by_paper = " / ".join(f"{name} {r['whole_accuracy']:.0%}" for name, r in paper["by_paper"].items())
