@@ -225,8 +225,9 @@ def main() -> None:
              ).write_bytes(number.data)
     command = (f"python -m benchmarks.numbers {' '.join(arguments.runs)} --count {arguments.count} "
                f"--seed {arguments.seed}") + out_option(arguments.out, RESULTS)
-    write_results(arguments.out, {"command": command, "count": arguments.count, "seed": arguments.seed, "results": results,
-                            "mean_over_seeds": mean_over_seeds(results), "machine": machine_info()})
+    write_results(arguments.out, {"command": command, "count": arguments.count, "seed": arguments.seed,
+                                  "results": results, "mean_over_seeds": mean_over_seeds(results),
+                                  "machine": machine_info()})
     print("render the tables with: python -m benchmarks.report", file=sys.stderr)
     print(json.dumps(summary, indent=2))
 
