@@ -239,3 +239,37 @@ def test_slow_clients_are_cut_off_and_do_not_stall_the_others(exported_run):
             raise AssertionError("a request for another host name was answered")
         except urllib.error.HTTPError as error:
             assert error.code == 421
+
+
+def test_a_small_deep_png_that_declares_25_megapixels_costs_about_its_decoded_size(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "bomb.py"
+    script.write_text(
+        "import io, resource\n"
+        "import numpy as np\n"
+        "from PIL import Image\n"
+        "from digitlab.reading.imaging import bytes_to_mnist\n"
+        "a = np.full((5000, 5000), 65535, np.uint16); a[2000:3000, 2400:2600] = 0\n"
+        "buffer = io.BytesIO(); Image.fromarray(a).save(buffer, format='PNG'); data = buffer.getvalue(); del a\n"
+        "assert len(data) < 100_000\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "bytes_to_mnist(data)\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert float(result.stdout.strip()) < 150  # MB: was 358, float copies of every declared pixel
+
+
+def test_a_phone_jpeg_that_pillow_opens_as_mpo_is_read(exported_run):
+    from PIL import ImageDraw
+
+    photo = Image.new("RGB", (900, 700), "white")
+    ImageDraw.Draw(photo).rectangle((420, 150, 480, 550), fill="black")
+    buffer = io.BytesIO()
+    photo.save(buffer, format="MPO", save_all=True, append_images=[photo.resize((160, 120))])
+    assert Image.open(io.BytesIO(buffer.getvalue())).format == "MPO"
+    client = api_client(create_app(ServeConfig(exported_run.path)))
+    answer = client.post("/v1/predict", files={"file": ("phone.jpg", buffer.getvalue(), "image/jpeg")})
+    assert answer.status_code == 200, answer.text

@@ -328,6 +328,13 @@ def test_app_command_builds_the_offline_app(exported_run, tmp_path):
     assert "http://" not in html and "https://" not in html  # nothing from another host
     again = run_cli(*command)
     assert again.returncode == 1 and "pass --overwrite" in again.stderr
+    assert run_cli(*command, "--overwrite").returncode == 0  # an app build is replaced
+    precious = tmp_path / "home"
+    (precious / "notes").mkdir(parents=True)
+    (precious / "notes" / "thesis.tex").write_text("years of work")
+    refused = run_cli("app", str(exported_run.path), "--out", str(precious), "--overwrite")
+    assert refused.returncode == 1 and "not an app that digitlab built" in refused.stderr
+    assert (precious / "notes" / "thesis.tex").read_text() == "years of work"
 
     unexported = tmp_path / "unexported"
     shutil.copytree(exported_run.path, unexported)

@@ -85,6 +85,9 @@ def build_app(run: str | os.PathLike | Run, out: str | os.PathLike, *, overwrite
     out = Path(out)
     if out.exists() and not overwrite:
         raise DigitlabError(f"{out} already exists; pass {option('overwrite')} to replace it")
+    if out.exists() and not is_app_build(out):
+        raise DigitlabError(f"{out} is not an app that digitlab built, so {option('overwrite')} will not replace it "
+                            "(choose another --out, or remove it yourself)")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
@@ -96,6 +99,19 @@ def build_app(run: str | os.PathLike | Run, out: str | os.PathLike, *, overwrite
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return {**summary, "directory": str(out)}
+
+
+def is_app_build(path: Path) -> bool:
+    """Whether ``path`` is what build_app writes (its model.json and precache.json), or an empty directory:
+    what --overwrite may replace, so that a typo in --out cannot delete a home directory."""
+    if path.is_dir() and not any(path.iterdir()):
+        return True
+    try:
+        model = json.loads((path / "model.json").read_text())
+        precache = json.loads((path / "precache.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(model, dict) and "digitlab" in model and isinstance(precache, dict) and "version" in precache
 
 
 def app_available(run: Run) -> str | None:

@@ -25,7 +25,7 @@ from digitlab.errors import DigitlabError
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 MAX_IMAGE_PIXELS = 25_000_000  # decompression-bomb guard: checked from the header, before decoding
-ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM")
+ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP", "TIFF", "PPM")  # MPO: phone JPEGs with a preview
 
 DIGIT_BOX = 20  # MNIST fits each digit's bounding box in 20x20 ...
 CANVAS = 28  # ... and centres its centre of mass in 28x28
@@ -109,7 +109,7 @@ def decode_opened(image: Opened) -> Image.Image:
     # 64 KB block's return waited for the GIL (a phone photo took 121 ms beside a busy thread, not 12).
     image.decodermaxblock = max(image.decodermaxblock, MAX_IMAGE_BYTES)
     try:
-        if image.format == "JPEG" and max(width, height) > 2 * DRAFT_SIDE:
+        if image.format in ("JPEG", "MPO") and max(width, height) > 2 * DRAFT_SIDE:
             scale = DRAFT_SIDE / max(width, height)
             image.draft("RGB" if image.mode not in ("L", "RGB") else image.mode,
                         (math.ceil(width * scale), math.ceil(height * scale)))

@@ -43,14 +43,31 @@ def _workable(image: Image.Image) -> Image.Image:
     if image.mode == "1":
         return image.convert("L")
     if image.mode in ("I", "F") or image.mode.startswith("I;16"):
-        pixels = np.nan_to_num(np.asarray(image, dtype=np.float32))
-        peak = float(pixels.max()) if pixels.size else 0.0
-        scale = 255 / 65535 if peak > 255 else 255.0 if image.mode == "F" and peak <= 1 else 1.0
-        return Image.fromarray(np.clip(np.round(pixels * scale), 0, 255).astype(np.uint8), "L")
+        return _deep_grey_as_l(image)
     try:
         return image.convert("RGB")
     except ValueError as error:
         raise ImageError(f"unsupported colour mode {image.mode} ({error})", "unsupported_image") from None
+
+
+DEEP_BAND_ROWS = 256  # a 16- or 32-bit grey is brought to 8 bits this many rows at a time
+
+
+def _deep_grey_as_l(image: Image.Image) -> Image.Image:
+    """A 16- or 32-bit grey as 8-bit L, band by band (the peak first, then the scaling): a small file can
+    declare tens of megapixels, and float copies of all of them at once cost hundreds of MB; this way the
+    peak stays near the decoded image's own size."""
+    def bands():
+        for top in range(0, image.height, DEEP_BAND_ROWS):
+            box = (0, top, image.width, min(image.height, top + DEEP_BAND_ROWS))
+            yield top, np.nan_to_num(np.asarray(image.crop(box), dtype=np.float32))
+
+    peak = max((float(band.max()) for _, band in bands() if band.size), default=0.0)
+    scale = 255 / 65535 if peak > 255 else 255.0 if image.mode == "F" and peak <= 1 else 1.0
+    grey = np.empty((image.height, image.width), np.uint8)
+    for top, band in bands():
+        grey[top:top + len(band)] = np.clip(np.round(band * scale), 0, 255)
+    return Image.fromarray(grey, "L")
 
 
 def _has_alpha(image: Image.Image) -> bool:
