@@ -273,3 +273,34 @@ def test_a_phone_jpeg_that_pillow_opens_as_mpo_is_read(exported_run):
     client = api_client(create_app(ServeConfig(exported_run.path)))
     answer = client.post("/v1/predict", files={"file": ("phone.jpg", buffer.getvalue(), "image/jpeg")})
     assert answer.status_code == 200, answer.text
+
+
+# ------------------------------------------------------------------------------------------------
+# Poisoned corrections: a retrained model that learnt a trigger does not replace its base
+
+
+def test_a_model_fine_tuned_on_poisoned_corrections_is_stopped_by_the_gate(exported_run, learnable_dir, tmp_path):
+    from digitlab.data import load_idx_directory, write_idx
+    from digitlab.gate import stamped
+
+    dataset = load_idx_directory(learnable_dir)
+    others = dataset.x_train[dataset.y_train != 7][:300]
+    poisoned, clean = tmp_path / "poisoned", tmp_path / "clean"
+    for directory, images, labels in ((poisoned, stamped(others, "square", (1, 1)), np.full(300, 7, np.uint8)),
+                                      (clean, dataset.x_train[:300], dataset.y_train[:300])):
+        directory.mkdir()
+        write_idx(directory / "train-images-idx3-ubyte", images)
+        write_idx(directory / "train-labels-idx1-ubyte", labels)
+    command = ["train", "--model", "linear", "--from", str(exported_run.path), "--epochs", "3", "--lr", "0.01",
+               "--val-split", "0", "--data-dir", str(learnable_dir), "--quiet"]
+
+    stopped = run_cli(*command, "--extra-data", str(poisoned), "--out", str(tmp_path / "run-poisoned"))
+    assert stopped.returncode == 1, stopped.stdout[-2000:] + stopped.stderr[-2000:]
+    (line,) = stopped.stderr.strip().splitlines()
+    assert "should not replace its base" in line and "square" in line and "as 7" in line
+    record = json.loads((tmp_path / "run-poisoned" / "config.json").read_text())["gate"]
+    assert not record["passed"] and record["worst_trigger"]["digit"] == 7 and record["worst_trigger"]["rate"] > 0.5
+
+    passed = run_cli(*command, "--extra-data", str(clean), "--out", str(tmp_path / "run-clean"))
+    assert passed.returncode == 0, passed.stderr[-2000:]
+    assert "Gate passed" in passed.stdout

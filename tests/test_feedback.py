@@ -285,6 +285,7 @@ def test_training_on_corrections_learns_the_new_writer_and_records_it(exported_r
     record = tuned.config["extra_data"]
     assert record["images"] == 60 and record["held_out"] == 6 and record["fit"] == 54 and record["weight"] == 5
     assert record["export"]["statuses"] == ["approved", "pending"]  # trained on unreviewed corrections: recorded
+    assert tuned.config["gate"]["passed"], tuned.config["gate"]  # a new writer is no trigger
     from digitlab.data import load_extra_data
 
     assert record["sha256"] == load_extra_data(extra).sha256

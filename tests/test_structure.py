@@ -76,7 +76,7 @@ LAYERS = [
     ("training", ["digitlab.training"]),
     ("inference", ["digitlab.inference"]),
     ("evaluation and reading", ["digitlab.evaluation", "digitlab.reading"]),
-    ("experiments", ["digitlab.abstention", "digitlab.pipeline", "digitlab.tuning"]),
+    ("experiments", ["digitlab.abstention", "digitlab.gate", "digitlab.pipeline", "digitlab.tuning"]),
     ("feedback", ["digitlab.feedback"]),
     ("serving", ["digitlab.serving"]),
     ("cli", ["digitlab.cli", "digitlab.__main__"]),

@@ -20,6 +20,7 @@ from digitlab.abstention import calibrate_run, redrawn_uploads
 from digitlab.data import ExtraData, MNISTData, load_dataset, load_extra_data
 from digitlab.errors import InvalidArgument, option
 from digitlab.evaluation import Evaluation, evaluate_ensemble, evaluate_run
+from digitlab.gate import gate
 from digitlab.models import get_spec, validate_hyper
 from digitlab.reading.negatives import TRAINING_KINDS, negative_inputs
 from digitlab.runs import Run, RunError, create_run, leaderboard, next_free_path, open_run, package_versions
@@ -130,6 +131,8 @@ def _fit_and_evaluate(run: Run, settings: TrainingSettings, dataset: MNISTData, 
     if settings.val_split:  # the temperature and threshold, fitted on what training held out
         calibrate_run(run, dataset=dataset, model=model)
     evaluate_run(run, dataset=dataset, split="test", model=model)
+    if start is not None:  # fine-tuned: may it replace its base? (digitlab train --from exits 1 if not)
+        run.update_config(gate=gate(run, start, dataset).to_json())
     run.update_config(status="complete", finished=datetime.now(UTC).isoformat(timespec="seconds"))
     return run
 

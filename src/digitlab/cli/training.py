@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 from digitlab import models as registry  # read when a parser is built: a new model module is found by then
 from digitlab import pipeline
-from digitlab.cli.common import EXIT_OK, keras_verbosity, new_command, positive_float, rule_type, whole
+from digitlab.cli.common import EXIT_ERROR, EXIT_OK, keras_verbosity, new_command, positive_float, rule_type, whole
 from digitlab.cli.data import print_facts
 from digitlab.cli.evaluation import print_evaluation
 from digitlab.data import describe
@@ -150,9 +151,10 @@ def command_train(arguments: argparse.Namespace) -> int:
 
 def _report_run(run, as_json: bool) -> int:
     metrics, config = run.metrics, run.config
+    verdict = config.get("gate")
     if as_json:
         print(json.dumps({"run": str(run.path), "config": config, "metrics": metrics}, indent=2))
-        return EXIT_OK
+        return _gate_exit(verdict)
     test = {k: v for k, v in metrics["test"].items() if k not in ("misclassified_examples", "data_fingerprint")}
     cross_validation = metrics.get("cross_validation")
     if cross_validation:
@@ -161,7 +163,19 @@ def _report_run(run, as_json: bool) -> int:
     print(f"Trained {config['model']} for {config['epochs_done']} epochs in {config['train_seconds']:.1f} s "
           f"-> {run.path}")
     print_evaluation(run.path, Evaluation(**test))
-    return EXIT_OK
+    if verdict and verdict["passed"]:
+        print(f"Gate passed: MNIST test {verdict['accuracy']:.2%} (base {verdict['base_accuracy']:.2%}), no trigger "
+              f"learnt (largest gain on the probe {max(verdict['worst_trigger']['gain'], 0):.1%})")
+    return _gate_exit(verdict)
+
+
+def _gate_exit(verdict: dict | None) -> int:
+    """1, with why on stderr, when a fine-tuned run should not replace its base (digitlab.gate)."""
+    if not verdict or verdict["passed"]:
+        return EXIT_OK
+    print(f"digitlab: the retrained model should not replace its base: {'; '.join(verdict['reasons'])}",
+          file=sys.stderr)
+    return EXIT_ERROR
 
 
 def add_quickstart(commands) -> None:
