@@ -304,3 +304,33 @@ def test_a_model_fine_tuned_on_poisoned_corrections_is_stopped_by_the_gate(expor
     passed = run_cli(*command, "--extra-data", str(clean), "--out", str(tmp_path / "run-clean"))
     assert passed.returncode == 0, passed.stderr[-2000:]
     assert "Gate passed" in passed.stdout
+
+
+def test_a_reading_has_a_budget_of_candidate_pieces(monkeypatch, mnist_run):
+    from benchmarks.numbers import make_set
+
+    from digitlab.reading import numbers
+    from digitlab.reading.imaging import ImageError
+
+    touching = [number for number in make_set(56, seed=4) if number.touching][:3]
+    reader = numbers.Reader(mnist_run)
+    for number in touching:
+        reader.read_file(number.data)  # within the budget
+    monkeypatch.setattr(numbers, "MAX_PIECES", 2)
+    refused = 0
+    for number in touching:
+        with pytest.raises(ImageError, match="candidate pieces") as error:
+            reader.read_file(number.data)
+        refused += error.value.code == "too_many_marks"
+    assert refused == len(touching) > 0
+
+
+def test_explaining_a_whole_batch_is_capped(exported_run):
+    from digitlab.serving.routes.images import MAX_EXPLAINED
+
+    client = api_client(create_app(ServeConfig(exported_run.path)))
+    items = [{"pixels": pixels(index % 10)} for index in range(MAX_EXPLAINED + 1)]
+    refused = client.post("/v1/predict/batch?explain=true", json={"items": items})
+    assert refused.status_code == 413 and refused.json()["error"]["code"] == "explain_too_large"
+    allowed = client.post("/v1/predict/batch?explain=true", json={"items": items[:MAX_EXPLAINED]})
+    assert allowed.status_code == 200 and len(allowed.json()["predictions"]) == MAX_EXPLAINED

@@ -43,6 +43,7 @@ WIDE_FRACTION = 1.0  # a mark wider than this times the median digit height like
 MAYBE_WIDE_FRACTION = 0.55  # from this width on, a mark may hold touching digits: the classifier decides
 SURE = 0.9  # a mark read as one digit this confidently is left whole, unless it is wide
 MAX_DIGITS_PER_MARK = 6
+MAX_PIECES = 600  # candidate pieces one image may have read (a crafted image gave 2,310): refused beyond
 CUTS_PER_MARK = 12  # candidate cuts in a mark: its column profile's deepest minima, at most this many ...
 CUT_RADIUS = 0.04  # ... each the lowest within this (of the median digit height) either side,
 CUT_SPACING = 0.06  # ... at least this far apart,
@@ -359,10 +360,11 @@ class Reader:
         number = number_marks(found.ink)
         digits: list[tuple[_Mark, np.ndarray, tuple[int, int]]] = []  # mark, input, column span in the mark
         read_before: list[int] = []  # how many digits the marks before each mark hold (a mark may hold several)
+        budget = [MAX_PIECES]  # pieces this reading may still have the classifier read
         for mark, piece in zip(number.marks, number.pieces, strict=True):
             read_before.append(len(digits))
             if mark.width > MAYBE_WIDE_FRACTION * number.typical:
-                digits += self._split(mark, piece, number)
+                digits += self._split(mark, piece, number, budget)
             else:
                 digits.append((mark, number.image_to_mnist(piece), (0, mark.width)))
         inputs = np.stack([image_ for _, image_, _ in digits])
@@ -381,8 +383,8 @@ class Reader:
         text = signs.write("".join(str(reading.digit) for reading in readings))
         return NumberReading(text, math.prod(reading.confidence for reading in readings), readings, signs)
 
-    def _split(self, mark: _Mark, piece: np.ndarray,
-               number: NumberMarks) -> list[tuple[_Mark, np.ndarray, tuple[int, int]]]:
+    def _split(self, mark: _Mark, piece: np.ndarray, number: NumberMarks,
+               budget: list[int]) -> list[tuple[_Mark, np.ndarray, tuple[int, int]]]:
         """Touching digits: cut the mark at its candidate cuts (:func:`piece_spans`), read every piece in one
         batch, and keep the reading whose pieces score best: the classifier's confidence in each, and with
         the run's mark model, its probability that the piece is one whole digit (not a fragment, not
@@ -394,6 +396,10 @@ class Reader:
         for fill in (False, True):
             spans = piece_spans(piece, number.typical, fill)
             new = [span for span in spans if span not in read]  # the grid pass reads only the pieces it adds
+            budget[0] -= len(new)
+            if budget[0] < 0:
+                raise ImageError(f"more than {MAX_PIECES} candidate pieces to read: not a number (text or noise?)",
+                                 "too_many_marks")
             if new:
                 images = np.stack([number.image_to_mnist(piece[:, start:stop]) for start, stop in new])
                 one_digit = self.marks.log_one_digit(images) if self.marks else np.zeros(len(new))

@@ -17,7 +17,7 @@ from digitlab.inference.explain import rounded
 from digitlab.inference.predictor import MIN_CONFIDENCE_RULE
 from digitlab.reading.imaging import ImageError
 from digitlab.serving.answers import prediction_json, prepared_images, read_item
-from digitlab.serving.errors import image_error
+from digitlab.serving.errors import RequestError, image_error
 from digitlab.serving.parsing import is_large, json_response, parse_items, query_flag, query_number
 from digitlab.serving.schema import (
     BATCH_BODY,
@@ -34,6 +34,7 @@ from digitlab.serving.schema import (
 from digitlab.serving.service import current_service
 
 router = APIRouter()
+MAX_EXPLAINED = 8  # images one request may have explained: occlusion runs the model 170 times for each
 
 
 @router.post("/v1/predict", summary="Classify one image", openapi_extra=PREDICT_BODY | INCLUDE_INPUT,
@@ -53,6 +54,9 @@ async def answer(request: Request, *, batch: bool) -> list[dict]:
     include_input, explain = query_flag(request, "include_input"), query_flag(request, "explain")
     minimum = query_number(request, "min_confidence", MIN_CONFIDENCE_RULE)
     items = await parse_items(request, service.config, service.pool, batch=batch)
+    if explain and len(items) > MAX_EXPLAINED:
+        raise RequestError(413, "explain_too_large", f"explain=true takes at most {MAX_EXPLAINED} images a request "
+                           f"(each costs about 170 model evaluations); this batch has {len(items)}")
     images = await prepared_images(items, service.config, service.pool)
     probabilities = await service.batcher.probabilities(images[0][None] if len(images) == 1 else np.stack(images))
     results = prediction_json(probabilities, images, include_input,
