@@ -319,6 +319,7 @@ def test_app_command_builds_the_offline_app(exported_run, tmp_path):
                  "vendor/ort-wasm-simd-threaded.wasm"):
         assert (out / name).is_file() and name in precache["files"]
     assert (out / "model.onnx").read_bytes() == exported_run.file("model.onnx").read_bytes()
+    assert f'const VERSION = "{precache["version"]}"' in (out / "sw.js").read_text()  # a new build, a new worker
     assert json.loads((out / "model.json").read_text())["flatten"] is True  # linear takes 784 values
     manifest = json.loads((out / "manifest.webmanifest").read_text())
     assert manifest["display"] == "standalone" and {icon["sizes"] for icon in manifest["icons"]} == {"192x192",

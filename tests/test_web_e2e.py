@@ -253,6 +253,23 @@ def test_the_app_reads_a_drawn_digit_with_the_network_off(server, browser):
     context.close()
 
 
+def test_the_app_runs_no_model_whose_sha256_differs_and_its_worker_names_its_version(server, browser):
+    context = browser.new_context(service_workers="block")
+    context.route("**/app/model.onnx", lambda route: route.fulfill(body=b"\x08\x07not the model that was built",
+                                                                 content_type="application/octet-stream"))
+    page = context.new_page()
+    page.goto(f"{server}/app/")
+    page.wait_for_function("document.getElementById('status').textContent.includes('could not be loaded')",
+                           timeout=30000)
+    assert "SHA-256" in page.locator("#status").text_content()
+    assert page.evaluate("document.body.dataset.ready") != "true"
+    worker = page.evaluate("fetch('sw.js').then(r => r.text())")
+    version = page.evaluate("fetch('precache.json').then(r => r.json()).then(p => p.version)")
+    assert f'const VERSION = "{version}"' in worker and "__DIGITLAB_APP_VERSION__" not in worker
+    assert 'cache: "reload"' in worker and "startsWith(PREFIX)" in worker
+    context.close()
+
+
 def test_the_app_on_a_phone_reads_touch_and_a_photo(server, browser, tmp_path):
     context, page = open_app(browser, server, viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390

@@ -65,6 +65,15 @@ def precache_json(files: dict[str, Path], model: dict) -> dict:
     return {"version": digest.hexdigest()[:16], "files": ["./", INDEX, "model.json", *sorted(files)]}
 
 
+SW_FILE = "sw.js"
+SW_VERSION_MARK = "__DIGITLAB_APP_VERSION__"
+
+
+def service_worker(version: str) -> str:
+    """sw.js with the build's version written in: a new build is a new worker to the browser."""
+    return (WEB / SW_FILE).read_text().replace(SW_VERSION_MARK, version)
+
+
 def _write_app(run: Run, directory: Path) -> dict:
     files = app_files(run)
     for name, source in files.items():
@@ -72,8 +81,10 @@ def _write_app(run: Run, directory: Path) -> dict:
         shutil.copy2(source, directory / name)
     (directory / INDEX).write_text(page_html("device"))
     model = model_json(run)
+    precache = precache_json(files, model)
     (directory / "model.json").write_text(json.dumps(model, indent=2) + "\n")
-    (directory / "precache.json").write_text(json.dumps(precache_json(files, model), indent=2) + "\n")
+    (directory / "precache.json").write_text(json.dumps(precache, indent=2) + "\n")
+    (directory / SW_FILE).write_text(service_worker(precache["version"]))
     size = sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
     return {"directory": str(directory), "files": len(files) + 3, "bytes": size, "model": model}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from digitlab.inference.predictor import Predictor
@@ -54,6 +54,11 @@ def add_offline_app(app: FastAPI, predictor: Predictor) -> None:
     @app.get("/app/precache.json", include_in_schema=False)
     async def app_precache() -> JSONResponse:
         return JSONResponse(described()["precache"], headers={"Cache-Control": "no-store"})
+
+    @app.get("/app/sw.js", include_in_schema=False)
+    async def app_worker() -> Response:
+        return Response(offline_app.service_worker(described()["precache"]["version"]),
+                        media_type="text/javascript", headers={"Cache-Control": "no-cache"})
 
     @app.get("/app/model.onnx", include_in_schema=False)
     async def app_onnx() -> FileResponse:

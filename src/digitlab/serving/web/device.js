@@ -39,12 +39,24 @@ function refused(error) {
     new ReadingError(`cannot read the image (${error})`);
 }
 
+// A model file's bytes, once their SHA-256 is the one model.json gives: a damaged or swapped file is
+// never run (as the server's Predictor checks its model.onnx).
+async function verified(file, sha256) {
+  const bytes = new Uint8Array(await (await fetch(file)).arrayBuffer());
+  const digest = Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)),
+    (byte) => byte.toString(16).padStart(2, "0")).join("");
+  if (digest !== sha256) throw new Error(`${file} is not the model this app was built with (its SHA-256 differs)`);
+  return bytes;
+}
+
 export async function openReader() {
   const model = await (await fetch("model.json")).json();
   ort.env.wasm.wasmPaths = new URL("vendor/", location.href).href;
   ort.env.wasm.numThreads = 1;
-  const session = await ort.InferenceSession.create("model.onnx", {executionProviders: ["wasm"]});
-  const marks = model.marks ? await ort.InferenceSession.create("marks.onnx", {executionProviders: ["wasm"]}) : null;
+  const session = await ort.InferenceSession.create(await verified("model.onnx", model.sha256),
+                                                   {executionProviders: ["wasm"]});
+  const marks = model.marks ? await ort.InferenceSession.create(await verified("marks.onnx", model.marks.sha256),
+                                                                {executionProviders: ["wasm"]}) : null;
 
   const {temperature, threshold} = model.calibration;
 

@@ -1,13 +1,17 @@
-// Keeps every file of the app (listed, with a version, in precache.json) so that it works offline.
-// Cache first: the files of one version never change; a new build has a new version and a new cache.
+// Keeps every file of the app (listed in precache.json) so that it works offline.
+// Cache first: the files of one version never change; a new build writes its version into this file, so its
+// bytes change and the browser installs the new worker, which fills a new cache (every file fetched past the
+// HTTP cache, never a stale copy) and then deletes the app's older caches, and no one else's.
+const VERSION = "__DIGITLAB_APP_VERSION__";  // offline_app.service_worker() writes the build's version here
+const PREFIX = "digitlab-";
 const LIST = "precache.json";
 
 self.addEventListener("install", (event) => {
   event.waitUntil((async () => {
     const {version, files} = await (await fetch(LIST, {cache: "no-store"})).json();
-    const cache = await caches.open(`digitlab-${version}`);
-    await cache.addAll(files);
-    await cache.put("version", new Response(version));
+    if (version !== VERSION) throw new Error(`precache.json is version ${version}, this worker ${VERSION}`);
+    const cache = await caches.open(PREFIX + VERSION);
+    await cache.addAll(files.map((file) => new Request(file, {cache: "reload"})));
     await self.skipWaiting();
   })());
 });
@@ -15,13 +19,8 @@ self.addEventListener("install", (event) => {
 self.addEventListener("activate", (event) => {
   event.waitUntil((async () => {
     const names = await caches.keys();
-    const newest = [];
-    for (const name of names) {
-      const cache = await caches.open(name);
-      if (await cache.match("version")) newest.push(name);
-    }
-    const keep = newest[newest.length - 1];
-    await Promise.all(names.filter((name) => name !== keep).map((name) => caches.delete(name)));
+    await Promise.all(names.filter((name) => name.startsWith(PREFIX) && name !== PREFIX + VERSION)
+      .map((name) => caches.delete(name)));
     await self.clients.claim();
   })());
 });
@@ -29,7 +28,8 @@ self.addEventListener("activate", (event) => {
 self.addEventListener("fetch", (event) => {
   if (event.request.method !== "GET") return;
   event.respondWith((async () => {
-    const cached = await caches.match(event.request, {ignoreSearch: true});
+    const cache = await caches.open(PREFIX + VERSION);
+    const cached = await cache.match(event.request, {ignoreSearch: true});
     return cached || fetch(event.request);
   })());
 });
