@@ -334,3 +334,16 @@ def test_explaining_a_whole_batch_is_capped(exported_run):
     assert refused.status_code == 413 and refused.json()["error"]["code"] == "explain_too_large"
     allowed = client.post("/v1/predict/batch?explain=true", json={"items": items[:MAX_EXPLAINED]})
     assert allowed.status_code == 200 and len(allowed.json()["predictions"]) == MAX_EXPLAINED
+
+
+def test_the_photo_lane_is_chosen_by_declared_pixels_not_compressed_bytes():
+    from digitlab.serving.parsing import is_large
+
+    def png(side: int, mode: str = "L") -> bytes:
+        buffer = io.BytesIO()
+        Image.new(mode, (side, side)).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    small_but_huge = png(5000)
+    assert len(small_but_huge) < 100_000 and is_large([small_but_huge])
+    assert not is_large([png(280)]) and not is_large([b"not an image"])

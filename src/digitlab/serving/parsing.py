@@ -23,10 +23,11 @@ from starlette.formparsers import MultiPartParser
 
 from digitlab.errors import InvalidArgument
 from digitlab.reading.imaging import ImageError, mnist_ready
+from digitlab.reading.imaging.decode import declared_pixels
 from digitlab.rules import Rule
 from digitlab.serving.config import ServeConfig
 from digitlab.serving.errors import RequestError
-from digitlab.serving.work import LARGE_UPLOAD_BYTES, WorkPool
+from digitlab.serving.work import LARGE_UPLOAD_BYTES, LARGE_UPLOAD_PIXELS, WorkPool
 
 LOOP_JSON_BYTES = 64 * 1024  # JSON bodies larger than this are parsed on the pool, not the event loop
 
@@ -165,8 +166,11 @@ async def read_json(request: Request, limit: int, pool: WorkPool | None = None) 
 
 
 def is_large(items: list[Item]) -> bool:
-    """Whether a request's files are large enough (a phone photo) for the pool's large lane."""
-    return sum(len(item) for item in items if isinstance(item, bytes | str)) > LARGE_UPLOAD_BYTES
+    """Whether a request's files are large enough for the pool's large lane: a phone photo's bytes, or the
+    pixels a small file declares (a 60 KB PNG can declare 25 megapixels)."""
+    if sum(len(item) for item in items if isinstance(item, bytes | str)) > LARGE_UPLOAD_BYTES:
+        return True
+    return sum(declared_pixels(item) or 0 for item in items if isinstance(item, bytes)) > LARGE_UPLOAD_PIXELS
 
 
 def query_flag(request: Request, name: str) -> bool:

@@ -31,7 +31,8 @@ class Overloaded(Exception):
         self.retry_after = retry_after
 
 
-LARGE_UPLOAD_BYTES = 256 * 1024  # a request's files larger than this (a phone photo) go to the large lane
+LARGE_UPLOAD_BYTES = 256 * 1024  # a request's files larger than this (a phone photo) go to the large lane,
+LARGE_UPLOAD_PIXELS = 4_000_000  # as do files that declare more pixels than this, however small they are
 LARGE_LANE_NICE = 3  # how far behind the other threads the large lane runs (Linux niceness)
 
 
