@@ -462,3 +462,53 @@ def test_the_cli_the_api_the_page_and_the_app_refuse_the_same_images(abstaining_
                 page.evaluate("document.getElementById('digit').dataset.status = ''")
             assert seen == by_cli, where
             page.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# The review queue at /review
+
+
+def test_a_reviewer_decides_the_queue_by_keyboard(exported_run, browser, tmp_path):
+    from conftest import block_image
+    from digitlab.feedback.store import FeedbackStore
+    from digitlab.feedback.tokens import add_token
+
+    store_path = tmp_path / "store"
+    store = FeedbackStore(store_path)
+    writer, reviewer = add_token(store, "form-app", "writer"), add_token(store, "ana", "reviewer")
+    store.close()
+    with running_server(exported_run.path, "--feedback", str(store_path)) as (_, url):
+        ids = []
+        for label in (3, 5, 6):
+            body = json.dumps({"pixels": block_image(label).astype(int).tolist(), "label": str(label)}).encode()
+            request = urllib.request.Request(f"{url}/v1/feedback", data=body, headers={
+                "Content-Type": "application/json", "Authorization": f"Bearer {writer}"})
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                ids.append(json.loads(answer.read())["id"])
+        page = browser.new_page()
+        page.goto(f"{url}/review")
+        page.fill("#token", "dl_wrong")
+        page.click("#token-form button")
+        page.wait_for_function("document.getElementById('review-status').textContent.includes('cannot open')")
+        page.fill("#token", reviewer)
+        page.click("#token-form button")
+        page.wait_for_function("document.body.dataset.ready === 'true'")
+        cards = page.locator("#queue li")
+        assert cards.count() == 3 and "by form-app" in cards.first.text_content()
+        shown = page.eval_on_selector_all("#queue li", "items => items.map(item => item.dataset.id)")
+        assert sorted(shown) == sorted(ids)
+        page.locator("body").click(position={"x": 5, "y": 5})
+        for keys in (["a"], ["r"], ["8", "Enter"]):
+            before = page.locator("#queue li[data-decided]").count()
+            for key in keys:
+                page.keyboard.press(key)
+            page.wait_for_function(f"document.querySelectorAll('#queue li[data-decided]').length > {before}")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "review.png"), full_page=True)
+        page.close()
+    store = FeedbackStore(store_path)
+    records = {record.id: record for record in store.records()}
+    assert [records[i].status for i in shown] == ["approved", "rejected", "approved"]
+    assert records[shown[2]].label == "8" and records[shown[2]].proposed_label != "8"
+    assert all(store.history(i)[0]["decided_by"] == "ana" for i in ids)
+    store.close()

@@ -16,12 +16,20 @@ from digitlab.serving.front import WEB, page_html
 
 
 def add_pages(app: FastAPI, predictor: Predictor) -> None:
-    """The drawing page at / with its files under /static, and the on-device app at /app/."""
+    """The drawing page at / with its files under /static, the review queue at /review, and the on-device
+    app at /app/."""
     page = page_html("server")
 
     @app.get("/", include_in_schema=False)
     async def index() -> HTMLResponse:
         return HTMLResponse(page)
+
+    review = (WEB / "review.html").read_text()
+
+    @app.get("/review", include_in_schema=False)
+    async def review_page() -> HTMLResponse:
+        """The review queue; it reads and decides through /v1/review with a reviewer's token."""
+        return HTMLResponse(review)
 
     add_offline_app(app, predictor)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
