@@ -347,3 +347,27 @@ def test_the_photo_lane_is_chosen_by_declared_pixels_not_compressed_bytes():
     small_but_huge = png(5000)
     assert len(small_but_huge) < 100_000 and is_large([small_but_huge])
     assert not is_large([png(280)]) and not is_large([b"not an image"])
+
+
+def test_work_whose_client_already_had_its_503_is_not_done():
+    import asyncio
+    import time
+
+    from digitlab.serving.work import Overloaded, WorkPool
+
+    ran = []
+
+    async def scenario():
+        pool = WorkPool(threads=1, queue=4, time_limit=0.2)
+        busy = asyncio.ensure_future(pool.run(time.sleep, 0.6))
+        await asyncio.sleep(0.05)
+        with pytest.raises(Overloaded):
+            await pool.run(ran.append, "late")  # waits behind the sleeper past the limit: 503
+        with pytest.raises(Overloaded):
+            await busy  # the sleeper itself ran over the limit too
+        await asyncio.sleep(0.8)
+        assert pool.state()["in_progress"] == 0
+        pool.close()
+
+    asyncio.run(scenario())
+    assert ran == []  # the late one was cancelled before a thread took it

@@ -58,7 +58,11 @@ class WorkPool:
         future.add_done_callback(self._finished)  # counts the thread's work, even if the request gave up
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.time_limit)
+        except asyncio.CancelledError:  # the client went away
+            future.cancel()
+            raise
         except TimeoutError:
+            future.cancel()  # work still waiting for a thread never runs (one already running cannot be stopped)
             raise Overloaded(f"image work took longer than the {self.time_limit:g} s limit",
                              retry_after=max(1, round(self.time_limit))) from None
 
