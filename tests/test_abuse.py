@@ -371,3 +371,24 @@ def test_work_whose_client_already_had_its_503_is_not_done():
 
     asyncio.run(scenario())
     assert ran == []  # the late one was cancelled before a thread took it
+
+
+def test_a_blackholed_postgresql_fails_within_its_connect_timeout_without_its_password():
+    import socket
+    import threading
+    import time
+
+    from digitlab.feedback.store import StoreError
+
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(16)  # accepts connections and never says a word, as a firewalled database does
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(hole.accept()), daemon=True).start()
+    url = f"postgresql://digitlab:secret-password@127.0.0.1:{hole.getsockname()[1]}/corrections"
+    started = time.monotonic()
+    with pytest.raises(StoreError) as error:
+        FeedbackStore(url, connect_timeout=1, statement_timeout=1)
+    assert time.monotonic() - started < 8
+    assert "secret-password" not in str(error.value)
+    hole.close()
