@@ -167,8 +167,12 @@ def command_serve(arguments: argparse.Namespace) -> int:
                             header_timeout=arguments.header_timeout, body_timeout=arguments.body_timeout,
                             limit_concurrency=arguments.max_connections,
                             log_level=arguments.log_level, access_log=arguments.access_log)
+    feedback = "" if not arguments.feedback else (
+        "; corrections from anyone, into the review queue at /review" if arguments.open_feedback else
+        f"; corrections need a writer's token (digitlab tokens add NAME --store {arguments.feedback}), "
+        "reviewed at /review")
     serve(config, options, on_ready=lambda: print(
         f"Serving {arguments.run or 'the shipped model'} at http://{arguments.host}:{arguments.port}/ "
-        "(API docs at /docs); Ctrl-C stops",
+        f"(API docs at /docs{feedback}); Ctrl-C stops",
         flush=True))
     return EXIT_OK
