@@ -19,10 +19,12 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from benchmarks.numbers import error_kind, summarise
 from benchmarks.report import publish
+from digitlab import plots
 from digitlab.data import load_dataset
 from digitlab.reading.imaging import ImageError
 from digitlab.reading.numbers import Reader
@@ -69,6 +71,21 @@ def measure(run_path: str, numbers: list[PageNumber]) -> dict:
             "wrong_examples": [o for o in outcomes if o["error"]][:20]}
 
 
+def draw_readings(run_path: str, numbers: list[PageNumber], directory: Path) -> None:
+    """directory/paper-KIND.png: the first number on each kind of paper, boxed as ``digitlab read --paper``
+    reads it, with what it read and what is written."""
+    reader = Reader(open_run(run_path), paper=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    for paper in PAPERS:
+        number = next(n for n in numbers if n.paper == paper)
+        reading = reader.read_file(number.data)
+        photo = np.asarray(Image.open(io.BytesIO(number.data)).convert("RGB"))
+        figure = plots.reading_figure(photo, [digit.box for digit in reading.digits],
+                                      [str(digit.digit) for digit in reading.digits],
+                                      f"{paper} paper: read {reading.read_as}, written {number.truth}")
+        plots.save_figure(figure, directory / f"paper-{paper}.png")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", metavar="RUN")
@@ -76,12 +93,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--digits", choices=("test", "train"), default="test",
                         help="which MNIST digits the numbers are made of (train: for choosing settings)")
+    parser.add_argument("--pictures", type=Path, metavar="DIR",
+                        help="also draw the first number of each paper as the first RUN read it (README's pictures)")
     arguments = parser.parse_args()
     dataset = load_dataset(None)
     images, labels = ((dataset.x_test, dataset.y_test) if arguments.digits == "test"
                       else (dataset.x_train, dataset.y_train))
     numbers = page_numbers(images, labels, arguments.count, arguments.seed)
     results = {run: measure(run, numbers) for run in arguments.runs}
+    if arguments.pictures:
+        draw_readings(arguments.runs[0], numbers, arguments.pictures)
     command = f"python -m benchmarks.paper {' '.join(arguments.runs)} --count {arguments.count} --seed {arguments.seed}"
     if arguments.digits == "test":
         publish(RESULTS, {"command": command, "count": arguments.count, "seed": arguments.seed, "runs": results})

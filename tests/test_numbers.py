@@ -301,3 +301,22 @@ def test_a_mark_model_whose_hash_does_not_match_is_refused(marked_run, tmp_path)
 def test_train_marks_on_a_directory_that_is_no_run_fails_in_one_line(tmp_path):
     result = run_cli("train-marks", str(tmp_path))
     assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_boxes_are_in_the_files_own_pixels_when_a_large_jpeg_is_decoded_small(mnist_run):
+    import io
+
+    from PIL import Image
+
+    from benchmarks.numbers import make_set
+    from digitlab.reading.numbers import Reader
+
+    number = next(n for n in make_set(84, seed=2) if n.look == "colour" and n.spacing == "wide")
+    picture = Image.open(io.BytesIO(number.data)).convert("RGB")
+    buffer = io.BytesIO()
+    picture.resize((picture.width * 4, picture.height * 4), Image.Resampling.BICUBIC).save(buffer, "JPEG", quality=92)
+    reader = Reader(mnist_run)
+    small, large = reader.read_file(number.data), reader.read_file(buffer.getvalue())  # the large one is drafted
+    assert len(small.digits) == len(large.digits)
+    for a, b in zip(small.digits, large.digits, strict=True):
+        assert all(abs(4 * u - v) <= 4 * 4 for u, v in zip(a.box, b.box, strict=True)), (a.box, b.box)

@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from digitlab.errors import InvalidArgument
 from digitlab.fileio import atomic_write_bytes
@@ -188,4 +189,20 @@ def explanation_figure(explanation) -> Figure:
         axes.set_title(title, fontsize=9)
         axes.set_axis_off()
     figure.suptitle(f"{explanation.method}: red is evidence for the digit, blue against it", fontsize=9)
+    return figure
+
+
+def reading_figure(photo: np.ndarray, boxes: list[tuple[int, int, int, int]], labels: list[str],
+                   title: str) -> Figure:
+    """A photo with a box over each digit read and the digit above it: what a reading found, at a glance."""
+    height, width = photo.shape[:2]
+    figure = Figure(figsize=(6, 6 * height / width))
+    axes = figure.add_subplot()
+    axes.imshow(photo, cmap="gray" if photo.ndim == 2 else None)
+    for (left, top, box_width, box_height), label in zip(boxes, labels, strict=True):
+        axes.add_patch(Rectangle((left, top), box_width, box_height, fill=False, edgecolor="#2f6fde", linewidth=2))
+        axes.text(left + box_width / 2, top - 4, label, color="#2f6fde", ha="center", va="bottom", fontsize=14,
+                  fontweight="bold")
+    axes.set_title(title, fontsize=11)
+    axes.axis("off")
     return figure

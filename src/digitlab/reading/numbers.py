@@ -374,7 +374,7 @@ class Reader:
         readings = []
         for index, (mark, image_, (start, stop)) in enumerate(digits):
             prediction = batch[index]
-            box = tuple(int(round(value * found.reduction)) for value in
+            box = tuple(int(round(value * found.to_source)) for value in
                         (mark.left + start, mark.top, stop - start, mark.height))
             readings.append(DigitReading(prediction.digit, prediction.confidence, box, prediction.top(3), image_,
                                          prediction.status))

@@ -206,6 +206,14 @@ class InkMap:
     reduction: int
     inverted: bool
     source_size: tuple[int, int]
+    decoded_width: int = 0  # the decoded image's width: less than the source's when a JPEG was drafted
+
+    @property
+    def to_source(self) -> float:
+        """How many of the file's own pixels one pixel of ``ink`` spans: the reduction, times the draft
+        scale of a JPEG decoded small (boxes are given in the file's pixels)."""
+        draft = max(1, round(self.source_size[0] / self.decoded_width)) if self.decoded_width else 1  # 1, 2, 4, 8
+        return float(self.reduction * draft)
 
 
 def ink_map(image: Image.Image | np.ndarray, work_side: int, clean: bool = False) -> InkMap:
@@ -216,4 +224,4 @@ def ink_map(image: Image.Image | np.ndarray, work_side: int, clean: bool = False
         image = Image.fromarray(prepared) if isinstance(prepared, np.ndarray) else prepared
     found = find_ink(image, work_side, clean=clean)
     return InkMap(ink_levels(found.distance, found.peak), found.reduction, found.inverted,
-                  image.info.get("source_size", image.size))
+                  image.info.get("source_size", image.size), image.size[0])

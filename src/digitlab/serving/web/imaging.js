@@ -376,11 +376,13 @@ export function draftFactor(width, height) {
 }
 
 // The ink of a whole image (white on black, [0, 1]) on a copy at most workSide a side: imaging.py's ink_map.
+// toSource: how many of the file's own pixels one ink pixel spans (the reduction times a JPEG's draft factor).
 export function inkMap(picture, workSide, {isJpeg = false} = {}) {
-  if (isJpeg) picture = reduce(picture, draftFactor(picture.width, picture.height));
+  const draft = isJpeg ? draftFactor(picture.width, picture.height) : 1;
+  if (draft > 1) picture = reduce(picture, draft);
   const found = findInk(picture, !opaque(picture), workSide);
   return {ink: inkOf(found.distance, found.peak), width: found.working.width, height: found.working.height,
-          reduction: found.reduction, inverted: found.inverted};
+          reduction: found.reduction, toSource: found.reduction * draft, inverted: found.inverted};
 }
 
 // The whole pipeline: RGBA pixels {width, height, data} -> the 28x28 Uint8Array input (imaging.py's to_mnist).

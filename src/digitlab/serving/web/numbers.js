@@ -242,7 +242,7 @@ function columns(piece, w, h, start, stop) {
 // the run has a mark model, gives each input's log-probability of being exactly one whole digit.
 export async function readNumber(picture, classify, options = {}) {
   const found = inkMap(picture, READ_SIDE, options);
-  const {ink, width, height, reduction} = found;
+  const {ink, width, height, toSource} = found;
   const {marks, labels, signs: markSigns} = findMarks(ink, width, height);
   const typical = median(marks.map(heightOf));
   const pieces = marks.map((mark) => inkOfMark(mark, labels, ink, width));
@@ -261,7 +261,7 @@ export async function readNumber(picture, classify, options = {}) {
   const probabilities = await classify(digits.map((d) => d.input));
   const readings = digits.map(({mark, input, span: [start, stop]}, i) => {
     const row = probabilities[i], digit = row.indexOf(Math.max(...row));
-    const box = [mark.left + start, mark.top, stop - start, heightOf(mark)].map((v) => roundHalfEven(v * reduction));
+    const box = [mark.left + start, mark.top, stop - start, heightOf(mark)].map((v) => roundHalfEven(v * toSource));
     return {digit, confidence: row[digit], box, input};
   });
   const point = markSigns.point === null ? null : digits.filter((d) => marks.indexOf(d.mark) < markSigns.point).length;
