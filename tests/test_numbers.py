@@ -306,9 +306,9 @@ def test_train_marks_on_a_directory_that_is_no_run_fails_in_one_line(tmp_path):
 def test_boxes_are_in_the_files_own_pixels_when_a_large_jpeg_is_decoded_small(mnist_run):
     import io
 
+    from benchmarks.numbers import make_set
     from PIL import Image
 
-    from benchmarks.numbers import make_set
     from digitlab.reading.numbers import Reader
 
     number = next(n for n in make_set(84, seed=2) if n.look == "colour" and n.spacing == "wide")
