@@ -44,7 +44,7 @@ export async function openReader() {
   return {
     status: `model ${info.model} (${info.run}) via ${info.engine}${accuracy}`,
     canExplain: true,
-    canCorrect: Boolean(info.feedback),
+    canCorrect: Boolean(info.feedback) && !info.feedback_needs_token,  // the page holds no writer's token
     // -> {digit, confidence, probabilities, input (28x28), saliency when explained}
     readDigit: (input, {explain = false} = {}) =>
       asked(`/v1/predict?include_input=true${explain ? "&explain=true" : ""}`, input),
