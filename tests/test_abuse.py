@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import sqlite3
+import time
 
 import numpy as np
 import pytest
@@ -144,18 +145,14 @@ def test_other_sites_can_neither_write_nor_rebind(exported_run, store_path, toke
 
 
 def test_a_store_that_fails_answers_503_and_prediction_goes_on(exported_run, store_path, tokens):
-    client = app_for(exported_run, store_path)
+    client = app_for(exported_run, store_path, feedback_timeout=0.5)
     locker = sqlite3.connect(store_path / DATABASE_FILE, timeout=0)
     locker.execute("BEGIN EXCLUSIVE")  # another process holds the database: writes wait, then fail
     try:
-        store = client.app.state.service.store
-        store._engine.dispose()
-        import sqlalchemy as sa
-
-        store._engine = sa.create_engine(f"sqlite:///{store_path / DATABASE_FILE}", connect_args={"timeout": 0.5})
-        client.app.state.service.access.tokens._seen.clear()
+        started = time.monotonic()
         failed = client.post("/v1/feedback", json={"pixels": pixels(3), "label": "3"}, headers=bearer(tokens["writer"]))
         assert failed.status_code == 503 and failed.headers["Retry-After"] == "30"
+        assert time.monotonic() - started < 5  # the store's timeout, not a hang
         message = failed.json()["error"]["message"]
         assert "locked" not in message and "sqlite" not in message.lower() and "corrections.db" not in message
         assert client.post("/v1/predict", json={"pixels": pixels(3)}).status_code == 200

@@ -114,6 +114,9 @@ def add_serve(commands) -> None:
     serve.add_argument("--feedback-no-uploads", action="store_true",
                        help="keep only the 28x28 inputs of a correction, not the uploaded image (kept up to 1 MB, "
                        "its EXIF and other metadata stripped)")
+    serve.add_argument("--feedback-timeout", type=positive_float, default=10.0, metavar="SECONDS",
+                       help="longest a correction waits on a slow, locked or unreachable store before its 503 "
+                       "(default: %(default)s)")
     serve.add_argument("--open-feedback", action="store_true",
                        help="take corrections without a token (a demo on your own machine); they still wait for a "
                        "reviewer. Without it, writing needs a writer's token (digitlab tokens add)")
@@ -161,6 +164,7 @@ def command_serve(arguments: argparse.Namespace) -> int:
                          cors_origins=tuple(arguments.cors_origin or ()), feedback=_store_location(arguments.feedback),
                          feedback_max=arguments.feedback_max, feedback_uploads=not arguments.feedback_no_uploads,
                          open_feedback=arguments.open_feedback, feedback_rate=arguments.feedback_rate,
+                         feedback_timeout=arguments.feedback_timeout,
                          feedback_quota=arguments.feedback_quota,
                          allowed_hosts=allowed_hosts(arguments.host, arguments.allowed_host or ()))
     options = ServerOptions(host=arguments.host, port=arguments.port, workers=arguments.workers,

@@ -60,6 +60,8 @@ class ServeConfig:
     feedback_max: int = setting(FEEDBACK_MAX, Rule(int, "most corrections the store takes", low=1))
     feedback_uploads: bool = setting(True, Rule(bool, "keep the uploaded image of a correction"))
     open_feedback: bool = setting(False, Rule(bool, "corrections need no token"))
+    feedback_timeout: float = setting(10.0, Rule(float, "seconds a correction may wait on the store", low=0,
+                                                 low_open=True))
     feedback_rate: int = setting(FEEDBACK_RATE, Rule(int, "corrections a minute per sender", low=1))
     feedback_burst: int = setting(FEEDBACK_BURST, Rule(int, "corrections at once per sender", low=1))
     feedback_quota: int = setting(FEEDBACK_QUOTA, Rule(int, "corrections waiting for review per sender", low=1))

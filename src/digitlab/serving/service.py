@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from digitlab.feedback.store import FeedbackStore, open_store
+from digitlab.feedback.store import FeedbackStore
 from digitlab.inference.explain import Explainer
 from digitlab.inference.marks import mark_model_info
 from digitlab.inference.predictor import Predictor
@@ -39,7 +39,9 @@ class Service:
         """The model is loaded once, here, with ``config.threads`` inference threads."""
         predictor = Predictor(config.run, engine=config.engine, threads=config.threads)
         reader = Reader(predictor)  # loads the run's mark model (verified) if it has one
-        store = open_store(config.feedback, max_records=config.feedback_max) if config.feedback else None
+        store = FeedbackStore(config.feedback, max_records=config.feedback_max,
+                              connect_timeout=config.feedback_timeout,
+                              statement_timeout=config.feedback_timeout) if config.feedback else None
         access = Access(store, open_feedback=config.open_feedback, per_minute=config.feedback_rate,
                         burst=config.feedback_burst, quota=config.feedback_quota) if store else None
         return cls(config=config, predictor=predictor, reader=reader, explainer=Explainer(predictor),
