@@ -100,6 +100,11 @@ def without_metadata(upload: bytes) -> bytes:
     return buffer.getvalue()
 
 
+def utc_now() -> str:
+    """The time as every record of the store writes it: ISO 8601, UTC, to the second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 def check_label(label: object) -> str:
     """A label is 1 to 40 decimal digits (a digit, or a whole number as written)."""
     if isinstance(label, int) and not isinstance(label, bool) and label >= 0:
@@ -213,8 +218,7 @@ class FeedbackStore:
         with self._engine.begin() as connection:
             for column in missing:
                 kind = column.type.compile(dialect=self._engine.dialect)
-                default = f" DEFAULT '{PENDING}' NOT NULL" if column.name == "status" else ""
-                default = " DEFAULT 0 NOT NULL" if column.name == "size_bytes" else default
+                default = "" if column.server_default is None else f" DEFAULT '{column.server_default.arg}' NOT NULL"
                 connection.execute(sa.text(f"ALTER TABLE corrections ADD COLUMN {column.name} {kind}{default}"))
             table = self._table
             connection.execute(table.update().where(table.c.proposed_label.is_(None))
@@ -250,7 +254,7 @@ class FeedbackStore:
         kept = kept if kept and len(kept) <= MAX_UPLOAD_BYTES else None
         data = inputs.tobytes()
         row = {"id": uuid.uuid4().hex, "client_id": client_id,
-               "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "label": label,
+               "created_at": utc_now(), "label": label,
                "prediction": prediction, "reported_prediction": reported_prediction, "model_sha256": model_sha256,
                "inputs": data, "upload": kept, "status": PENDING, "proposed_label": label,
                "submitted_by": submitted_by, "inputs_sha256": hashlib.sha256(data).hexdigest(),
@@ -337,7 +341,7 @@ class FeedbackStore:
             raise InvalidArgument(f"unknown review action {action!r}")
         if action == "relabel":
             label = check_label(label)
-        table, now = self._table, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        table, now = self._table, utc_now()
         with self._engine.begin() as connection:
             query = sa.select(table.c.id, table.c.status, table.c.label, table.c.inputs)
             query = query.where(table.c.status == PENDING) if ids is None else query.where(table.c.id.in_(ids))

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from digitlab.errors import DigitlabError, InvalidArgument
-from digitlab.feedback.store import FeedbackStore
+from digitlab.feedback.store import FeedbackStore, utc_now
 
 ROLES = ("writer", "reviewer")
 TOKEN_ACTIONS = ("add", "list", "revoke")  # what ``digitlab tokens`` does
@@ -63,7 +63,7 @@ def add_token(store: FeedbackStore, name: str, role: str) -> str:
         if connection.execute(sa.select(store.tokens.c.name).where(store.tokens.c.name == name)).scalar():
             raise DigitlabError(f"a token named {name!r} exists already (revoke it, or choose another name)")
         connection.execute(store.tokens.insert().values(name=name, role=role, sha256=token_hash(token),
-                                                        created_at=_now(), revoked_at=None))
+                                                        created_at=utc_now(), revoked_at=None))
     return token
 
 
@@ -79,7 +79,7 @@ def revoke_token(store: FeedbackStore, name: str) -> None:
     with store.engine.begin() as connection:
         changed = connection.execute(store.tokens.update().where(store.tokens.c.name == name,
                                                                  store.tokens.c.revoked_at.is_(None))
-                                     .values(revoked_at=_now())).rowcount
+                                     .values(revoked_at=utc_now())).rowcount
     if not changed:
         raise DigitlabError(f"no active token named {name!r} in {store.safe_location}")
 
@@ -123,5 +123,3 @@ class TokenCheck:
         return found
 
 
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

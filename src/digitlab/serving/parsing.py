@@ -9,7 +9,6 @@ request schema is declared in ``schema.py``.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import sys
@@ -149,7 +148,7 @@ async def parse_body(request: Request, config: ServeConfig, pool: WorkPool, *,
                        "send multipart/form-data with a file, or application/json with pixels or image_base64")
 
 
-async def read_json(request: Request, limit: int, pool: WorkPool | None = None) -> Any:
+async def read_json(request: Request, limit: int, pool: WorkPool) -> Any:
     """A JSON body of at most ``limit`` bytes (415 for another content type); one over LOOP_JSON_BYTES is
     parsed on the pool, so that it cannot hold up the event loop."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
@@ -160,7 +159,7 @@ async def read_json(request: Request, limit: int, pool: WorkPool | None = None) 
     try:
         if len(body) <= LOOP_JSON_BYTES:
             return orjson.loads(body)
-        return await pool.run(orjson.loads, body) if pool else await asyncio.to_thread(orjson.loads, body)
+        return await pool.run(orjson.loads, body)
     except orjson.JSONDecodeError:  # also invalid UTF-8, NaN and integers beyond 64 bits
         raise RequestError(400, "bad_json", "request body is not valid JSON") from None
 

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from digitlab.errors import InvalidArgument
 from digitlab.feedback.store import REVIEW_STATUSES, StoreError
 from digitlab.reading.imaging import ImageError
-from digitlab.serving.access import bearer_token
+from digitlab.serving.access import bearer_token, need_token
 from digitlab.serving.answers import store_correction
 from digitlab.serving.errors import RequestError, image_error
 from digitlab.serving.parsing import json_response, parse_body, read_json
@@ -41,7 +41,7 @@ def store_unavailable(error: StoreError) -> RequestError:
 async def feedback(request: Request, store: CorrectionsStore, service: CurrentService) -> Response:
     token = bearer_token(request.headers.get("authorization"))
     if token is None and not service.config.open_feedback:
-        raise service.access.sender(None, "writer")  # 401 before the body is read
+        raise need_token("writer")  # 401 before the body is read
     items, fields = await parse_body(request, service.config, service.pool, batch=False)
 
     def write() -> tuple[str, bool]:
@@ -96,8 +96,8 @@ async def review_queue(request: Request, store: CorrectionsStore, service: Curre
 async def review(request: Request, store: CorrectionsStore, service: CurrentService) -> Response:
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
-        raise service.access.sender(None, "reviewer")
-    body = await read_json(request, service.config.max_request_bytes)
+        raise need_token("reviewer")
+    body = await read_json(request, service.config.max_request_bytes, service.pool)
     if not isinstance(body, dict) or not set(body) <= {"approve", "reject", "relabel"}:
         raise RequestError(422, "bad_review", 'send {"approve": [ID...], "reject": [ID...], "relabel": {ID: LABEL}}')
     approve, reject, relabel = body.get("approve", []), body.get("reject", []), body.get("relabel", {})

@@ -52,7 +52,9 @@ def add_offline_app(app: FastAPI, predictor: Predictor) -> None:
         if not told:
             files = offline_app.app_files(run)
             model = offline_app.model_json(run)
-            told.update(files=files, model=model, precache=offline_app.precache_json(files, model))
+            precache = offline_app.precache_json(files, model)
+            told.update(files=files, model=model, precache=precache,
+                        worker=offline_app.service_worker(precache["version"]))
         return told
 
     @app.get("/app/model.json", include_in_schema=False)
@@ -65,8 +67,7 @@ def add_offline_app(app: FastAPI, predictor: Predictor) -> None:
 
     @app.get("/app/sw.js", include_in_schema=False)
     async def app_worker() -> Response:
-        return Response(offline_app.service_worker(described()["precache"]["version"]),
-                        media_type="text/javascript", headers={"Cache-Control": "no-cache"})
+        return Response(described()["worker"], media_type="text/javascript", headers={"Cache-Control": "no-cache"})
 
     @app.get("/app/model.onnx", include_in_schema=False)
     async def app_onnx() -> FileResponse:
