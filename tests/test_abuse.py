@@ -389,3 +389,33 @@ def test_a_blackholed_postgresql_fails_within_its_connect_timeout_without_its_pa
     assert time.monotonic() - started < 8
     assert "secret-password" not in str(error.value)
     hole.close()
+
+
+def test_readings_withheld_as_unsure_wait_for_a_reviewer_within_a_quota(exported_run, store_path, tokens, tmp_path):
+    client = app_for(exported_run, store_path, queue_unsure=True, feedback_quota=2)
+    answers = [client.post("/v1/predict?min_confidence=1", json={"pixels": pixels(label)}).json()
+               for label in (1, 2, 3, 4)]
+    assert all(answer["status"] == "unsure" for answer in answers)
+    assert client.post("/v1/predict?min_confidence=0", json={"pixels": pixels(5)}).json()["status"] == "ok"
+    store = FeedbackStore(store_path)
+    deadline = time.monotonic() + 10
+    while store.count() < 2 and time.monotonic() < deadline:  # queued after the answers went
+        time.sleep(0.05)
+    time.sleep(0.3)
+    queued = store.records()
+    assert len(queued) == 2  # the "unsure" sender's quota
+    assert {record.submitted_by for record in queued} == {"unsure"} and {r.status for r in queued} == {"pending"}
+    likeliest = {str(answer["candidates"][0]) for answer in answers}
+    assert {record.proposed_label for record in queued} <= likeliest
+    store.close()
+    decided = client.post("/v1/review", json={"relabel": {queued[0].id: "1"}, "reject": [queued[1].id]},
+                          headers=bearer(tokens["reviewer"]))
+    assert decided.json() == {"decided": 2}
+    exported = run_cli("feedback", str(store_path), "--export", str(tmp_path / "idx"), "--json")
+    assert exported.returncode == 0 and json.loads(exported.stdout)["exported"] == 1
+    with pytest.raises(Exception, match="needs a corrections store"):
+        ServeConfig(exported_run.path, queue_unsure=True)
+    store = FeedbackStore(store_path)
+    with pytest.raises(Exception, match="without a token"):
+        add_token(store, "unsure", "writer")
+    store.close()

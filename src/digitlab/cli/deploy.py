@@ -124,6 +124,9 @@ def add_serve(commands) -> None:
                        help="corrections a minute per sender, per worker, on average (default: %(default)s)")
     serve.add_argument("--feedback-quota", type=whole(1), default=FEEDBACK_QUOTA, metavar="N",
                        help="corrections of one sender that may wait for review (default: %(default)s)")
+    serve.add_argument("--queue-unsure", action="store_true",
+                       help="readings /v1/predict withholds as not sure enter the review queue too (sender "
+                       "'unsure', the likeliest digit proposed), so that a person reads them; needs --feedback")
     serve.add_argument("--allowed-host", action="append", metavar="NAME",
                        help="a Host name to answer besides localhost, 127.0.0.1, ::1 and --host (repeatable; '*': "
                        "any, behind a proxy that checks it)")
@@ -165,7 +168,7 @@ def command_serve(arguments: argparse.Namespace) -> int:
                          feedback_max=arguments.feedback_max, feedback_uploads=not arguments.feedback_no_uploads,
                          open_feedback=arguments.open_feedback, feedback_rate=arguments.feedback_rate,
                          feedback_timeout=arguments.feedback_timeout,
-                         feedback_quota=arguments.feedback_quota,
+                         feedback_quota=arguments.feedback_quota, queue_unsure=arguments.queue_unsure,
                          allowed_hosts=allowed_hosts(arguments.host, arguments.allowed_host or ()))
     options = ServerOptions(host=arguments.host, port=arguments.port, workers=arguments.workers,
                             header_timeout=arguments.header_timeout, body_timeout=arguments.body_timeout,

@@ -46,6 +46,8 @@ MAX_CLIENT_ID = 128
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
 REVIEW_STATUSES = (PENDING, APPROVED, REJECTED)
 OPEN_WRITER = "open"  # who sent a correction to a server started with --open-feedback
+UNSURE_SENDER = "unsure"  # a reading the model withheld as "not sure", queued for a person (--queue-unsure)
+RESERVED_SENDERS = (OPEN_WRITER, UNSURE_SENDER)  # no token takes these names
 
 
 class StoreError(DigitlabError):

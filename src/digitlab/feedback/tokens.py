@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from digitlab.errors import DigitlabError, InvalidArgument
-from digitlab.feedback.store import FeedbackStore, utc_now
+from digitlab.feedback.store import RESERVED_SENDERS, FeedbackStore, utc_now
 
 ROLES = ("writer", "reviewer")
 TOKEN_ACTIONS = ("add", "list", "revoke")  # what ``digitlab tokens`` does
@@ -56,6 +56,9 @@ def add_token(store: FeedbackStore, name: str, role: str) -> str:
     if not NAME_PATTERN.match(name or ""):
         raise InvalidArgument("a token's name is 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter "
                               "or digit")
+    if name in RESERVED_SENDERS:
+        raise InvalidArgument(f"{name!r} is what the server writes corrections under without a token; choose another "
+                              "name")
     if role not in ROLES:
         raise InvalidArgument(f"unknown role {role!r}; choose one of: {', '.join(ROLES)}")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)

@@ -13,7 +13,7 @@ import math
 import threading
 import time
 
-from digitlab.feedback.store import OPEN_WRITER, FeedbackStore
+from digitlab.feedback.store import OPEN_WRITER, UNSURE_SENDER, FeedbackStore
 from digitlab.feedback.tokens import TokenCheck
 from digitlab.serving.errors import RequestError
 
@@ -80,14 +80,22 @@ class Access:
                 raise RequestError(403, "forbidden", f"token {found.name!r} is a {found.role}'s; this needs a {role}'s")
             name = found.name
         if role == "writer":
-            self._check_limits(name)
+            refused = self._over_limits(name)
+            if refused is not None:
+                raise refused
         return name
 
-    def _check_limits(self, name: str) -> None:
+    def may_queue_unsure(self) -> bool:
+        """Whether one more withheld reading may join the review queue: the "unsure" sender has a writer's rate
+        and quota, so that a flood of unclear images cannot bury the reviewers."""
+        return self._over_limits(UNSURE_SENDER) is None
+
+    def _over_limits(self, name: str) -> RequestError | None:
         wait = self.rate.wait(name)
         if wait > 0:
-            raise RequestError(429, "rate_limited", f"too many corrections from {name!r}; try again in "
-                               f"{math.ceil(wait)} s", {"Retry-After": str(math.ceil(wait))})
+            return RequestError(429, "rate_limited", f"too many corrections from {name!r}; try again in "
+                                f"{math.ceil(wait)} s", {"Retry-After": str(math.ceil(wait))})
         if self.store.count_by(name) >= self.quota:
-            raise RequestError(429, "quota", f"{name!r} has {self.quota} corrections waiting for review; more are "
-                               "taken once a reviewer has decided on them", {"Retry-After": str(QUOTA_RETRY_SECONDS)})
+            return RequestError(429, "quota", f"{name!r} has {self.quota} corrections waiting for review; more are "
+                                "taken once a reviewer has decided on them", {"Retry-After": str(QUOTA_RETRY_SECONDS)})
+        return None

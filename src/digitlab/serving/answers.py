@@ -4,17 +4,19 @@ pixel budget, their 28x28 inputs, the number one image shows, a correction store
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from digitlab.errors import InvalidArgument
-from digitlab.feedback.store import FeedbackStore, StoreFull, check_label
+from digitlab.feedback.store import UNSURE_SENDER, FeedbackStore, StoreFull, check_label
 from digitlab.inference.calibration import statuses
 from digitlab.inference.explain import Explainer, rounded
 from digitlab.reading.imaging import ImageError, decode_opened, image_to_mnist, read_header
 from digitlab.reading.numbers import Reader
+from digitlab.serving.access import Access
 from digitlab.serving.config import ServeConfig
 from digitlab.serving.errors import RequestError, image_error
 from digitlab.serving.parsing import Item, base64_bytes, is_large
@@ -116,6 +118,32 @@ async def prepared_images(items: list[Item], config: ServeConfig, pool: WorkPool
     return images
 
 
+_QUEUING = threading.Lock()
+
+
+def queue_withheld(results: list[dict], images: list[np.ndarray], items: list[Item], config: ServeConfig,
+                   store: FeedbackStore, access: Access, model_sha256: str | None) -> int:
+    """The readings of ``results`` withheld as "unsure", into the review queue (on a pool thread, after the
+    answer has gone): the input the model saw, the upload, and the likeliest digit as the proposed label,
+    which a reviewer approves, relabels or rejects; within the "unsure" sender's rate and quota. How many
+    were queued (a store that fails queues nothing and says so in the log: prediction never waits on it)."""
+    queued = 0
+    for entry, image, item in zip(results, images, items, strict=True):
+        if entry["status"] != "unsure":
+            continue
+        upload = base64_bytes(item) if isinstance(item, str) else item
+        likeliest = str(entry["candidates"][0])
+        with _QUEUING:  # the quota's count and the insert as one step in this worker
+            if not access.may_queue_unsure():
+                continue
+            try:
+                _, created = store.add(label=likeliest, inputs=image[None], prediction=likeliest,
+                                       model_sha256=model_sha256, submitted_by=UNSURE_SENDER,
+                                       upload=upload if config.feedback_uploads and isinstance(upload, bytes) else None)
+            except StoreFull:
+                break
+        queued += created
+    return queued
 
 
 def prediction_json(probabilities: np.ndarray, images: list[np.ndarray], include_input: bool,

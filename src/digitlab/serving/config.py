@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from digitlab.errors import InvalidArgument
 from digitlab.feedback.store import MAX_RECORDS as FEEDBACK_MAX
 from digitlab.inference.predictor import ENGINES
 from digitlab.reading.imaging import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
@@ -37,7 +38,9 @@ class ServeConfig:
     up to ``feedback_max`` of them, with their original uploads unless ``feedback_uploads`` is off; writing
     them needs a writer's token unless ``open_feedback`` (a demo on one's own machine), within
     ``feedback_rate`` a minute (bursts of ``feedback_burst``) and ``feedback_quota`` waiting for review per
-    sender (serving/access.py). Requests whose Host is not in ``allowed_hosts`` ("*": any) are refused
+    sender (serving/access.py). With ``queue_unsure`` the readings /v1/predict withholds as "unsure" enter
+    the review queue too (as sender "unsure", the model's likeliest digit as the proposed label), so that a
+    person reads them. Requests whose Host is not in ``allowed_hosts`` ("*": any) are refused
     (DNS rebinding), as are POSTs from other sites than the page's own and ``cors_origins``.
     """
 
@@ -65,6 +68,7 @@ class ServeConfig:
     feedback_rate: int = setting(FEEDBACK_RATE, Rule(int, "corrections a minute per sender", low=1))
     feedback_burst: int = setting(FEEDBACK_BURST, Rule(int, "corrections at once per sender", low=1))
     feedback_quota: int = setting(FEEDBACK_QUOTA, Rule(int, "corrections waiting for review per sender", low=1))
+    queue_unsure: bool = setting(False, Rule(bool, "readings withheld as not sure wait for a reviewer"))
     allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
 
     def __post_init__(self) -> None:
@@ -74,6 +78,8 @@ class ServeConfig:
         if self.feedback is not None:
             object.__setattr__(self, "feedback", os.fspath(self.feedback))
         check_fields(self)
+        if self.queue_unsure and self.feedback is None:
+            raise InvalidArgument("queue_unsure needs a corrections store (feedback) to queue the readings in")
 
     @staticmethod
     def default_image_threads() -> int:

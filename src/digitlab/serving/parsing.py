@@ -1,5 +1,5 @@
-"""Reading a request on the event loop: its body within the byte budget, multipart uploads kept in memory,
-JSON items checked but not yet decoded, and true/false query flags.
+"""Reading a request: its body within the byte budget (on the event loop), multipart uploads kept in memory,
+JSON bodies parsed and their items checked on the pool, and true/false query flags.
 
 The image endpoints parse their bodies here rather than through FastAPI's body parameters: one endpoint
 takes either multipart/form-data or JSON, the limits must apply while the body streams in, and FastAPI's
@@ -27,8 +27,6 @@ from digitlab.rules import Rule
 from digitlab.serving.config import ServeConfig
 from digitlab.serving.errors import RequestError
 from digitlab.serving.work import LARGE_UPLOAD_BYTES, LARGE_UPLOAD_PIXELS, WorkPool
-
-LOOP_JSON_BYTES = 64 * 1024  # JSON bodies larger than this are parsed on the pool, not the event loop
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -68,7 +66,7 @@ class InMemoryMultiPartParser(MultiPartParser):
     spool_max_size = sys.maxsize
 
 
-# An item of a request, as parsed on the event loop: a 28x28 input ready for the model, or work for the
+# An item of a request, as parsed: a 28x28 input ready for the model, or work for the
 # pool (pixels that need imaging, an image file's bytes, or base64 text of one).
 Item = np.ndarray | bytes | str
 
@@ -133,35 +131,47 @@ async def parse_body(request: Request, config: ServeConfig, pool: WorkPool, *,
                 raise RequestError(413, "too_large", f"image is over the {config.max_bytes / 1e6:.1f} MB limit")
         return files, {key: value for key, value in form.multi_items() if isinstance(value, str)}
     if content_type == "application/json":
-        payload = await read_json(request, config.max_request_bytes, pool)
-        if not batch:
-            fields = {k: v for k, v in payload.items() if k not in ("pixels", "image_base64")} \
-                if isinstance(payload, dict) else {}
-            return [item_from_json(payload, config)], fields
-        items = payload.get("items") if isinstance(payload, dict) else None
-        if not isinstance(items, list) or not items:
-            raise RequestError(422, "bad_json", 'expected {"items": [...]} with at least one item')
-        if len(items) > max_batch:
-            raise RequestError(413, "batch_too_large", f"batch of {len(items)} is over the limit of {max_batch}")
-        return [item_from_json(item, config) for item in items], {}
+        return await pool.run(json_items, await read_json_body(request, config.max_request_bytes), config, batch)
     raise RequestError(415, "unsupported_media_type",
                        "send multipart/form-data with a file, or application/json with pixels or image_base64")
 
 
-async def read_json(request: Request, limit: int, pool: WorkPool) -> Any:
-    """A JSON body of at most ``limit`` bytes (415 for another content type); one over LOOP_JSON_BYTES is
-    parsed on the pool, so that it cannot hold up the event loop."""
+async def read_json_body(request: Request, limit: int) -> bytes:
+    """A JSON body of at most ``limit`` bytes, unparsed (415 for another content type, 400 when empty)."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
         raise RequestError(415, "unsupported_media_type", "send application/json")
     body = await read_body(request, limit)
     if not body:
         raise RequestError(400, "empty", "empty request body")
+    return body
+
+
+def parse_json(body: bytes) -> Any:
     try:
-        if len(body) <= LOOP_JSON_BYTES:
-            return orjson.loads(body)
-        return await pool.run(orjson.loads, body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError:  # also invalid UTF-8, NaN and integers beyond 64 bits
         raise RequestError(400, "bad_json", "request body is not valid JSON") from None
+
+
+def json_items(body: bytes, config: ServeConfig, batch: bool) -> tuple[list[Item], dict[str, Any]]:
+    """A JSON body's image items and other fields (on a pool thread: parsing a body of pixels costs about what
+    the model does, and a large one must not hold up the event loop)."""
+    payload = parse_json(body)
+    if not batch:
+        fields = {k: v for k, v in payload.items() if k not in ("pixels", "image_base64")} \
+            if isinstance(payload, dict) else {}
+        return [item_from_json(payload, config)], fields
+    items = payload.get("items") if isinstance(payload, dict) else None
+    if not isinstance(items, list) or not items:
+        raise RequestError(422, "bad_json", 'expected {"items": [...]} with at least one item')
+    if len(items) > config.max_batch:
+        raise RequestError(413, "batch_too_large", f"batch of {len(items)} is over the limit of {config.max_batch}")
+    return [item_from_json(item, config) for item in items], {}
+
+
+async def read_json(request: Request, limit: int, pool: WorkPool) -> Any:
+    """A JSON body of at most ``limit`` bytes, parsed on the pool."""
+    return await pool.run(parse_json, await read_json_body(request, limit))
 
 
 def is_large(items: list[Item]) -> bool:

@@ -4,8 +4,11 @@ and reached by the routes as a dependency (``current_service``)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -33,6 +36,7 @@ class Service:
     store: FeedbackStore | None
     access: Access | None
     model_info: dict[str, Any]
+    background: set[asyncio.Task] = field(default_factory=set)  # work no answer waits for, kept till done
 
     @classmethod
     def open(cls, config: ServeConfig) -> Service:
@@ -50,6 +54,19 @@ class Service:
                                    enabled=config.batching),
                    store=store, access=access,
                    model_info=describe_model(predictor, config))
+
+    def later(self, function: Callable[..., Any], *arguments: Any) -> None:
+        """``function(*arguments)`` on the pool after the answer has gone (queuing withheld readings): its
+        failures (a busy pool, a store that is down) are logged, never the client's."""
+        async def quietly() -> None:
+            try:
+                await self.pool.run(function, *arguments)
+            except Exception as error:
+                logging.getLogger("digitlab.serving").warning("background work failed: %s", error)
+
+        task = asyncio.get_running_loop().create_task(quietly())
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "engine": self.predictor.engine, "worker_pid": os.getpid(),

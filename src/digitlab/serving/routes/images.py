@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from digitlab.inference.explain import rounded
 from digitlab.inference.predictor import MIN_CONFIDENCE_RULE
 from digitlab.reading.imaging import ImageError
-from digitlab.serving.answers import prediction_json, prepared_images, read_item
+from digitlab.serving.answers import prediction_json, prepared_images, queue_withheld, read_item
 from digitlab.serving.errors import RequestError, image_error
 from digitlab.serving.parsing import is_large, json_response, parse_items, query_flag, query_number
 from digitlab.serving.schema import (
@@ -61,6 +61,9 @@ async def answer(request: Request, *, batch: bool) -> list[dict]:
     probabilities = await service.batcher.probabilities(images[0][None] if len(images) == 1 else np.stack(images))
     results = prediction_json(probabilities, images, include_input,
                               service.predictor.threshold if minimum is None else minimum)
+    if service.config.queue_unsure and any(entry["status"] == "unsure" for entry in results):
+        service.later(queue_withheld, results, images, items, service.config, service.store, service.access,
+                      service.predictor.model_sha256)
     if explain:
         explanations = await service.pool.run(service.explainer.explain, np.stack(images))
         for entry, explanation in zip(results, explanations, strict=True):

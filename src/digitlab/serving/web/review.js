@@ -34,7 +34,9 @@ function card(entry, index, groups) {
   const facts = document.createElement("div");
   facts.className = "facts";
   const same = groups.get(entry.inputs_png).length;
-  facts.textContent = `read ${entry.prediction ?? "?"} → proposed ${entry.proposed_label}` +
+  const reading = entry.submitted_by === "unsure" ? `withheld as not sure, likeliest ${entry.prediction ?? "?"}` :
+    `read ${entry.prediction ?? "?"}`;
+  facts.textContent = `${reading} → proposed ${entry.proposed_label}` +
     (entry.label !== entry.proposed_label ? ` (now ${entry.label})` : "") +
     ` · by ${entry.submitted_by ?? "unknown"} · ${entry.created_at}`;
   if (same > 1) {
