@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from conftest import run_cli
 from digitlab.reading.imaging import ink_map
-from digitlab.reading.imaging.paper import clean_paper
+from digitlab.reading.imaging.paper import clean_paper, paper_darkness
 from digitlab.reading.numbers import Reader, Signs, number_marks
 from digitlab.reading.pages import PAPERS, page_numbers
 from digitlab.reading.synthetic import compose, render
@@ -47,15 +47,15 @@ def test_paper_without_lines_or_shadows_is_left_as_it_is():
     assert not changed and cleaned is distance
 
 
-def test_a_shadow_is_evened_out():
-    distance = np.zeros((256, 256), np.float32)
-    distance[:, 128:] = 60.0  # the right half in shadow: far from the paper's colour, though it is paper
-    distance[80:180, 60:72] = 200.0
-    distance[80:180, 190:202] = 260.0  # a stroke in the shadow
-    cleaned, changed = clean_paper(distance, 260.0)
-    assert changed
-    assert np.median(cleaned[:, 140:180]) < 0.1 * 260  # the shadowed paper is paper again
-    assert cleaned[100:160, 192:200].min() > 0.25 * 260  # the stroke in it is still ink
+def test_a_shadow_is_paper_and_the_writing_in_it_is_as_dark_as_elsewhere():
+    brightness = np.full((256, 256), 240.0, np.float32)
+    brightness[80:180, 60:72] = 30.0  # a stroke in the light
+    brightness[80:180, 190:202] = 30.0  # ... and one in the shadow
+    brightness[:, 128:] *= 0.55  # the right half in a hand's shadow
+    darkness = paper_darkness(brightness)
+    assert np.median(darkness[:, 140:180]) < 10 and np.median(darkness[:, 20:50]) < 10  # paper, either side
+    lit, shaded = darkness[100:160, 62:70].mean(), darkness[100:160, 192:200].mean()
+    assert lit > 200 and abs(shaded - lit) < 15  # the stroke in the shadow as dark against its paper
 
 
 def test_empty_lined_paper_has_no_ink_left():

@@ -36,6 +36,7 @@ from digitlab.reading.imaging import (
 )
 
 READ_SIDE = 512  # the ink of a number is found on a copy at most this many pixels a side
+PAPER_DRAFT_SIDE = 2 * READ_SIDE  # on printed paper a JPEG is decoded no smaller than this: lines 1 px thin are lost
 MAX_COMPONENTS = 40  # more separate marks than this is text or noise, not a number: refused at once
 SPECK_FRACTION = 0.3  # marks smaller than this fraction of the median digit height are specks
 MERGE_OVERLAP = 0.5  # marks overlapping horizontally by this fraction of the narrower are one digit
@@ -349,7 +350,8 @@ class Reader:
         self.marks = MarkModel.of_run(self.predictor.run, threads=threads) if marks else None
 
     def read_file(self, data: bytes, *, decimal_comma: bool = False) -> NumberReading:
-        return self.read(bytes_to_image(data), decimal_comma=decimal_comma)
+        return self.read(bytes_to_image(data, **({"draft_side": PAPER_DRAFT_SIDE} if self.paper else {})),
+                         decimal_comma=decimal_comma)
 
     def read(self, image: Image.Image | np.ndarray, *, min_confidence: float | None = None,
              decimal_comma: bool = False) -> NumberReading:

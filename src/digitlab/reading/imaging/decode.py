@@ -89,19 +89,20 @@ def read_header(data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: in
     return image
 
 
-def bytes_to_image(data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+def bytes_to_image(data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_IMAGE_PIXELS,
+                   draft_side: int = DRAFT_SIDE) -> Image.Image:
     """Bytes of an image file -> a decoded, EXIF-oriented Pillow image, or an ImageError saying why not.
 
-    A large JPEG is decoded at a reduced scale (its DCT draft mode), no smaller than ``DRAFT_SIDE``; its
+    A large JPEG is decoded at a reduced scale (its DCT draft mode), no smaller than ``draft_side``; its
     ``info["source_size"]`` keeps the size the file declares. Limits are checked on the declared size,
     before any pixel is decoded.
     """
-    return decode_opened(read_header(data, max_bytes=max_bytes, max_pixels=max_pixels))
+    return decode_opened(read_header(data, max_bytes=max_bytes, max_pixels=max_pixels), draft_side)
 
 
-def decode_opened(image: Opened) -> Image.Image:
-    """Decode an image that :func:`read_header` has checked: a plain PNG by libspng, a large JPEG in draft
-    mode, anything else by Pillow; then EXIF-oriented."""
+def decode_opened(image: Opened, draft_side: int = DRAFT_SIDE) -> Image.Image:
+    """Decode an image that :func:`read_header` has checked: a plain PNG by libspng, a JPEG over twice
+    ``draft_side`` in draft mode, anything else by Pillow; then EXIF-oriented."""
     if isinstance(image, PlainPng):
         return _load_png(image)
     width, height = image.size
@@ -109,8 +110,8 @@ def decode_opened(image: Opened) -> Image.Image:
     # 64 KB block's return waited for the GIL (a phone photo took 121 ms beside a busy thread, not 12).
     image.decodermaxblock = max(image.decodermaxblock, MAX_IMAGE_BYTES)
     try:
-        if image.format in ("JPEG", "MPO") and max(width, height) > 2 * DRAFT_SIDE:
-            scale = DRAFT_SIDE / max(width, height)
+        if image.format in ("JPEG", "MPO") and max(width, height) > 2 * draft_side:
+            scale = draft_side / max(width, height)
             image.draft("RGB" if image.mode not in ("L", "RGB") else image.mode,
                         (math.ceil(width * scale), math.ceil(height * scale)))
         image.load()

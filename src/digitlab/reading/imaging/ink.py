@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from digitlab.reading.imaging.decode import ImageError, as_image, opaque_as_rgb
-from digitlab.reading.imaging.paper import clean_paper
+from digitlab.reading.imaging.paper import clean_paper, paper_darkness
 
 MIN_INK_FRACTION = 0.0005  # less ink than this (relative to the image) is "no digit"
 DENOISE_MIN_SIDE = 56  # images smaller than this are not median-filtered (too little to lose)
@@ -188,9 +188,14 @@ def find_ink(image: Image.Image, work_side: int, clean: bool = False) -> FoundIn
     denoise = min(image.size) >= DENOISE_MIN_SIDE
     distance = paper_distance(rgb, paper, denoise and reduction == 1)
     peak = ink_peak(distance)
-    distance, cleaned = clean_paper(distance, peak) if clean else (distance, False)
-    if cleaned:
-        peak = ink_peak(distance)
+    if clean:  # printed paper: its darkness against the paper around it, the printed lines taken out
+        brightness = rgb @ _CHANNEL_MEAN
+        darkest, typical, brightest = np.percentile(brightness, [1, 50, 99])
+        if brightest - typical < typical - darkest:  # the paper is lighter than the ink (a shadow can darken
+            # the border, so the border's colour does not say)
+            distance = paper_darkness(_median3(brightness) if denoise and reduction == 1 else brightness)
+            distance, _ = clean_paper(distance, ink_peak(distance))
+            peak = ink_peak(distance)
     inked = distance >= 0.25 * peak
     if peak < 24 or np.count_nonzero(inked) < max(3, MIN_INK_FRACTION * distance.size):
         raise NoDigitFound("no digit found: the image has no ink (blank or nearly uniform)")

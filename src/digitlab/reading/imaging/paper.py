@@ -34,29 +34,28 @@ THIN = 0.025  # a printed line is at most this share of the image's larger side 
 DOTS = 6  # a dotted rule has at least this many dots in a row
 PEN_SHARE = 0.7  # ... and at most this share of the pen's width
 LINE_LEVEL = 0.1  # printed lines are looked for among pixels this far from the paper (of the ink's peak)
-UNEVEN = 0.12  # the background's distance (98th percentile) above this share of the ink's peak: uneven light
-BACKGROUND_SIDE = 128  # the background is estimated on a copy about this many pixels a side ...
+BACKGROUND_SIDE = 128  # the paper's brightness is estimated on a copy about this many pixels a side ...
 BACKGROUND_WINDOW = 0.12  # ... over windows this share of the side (much wider than a stroke) ...
-GATE_PERCENTILE = 10  # ... uneven where this percentile of it is high (some paper shows in every window) ...
-BACKGROUND_PERCENTILE = 40  # ... and then this percentile of it is taken away
+PAPER_PERCENTILE = 90  # ... as this percentile of the brightness (some paper shows in every window)
 _EIGHT = np.ones((3, 3), dtype=bool)  # 8-connectivity
 
 
-def even_light(distance: np.ndarray, peak: float) -> np.ndarray:
-    """``distance`` less the background's own, where the light is uneven; else ``distance`` itself."""
-    shrink = max(1, max(distance.shape) // BACKGROUND_SIDE)
-    small = distance[::shrink, ::shrink]
+def paper_darkness(brightness: np.ndarray) -> np.ndarray:
+    """How much darker than the paper around it each pixel is, 0 (paper) to 255 (black): the brightness
+    over the local paper's, so that light falling off across a page, a shadow's edge or a tint move
+    nothing. The paper's brightness is estimated on a copy about BACKGROUND_SIDE pixels a side: over
+    windows much wider than a stroke, the PAPER_PERCENTILE-th percentile (some paper shows in every
+    window, however dense the writing and the printed lines), then the least over the same window (a
+    closing, which keeps a shadow's edge where it is)."""
+    shrink = max(1, max(brightness.shape) // BACKGROUND_SIDE)
+    small = brightness[::shrink, ::shrink]
     window = max(3, round(BACKGROUND_WINDOW * max(small.shape)))
-    # Whether the light is uneven, by a low percentile: the paper's own level, which ink and printed lines do
-    # not raise however dense they are; then how much to take away, by a higher one that follows a shadow.
-    floor = ndimage.percentile_filter(small, GATE_PERCENTILE, size=window)
-    if float(np.percentile(floor, 98)) < UNEVEN * peak:
-        return distance
-    background = ndimage.percentile_filter(small, BACKGROUND_PERCENTILE, size=window)
-    background = ndimage.uniform_filter(background, size=max(3, window // 2))
-    zoom = (distance.shape[0] / small.shape[0], distance.shape[1] / small.shape[1])
-    full = ndimage.zoom(background, zoom, order=1)[:distance.shape[0], :distance.shape[1]]
-    return np.maximum(distance - full, 0, out=full)
+    paper = ndimage.minimum_filter(ndimage.percentile_filter(small, PAPER_PERCENTILE, size=window), size=window)
+    zoom = (brightness.shape[0] / small.shape[0], brightness.shape[1] / small.shape[1])
+    full = ndimage.zoom(paper, zoom, order=1)[:brightness.shape[0], :brightness.shape[1]]
+    darkness = 1.0 - brightness / np.maximum(full, 1.0)
+    np.clip(darkness, 0.0, 1.0, out=darkness)
+    return darkness * 255.0
 
 
 def _run(inked: np.ndarray) -> int:
@@ -124,18 +123,43 @@ def _thin_runs(labelled: np.ndarray, axis: int, length: float,
     return runs
 
 
-def _collinear(runs: list, axis: int, length: float, thin: float, shape: tuple[int, int]) -> np.ndarray:
+def _collinear(runs: list, axis: int, length: float, thin: float, inked: np.ndarray) -> np.ndarray:
     """The runs that lie on one line with others (the same row, give or take ``thin``: the edges of a row
-    of boxes, a rule broken by the writing) whose lengths add up to ``length``."""
-    lines = np.zeros(shape, dtype=bool)
+    of boxes, a rule broken by the writing) whose lengths add up to ``length``; each such line taken out
+    whole, from its first run to its last: one straight band fitted through all its runs, so that the short
+    pieces between two digits go too, not only the runs long enough to be found."""
+    lines = np.zeros(inked.shape, dtype=bool)
     for group in _on_one_line([run[3] for run in runs], thin):
         total = sum((runs[i][1].stop - runs[i][1].start) if axis == 1 else (runs[i][0].stop - runs[i][0].start)
                     for i in group)
         if total >= length:
-            for i in group:
-                rows, columns, band, _ = runs[i]
-                lines[rows, columns] |= band
+            lines |= _whole_line([runs[i] for i in group], axis, inked)
     return lines
+
+
+def _whole_line(group: list, axis: int, inked: np.ndarray) -> np.ndarray:
+    """One printed line through a group of collinear runs: the ink within half its typical thickness (plus
+    a pixel) of the line fitted through the runs' bands, from the first run's start to the last one's end."""
+    along, across = [], []
+    thickness = []
+    for rows, columns, band, _ in group:
+        found_rows, found_columns = np.nonzero(band)
+        found_rows, found_columns = found_rows + rows.start, found_columns + columns.start
+        along.append(found_columns if axis == 1 else found_rows)
+        across.append(found_rows if axis == 1 else found_columns)
+        thickness.append(np.count_nonzero(band) / max(1, (columns.stop - columns.start) if axis == 1
+                                                      else (rows.stop - rows.start)))
+    along_all, across_all = np.concatenate(along), np.concatenate(across)
+    slope, offset = np.polyfit(along_all, across_all, 1) if np.ptp(along_all) > 0 else (0.0, float(across_all.mean()))
+    start, stop = int(along_all.min()), int(along_all.max()) + 1
+    half = float(np.median(thickness)) / 2 + 1
+    oriented = inked if axis == 1 else inked.T  # rows across the line, columns along it
+    positions = np.arange(oriented.shape[0], dtype=np.float64)[:, None]
+    steps = np.arange(start, stop)
+    near = np.abs(positions - (slope * steps + offset)[None, :]) <= half
+    line = np.zeros(oriented.shape, dtype=bool)
+    line[:, start:stop] = near & oriented[:, start:stop]
+    return line if axis == 1 else line.T
 
 
 def _ending_on(runs: list, shape: tuple[int, int], rules: np.ndarray) -> np.ndarray:
@@ -153,9 +177,9 @@ def printed_lines(inked: np.ndarray, thin: float) -> tuple[np.ndarray, np.ndarra
     from one printed horizontal line to another."""
     height, width = inked.shape
     across = _thin_runs(_runs(inked, axis=1), 1, _run(inked), thin)
-    horizontal = _collinear(across, 1, LONG * width, thin, inked.shape)
+    horizontal = _collinear(across, 1, LONG * width, thin, inked)
     down = _thin_runs(_runs(inked, axis=0), 0, _run(inked), thin)
-    vertical = _collinear(down, 0, TALL * height, thin, inked.shape)
+    vertical = _collinear(down, 0, TALL * height, thin, inked)
     if horizontal.any():
         vertical |= _ending_on(down, inked.shape, ndimage.binary_dilation(horizontal, iterations=math.ceil(thin)))
     return horizontal | _dotted_lines(inked, thin), vertical
@@ -201,14 +225,13 @@ def line_limit(inked: np.ndarray) -> float:
 
 
 def clean_paper(distance: np.ndarray, peak: float) -> tuple[np.ndarray, bool]:
-    """The distance with uneven light evened out and printed lines taken out (the writing that crosses them
-    kept), and whether anything was changed."""
-    evened = even_light(distance, peak)
-    inked = evened >= 0.25 * peak
-    faint = evened >= LINE_LEVEL * peak  # faint lines whole, not in pieces
+    """The darkness (paper_darkness) with printed lines taken out (the writing that crosses them kept), and
+    whether anything was taken out."""
+    inked = distance >= 0.25 * peak
+    faint = distance >= LINE_LEVEL * peak  # faint lines whole, not in pieces
     thin = line_limit(faint)
     horizontal, vertical = printed_lines(faint, thin)
-    if not (horizontal.any() or vertical.any()) and evened is distance:
+    if not (horizontal.any() or vertical.any()):
         return distance, False
     # A line's soft edges (blur, JPEG) go with it: one pixel either side of its core.
     horizontal = ndimage.binary_dilation(horizontal, structure=np.ones((3, 1), dtype=bool))
@@ -217,7 +240,7 @@ def clean_paper(distance: np.ndarray, peak: float) -> tuple[np.ndarray, bool]:
     kept = inked & ~ndimage.binary_dilation(printed, iterations=2)  # the writing, clear of the lines' edges
     reach = math.ceil(2 * thin) + 4
     restored = _continues_across(kept, horizontal, 0, reach) | _continues_across(kept, vertical, 1, reach)
-    cleaned = evened if evened is not distance else distance.copy()
+    cleaned = distance.copy()
     cleaned[printed & ~restored] = 0.0
     cleaned[_stray_rules(cleaned >= 0.25 * peak, thin)] = 0.0
     return cleaned, True
