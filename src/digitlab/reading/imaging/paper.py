@@ -31,6 +31,8 @@ RUN = 0.05  # a straight run this share of the larger side (at least 9 px), whic
 LONG = 0.6  # a horizontal printed line spans at least this share of the width
 TALL = 0.8  # a vertical printed line with no box around it spans this share of the height
 THIN = 0.025  # a printed line is at most this share of the image's larger side thick (at least 4 px)
+PEN_OVER_LINE = 1.6  # a pixel of a printed line this much darker than the lines' median ...
+PEN_LEVEL = 0.5  # ... and at least this share of the ink's peak is the pen's, lying on the line
 DOTS = 6  # a dotted rule has at least this many dots in a row
 PEN_SHARE = 0.7  # ... and at most this share of the pen's width
 LINE_LEVEL = 0.1  # printed lines are looked for among pixels this far from the paper (of the ink's peak)
@@ -233,6 +235,8 @@ def clean_paper(distance: np.ndarray, peak: float) -> tuple[np.ndarray, bool]:
     horizontal, vertical = printed_lines(faint, thin)
     if not (horizontal.any() or vertical.any()):
         return distance, False
+    # Where the pen lies on a line (a stroke along it, a loop touching it), it is darker than the line.
+    pen_on_line = distance >= max(PEN_OVER_LINE * float(np.median(distance[horizontal | vertical])), PEN_LEVEL * peak)
     # A line's soft edges (blur, JPEG) go with it: one pixel either side of its core.
     horizontal = ndimage.binary_dilation(horizontal, structure=np.ones((3, 1), dtype=bool))
     vertical = ndimage.binary_dilation(vertical, structure=np.ones((1, 3), dtype=bool))
@@ -241,7 +245,7 @@ def clean_paper(distance: np.ndarray, peak: float) -> tuple[np.ndarray, bool]:
     reach = math.ceil(2 * thin) + 4
     restored = _continues_across(kept, horizontal, 0, reach) | _continues_across(kept, vertical, 1, reach)
     cleaned = distance.copy()
-    cleaned[printed & ~restored] = 0.0
+    cleaned[printed & ~restored & ~pen_on_line] = 0.0
     cleaned[_stray_rules(cleaned >= 0.25 * peak, thin)] = 0.0
     return cleaned, True
 
