@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from digitlab.reading.imaging.decode import ImageError, as_image, opaque_as_rgb
-from digitlab.reading.imaging.paper import clean_paper, paper_darkness
+from digitlab.reading.imaging.paper import clean_paper, paper_darkness, paper_is_lighter
 
 MIN_INK_FRACTION = 0.0005  # less ink than this (relative to the image) is "no digit"
 DENOISE_MIN_SIDE = 56  # images smaller than this are not median-filtered (too little to lose)
@@ -190,9 +190,7 @@ def find_ink(image: Image.Image, work_side: int, clean: bool = False) -> FoundIn
     peak = ink_peak(distance)
     if clean:  # printed paper: its darkness against the paper around it, the printed lines taken out
         brightness = rgb @ _CHANNEL_MEAN
-        darkest, typical, brightest = np.percentile(brightness, [1, 50, 99])
-        if brightest - typical < typical - darkest:  # the paper is lighter than the ink (a shadow can darken
-            # the border, so the border's colour does not say)
+        if paper_is_lighter(brightness):
             distance = paper_darkness(_median3(brightness) if denoise and reduction == 1 else brightness)
             distance, _ = clean_paper(distance, ink_peak(distance))
             peak = ink_peak(distance)

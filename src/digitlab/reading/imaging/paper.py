@@ -31,15 +31,34 @@ RUN = 0.05  # a straight run this share of the larger side (at least 9 px), whic
 LONG = 0.6  # a horizontal printed line spans at least this share of the width
 TALL = 0.8  # a vertical printed line with no box around it spans this share of the height
 THIN = 0.025  # a printed line is at most this share of the image's larger side thick (at least 4 px)
+PEN_SHARE = 0.7  # ... and at most this share of the pen's width
+DOTS = 6  # a dotted rule has at least this many dots in a row
 PEN_OVER_LINE = 1.6  # a pixel of a printed line this much darker than the lines' median ...
 PEN_LEVEL = 0.5  # ... and at least this share of the ink's peak is the pen's, lying on the line
-DOTS = 6  # a dotted rule has at least this many dots in a row
-PEN_SHARE = 0.7  # ... and at most this share of the pen's width
 LINE_LEVEL = 0.1  # printed lines are looked for among pixels this far from the paper (of the ink's peak)
 BACKGROUND_SIDE = 128  # the paper's brightness is estimated on a copy about this many pixels a side ...
 BACKGROUND_WINDOW = 0.12  # ... over windows this share of the side (much wider than a stroke) ...
 PAPER_PERCENTILE = 90  # ... as this percentile of the brightness (some paper shows in every window)
+STANDS_OUT = 0.15  # writing differs from the brightness around it by this share of the brightness range
 _EIGHT = np.ones((3, 3), dtype=bool)  # 8-connectivity
+
+
+def _small_copy(brightness: np.ndarray) -> tuple[np.ndarray, int]:
+    """Every s-th row and column, about BACKGROUND_SIDE a side, and the window (much wider than a stroke)
+    that the paper is judged over on it."""
+    shrink = max(1, max(brightness.shape) // BACKGROUND_SIDE)
+    small = brightness[::shrink, ::shrink]
+    return small, max(3, round(BACKGROUND_WINDOW * max(small.shape)))
+
+
+def paper_is_lighter(brightness: np.ndarray) -> bool:
+    """Whether the writing is darker than the paper: what stands out from the brightness around it (its
+    median over a window) stands out darker more often than lighter. Neither the border's colour nor the
+    whole image's median says this under a shadow over half the page."""
+    small, window = _small_copy(brightness)
+    deviation = small - ndimage.median_filter(small, size=window)
+    step = STANDS_OUT * max(float(np.ptp(small)), 1.0)
+    return np.count_nonzero(deviation < -step) >= np.count_nonzero(deviation > step)
 
 
 def paper_darkness(brightness: np.ndarray) -> np.ndarray:
@@ -49,9 +68,7 @@ def paper_darkness(brightness: np.ndarray) -> np.ndarray:
     windows much wider than a stroke, the PAPER_PERCENTILE-th percentile (some paper shows in every
     window, however dense the writing and the printed lines), then the least over the same window (a
     closing, which keeps a shadow's edge where it is)."""
-    shrink = max(1, max(brightness.shape) // BACKGROUND_SIDE)
-    small = brightness[::shrink, ::shrink]
-    window = max(3, round(BACKGROUND_WINDOW * max(small.shape)))
+    small, window = _small_copy(brightness)
     paper = ndimage.minimum_filter(ndimage.percentile_filter(small, PAPER_PERCENTILE, size=window), size=window)
     zoom = (brightness.shape[0] / small.shape[0], brightness.shape[1] / small.shape[1])
     full = ndimage.zoom(paper, zoom, order=1)[:brightness.shape[0], :brightness.shape[1]]
