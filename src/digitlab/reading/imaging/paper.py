@@ -206,18 +206,24 @@ def printed_lines(inked: np.ndarray, thin: float) -> tuple[np.ndarray, np.ndarra
 
 def _dotted_lines(inked: np.ndarray, thin: float) -> np.ndarray:
     """Rows of dots: at least DOTS small marks (none over 3 x ``thin`` across) on one row, give or take
-    ``thin``, spread over LONG of the width: a dotted rule, whose dots are no decimal points (a dot half as
-    big again as the row's typical one is written, and stays)."""
+    ``thin``, spread over LONG of the width: a dotted rule, taken out whole along the band fitted through
+    its dots (the dots that touch the writing too), less any dot half as big again as the row's typical
+    one (written, it stays)."""
     labelled = _labelled(inked)
-    dots = [(label, (rows.start + rows.stop) / 2, columns, max(rows.stop - rows.start, columns.stop - columns.start))
-            for label, (rows, columns) in enumerate(ndimage.find_objects(labelled), start=1)
+    dots = [(label, rows, columns) for label, (rows, columns) in enumerate(ndimage.find_objects(labelled), start=1)
             if max(rows.stop - rows.start, columns.stop - columns.start) <= 3 * thin]
     lines = np.zeros(inked.shape, dtype=bool)
-    for group in (list(map(dots.__getitem__, indices)) for indices in _on_one_line([dot[1] for dot in dots], thin)):
-        spread = max(dot[2].stop for dot in group) - min(dot[2].start for dot in group)
+    rows_of = [(rows.start + rows.stop) / 2 for _, rows, _ in dots]
+    for group in (list(map(dots.__getitem__, indices)) for indices in _on_one_line(rows_of, thin)):
+        spread = max(columns.stop for _, _, columns in group) - min(columns.start for _, _, columns in group)
         if len(group) >= DOTS and spread >= LONG * inked.shape[1]:
-            size = float(np.median([dot[3] for dot in group]))  # a written point is bigger than the rule's dots
-            lines |= np.isin(labelled, [dot[0] for dot in group if dot[3] <= 1.5 * size])
+            sizes = [max(rows.stop - rows.start, columns.stop - columns.start) for _, rows, columns in group]
+            typical = float(np.median(sizes))
+            plain = [dot for dot, size in zip(group, sizes, strict=True) if size <= 1.5 * typical]
+            written = [dot[0] for dot, size in zip(group, sizes, strict=True) if size > 1.5 * typical]
+            line = _whole_line([(rows, columns, labelled[rows, columns] == label, 0.0)
+                                for label, rows, columns in plain], 1, inked)
+            lines |= line & ~np.isin(labelled, written) if written else line
     return lines
 
 
