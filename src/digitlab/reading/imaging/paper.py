@@ -259,7 +259,8 @@ def clean_paper(distance: np.ndarray, peak: float) -> tuple[np.ndarray, bool]:
     if not (horizontal.any() or vertical.any()):
         return distance, False
     # Where the pen lies on a line (a stroke along it, a loop touching it), it is darker than the line.
-    pen_on_line = distance >= max(PEN_OVER_LINE * float(np.median(distance[horizontal | vertical])), PEN_LEVEL * peak)
+    pen_level = max(PEN_OVER_LINE * float(np.median(distance[horizontal | vertical])), PEN_LEVEL * peak)
+    pen_on_line = distance >= pen_level
     # A line's soft edges (blur, JPEG) go with it: one pixel either side of its core.
     horizontal = ndimage.binary_dilation(horizontal, structure=np.ones((3, 1), dtype=bool))
     vertical = ndimage.binary_dilation(vertical, structure=np.ones((1, 3), dtype=bool))
@@ -269,14 +270,15 @@ def clean_paper(distance: np.ndarray, peak: float) -> tuple[np.ndarray, bool]:
     restored = _continues_across(kept, horizontal, 0, reach) | _continues_across(kept, vertical, 1, reach)
     cleaned = distance.copy()
     cleaned[printed & ~restored & ~pen_on_line] = 0.0
-    cleaned[_stray_rules(cleaned >= 0.25 * peak, thin)] = 0.0
+    cleaned[_stray_rules(cleaned, 0.25 * peak, thin, pen_level)] = 0.0
     return cleaned, True
 
 
-def _stray_rules(inked: np.ndarray, thin: float) -> np.ndarray:
-    """What is left of printed lines once they are taken out: marks that are nothing but a thin straight
-    run (the stub of a box's side; a piece of a rule, when longer than a minus sign), where a pen's stroke
-    is thicker."""
+def _stray_rules(distance: np.ndarray, level: float, thin: float, pen_level: float) -> np.ndarray:
+    """What is left of printed lines once they are taken out: marks (at least ``level`` dark) that are
+    nothing but a thin straight run (the stub of a box's side; a piece of a rule, when longer than a minus
+    sign) and as light as the printed lines (a written 1 is as thin and straight, but the pen's dark)."""
+    inked = distance >= level
     stray = np.zeros(inked.shape, dtype=bool)
     labelled = _labelled(inked)
     for label, (rows, columns) in enumerate(ndimage.find_objects(labelled), start=1):
@@ -284,6 +286,7 @@ def _stray_rules(inked: np.ndarray, thin: float) -> np.ndarray:
         if max(height, width) < 0.5 * _run(inked) or min(height, width) > thin + 2 or height < width < 3 * _run(inked):
             continue
         mine = labelled[rows, columns] == label
-        if _line_band(mine, 1 if width > height else 0, thin) is not None:
+        if (_line_band(mine, 1 if width > height else 0, thin) is not None
+                and np.percentile(distance[rows, columns][mine], 90) < pen_level):
             stray[rows, columns] |= mine
     return stray
