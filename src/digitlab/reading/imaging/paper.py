@@ -35,11 +35,14 @@ PEN_SHARE = 0.7  # ... and at most this share of the pen's width
 DOTS = 6  # a dotted rule has at least this many dots in a row
 PEN_OVER_LINE = 1.6  # a pixel of a printed line this much darker than the lines' median ...
 PEN_LEVEL = 0.5  # ... and at least this share of the ink's peak is the pen's, lying on the line
+SLIVER = 0.3  # a straight mark no thicker than this share of the pen's width is no writing
 LINE_LEVEL = 0.1  # printed lines are looked for among pixels this far from the paper (of the ink's peak)
 BACKGROUND_SIDE = 128  # the paper's brightness is estimated on a copy about this many pixels a side ...
 BACKGROUND_WINDOW = 0.12  # ... over windows this share of the side (much wider than a stroke) ...
 PAPER_PERCENTILE = 90  # ... as this percentile of the brightness (some paper shows in every window)
 STANDS_OUT = 0.15  # writing differs from the brightness around it by this share of the brightness range
+MAX_TILT = 0.07  # a printed line runs at most this steeply across the photo (4 degrees) ...
+TILT_SPAN = 0.3  # ... as its pieces found so far tell once they spread over this share of the image
 _EIGHT = np.ones((3, 3), dtype=bool)  # 8-connectivity
 
 
@@ -92,16 +95,35 @@ def _runs(inked: np.ndarray, axis: int) -> np.ndarray:
     return _labelled(ndimage.binary_opening(inked, structure=np.ones(shape, dtype=bool)))
 
 
-def _on_one_line(positions: list[float], thin: float) -> list[list[int]]:
-    """Indices of ``positions`` grouped by line: each group the positions within ``thin`` of its first (in
-    order), so that no chain of near neighbours runs across a number's strokes."""
+def _on_one_line(positions: list[float], middles: list[float], thin: float, extent: int) -> list[list[int]]:
+    """Indices of marks grouped by line: ``positions`` across the line, ``middles`` along it (of ``extent``).
+    In order along the line, each mark joins the group whose line passes within ``thin`` of it, the nearest;
+    else it starts one. A group's line is level with its marks' mean, tilted (by at most MAX_TILT: a photo's
+    perspective) once they spread over TILT_SPAN of the extent. So a row of boxes a few pixels askew is one
+    line, and no chain of near neighbours runs across a number."""
     groups: list[list[int]] = []
-    for index in sorted(range(len(positions)), key=positions.__getitem__):
-        if groups and positions[index] - positions[groups[-1][0]] <= thin:
-            groups[-1].append(index)
-        else:
+    for index in sorted(range(len(positions)), key=middles.__getitem__):
+        best, distance = None, thin
+        for group in groups:
+            away = abs(positions[index] - _predicted([positions[i] for i in group], [middles[i] for i in group],
+                                                     middles[index], TILT_SPAN * extent))
+            if away <= distance:
+                best, distance = group, away
+        if best is None:
             groups.append([index])
+        else:
+            best.append(index)
     return groups
+
+
+def _predicted(positions: list[float], middles: list[float], at: float, span: float) -> float:
+    """Where the line through these marks is at ``at`` along it: level with their mean, tilted (within
+    MAX_TILT) when they spread over ``span``."""
+    if len(positions) < 2 or max(middles) - min(middles) < span:
+        return float(np.mean(positions))
+    slope, offset = np.polyfit(middles, positions, 1)
+    slope = float(np.clip(slope, -MAX_TILT, MAX_TILT))
+    return float(np.mean(positions)) + slope * (at - float(np.mean(middles)))
 
 
 def _line_band(mine: np.ndarray, axis: int, thin: float) -> np.ndarray | None:
@@ -148,7 +170,8 @@ def _collinear(runs: list, axis: int, length: float, thin: float, inked: np.ndar
     whole, from its first run to its last: one straight band fitted through all its runs, so that the short
     pieces between two digits go too, not only the runs long enough to be found."""
     lines = np.zeros(inked.shape, dtype=bool)
-    for group in _on_one_line([run[3] for run in runs], thin):
+    middles = [((run[1].start + run[1].stop) if axis == 1 else (run[0].start + run[0].stop)) / 2 for run in runs]
+    for group in _on_one_line([run[3] for run in runs], middles, thin, inked.shape[1 if axis == 1 else 0]):
         total = sum((runs[i][1].stop - runs[i][1].start) if axis == 1 else (runs[i][0].stop - runs[i][0].start)
                     for i in group)
         if total >= length:
@@ -214,7 +237,9 @@ def _dotted_lines(inked: np.ndarray, thin: float) -> np.ndarray:
             if max(rows.stop - rows.start, columns.stop - columns.start) <= 3 * thin]
     lines = np.zeros(inked.shape, dtype=bool)
     rows_of = [(rows.start + rows.stop) / 2 for _, rows, _ in dots]
-    for group in (list(map(dots.__getitem__, indices)) for indices in _on_one_line(rows_of, thin)):
+    columns_of = [(columns.start + columns.stop) / 2 for _, _, columns in dots]
+    for group in (list(map(dots.__getitem__, indices)) for indices in _on_one_line(rows_of, columns_of, thin,
+                                                                                      inked.shape[1])):
         spread = max(columns.stop for _, _, columns in group) - min(columns.start for _, _, columns in group)
         if len(group) >= DOTS and spread >= LONG * inked.shape[1]:
             sizes = [max(rows.stop - rows.start, columns.stop - columns.start) for _, rows, columns in group]
@@ -241,11 +266,17 @@ def _continues_across(kept: np.ndarray, line: np.ndarray, axis: int, reach: int)
     return line & before & after
 
 
-def line_limit(inked: np.ndarray) -> float:
-    """How thick a printed line may be: ``THIN`` of the image's side (at least 4 px), and less than the pen's
-    width (twice the 97th percentile of the depth inside the ink: the writing's strokes, not the lines)."""
+def pen_width(inked: np.ndarray) -> float:
+    """The pen's width: twice the 97th percentile of the depth inside the ink (the writing's strokes, not
+    the lines)."""
     depths = ndimage.distance_transform_cdt(inked, metric="chessboard")[inked]
-    pen = 2.0 * float(np.percentile(depths, 97)) if depths.size else 0.0
+    return 2.0 * float(np.percentile(depths, 97)) if depths.size else 0.0
+
+
+def line_limit(inked: np.ndarray, pen: float | None = None) -> float:
+    """How thick a printed line may be: ``THIN`` of the image's side (at least 4 px), and less than the pen's
+    width."""
+    pen = pen_width(inked) if pen is None else pen
     return max(2.5, min(max(4.0, THIN * max(inked.shape)), PEN_SHARE * pen))
 
 
@@ -254,7 +285,8 @@ def clean_paper(distance: np.ndarray, peak: float) -> tuple[np.ndarray, bool]:
     whether anything was taken out."""
     inked = distance >= 0.25 * peak
     faint = distance >= LINE_LEVEL * peak  # faint lines whole, not in pieces
-    thin = line_limit(faint)
+    pen = pen_width(faint)
+    thin = line_limit(faint, pen)
     horizontal, vertical = printed_lines(faint, thin)
     if not (horizontal.any() or vertical.any()):
         return distance, False
@@ -270,14 +302,15 @@ def clean_paper(distance: np.ndarray, peak: float) -> tuple[np.ndarray, bool]:
     restored = _continues_across(kept, horizontal, 0, reach) | _continues_across(kept, vertical, 1, reach)
     cleaned = distance.copy()
     cleaned[printed & ~restored & ~pen_on_line] = 0.0
-    cleaned[_stray_rules(cleaned, 0.25 * peak, thin, pen_level)] = 0.0
+    cleaned[_stray_rules(cleaned, 0.25 * peak, thin, pen_level, SLIVER * pen)] = 0.0
     return cleaned, True
 
 
-def _stray_rules(distance: np.ndarray, level: float, thin: float, pen_level: float) -> np.ndarray:
+def _stray_rules(distance: np.ndarray, level: float, thin: float, pen_level: float, sliver: float) -> np.ndarray:
     """What is left of printed lines once they are taken out: marks (at least ``level`` dark) that are
     nothing but a thin straight run (the stub of a box's side; a piece of a rule, when longer than a minus
-    sign) and as light as the printed lines (a written 1 is as thin and straight, but the pen's dark)."""
+    sign) and as light as the printed lines (a written 1 is as thin and straight, but the pen's dark), or
+    no thicker than ``sliver`` (a line's edge, thinner than any pen)."""
     inked = distance >= level
     stray = np.zeros(inked.shape, dtype=bool)
     labelled = _labelled(inked)
@@ -286,7 +319,8 @@ def _stray_rules(distance: np.ndarray, level: float, thin: float, pen_level: flo
         if max(height, width) < 0.5 * _run(inked) or min(height, width) > thin + 2 or height < width < 3 * _run(inked):
             continue
         mine = labelled[rows, columns] == label
-        if (_line_band(mine, 1 if width > height else 0, thin) is not None
-                and np.percentile(distance[rows, columns][mine], 90) < pen_level):
+        axis = 1 if width > height else 0
+        if _line_band(mine, axis, thin) is not None and (np.percentile(distance[rows, columns][mine], 90) < pen_level
+                                                         or _line_band(mine, axis, sliver) is not None):
             stray[rows, columns] |= mine
     return stray
