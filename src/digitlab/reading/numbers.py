@@ -57,7 +57,7 @@ FRAGMENT_GAP = 0.3  # ... and joins its nearer neighbour when that is at most th
 # Signs, told by shape and place against the digits (of the median digit height): a minus is a bar before the
 # first digit, at least MINUS_ASPECT times as wide as tall, MINUS_WIDTH wide, about mid-height; a decimal
 # point is a round dot between two digits, POINT_SIZE across, its bottom within POINT_BASELINE of theirs.
-MINUS_ASPECT = 2.0
+MINUS_ASPECT = 1.6
 MINUS_WIDTH = (0.2, 0.9)
 MINUS_HEIGHT = 0.3
 POINT_SIZE = (0.06, 0.3)
