@@ -213,18 +213,22 @@ def _ending_on(runs: list, shape: tuple[int, int], rules: np.ndarray) -> np.ndar
     return lines
 
 
-def printed_lines(inked: np.ndarray, thin: float) -> tuple[np.ndarray, np.ndarray]:
-    """The printed horizontal and vertical lines (boolean masks) in a map of where the ink is: thin straight
+def printed_lines(inked: np.ndarray, thin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The printed horizontal and vertical lines and, of the vertical, the boxes' sides (boolean masks) in a
+    map of where the ink is: thin straight
     runs that add up, along one line, to ``LONG`` of the width (``TALL`` of the height), and vertical ones
-    from one printed horizontal line to another."""
+    from one printed horizontal line to another (up to twice as thick: boxes side by side share a side,
+    printed twice over)."""
     height, width = inked.shape
     across = _thin_runs(_runs(inked, axis=1), 1, _run(inked), thin)
     horizontal = _collinear(across, 1, LONG * width, thin, inked)
-    down = _thin_runs(_runs(inked, axis=0), 0, _run(inked), thin)
-    vertical = _collinear(down, 0, TALL * height, thin, inked)
+    vertical_runs = _runs(inked, axis=0)
+    vertical = _collinear(_thin_runs(vertical_runs, 0, _run(inked), thin), 0, TALL * height, thin, inked)
+    sides = np.zeros(inked.shape, dtype=bool)
     if horizontal.any():
-        vertical |= _ending_on(down, inked.shape, ndimage.binary_dilation(horizontal, iterations=math.ceil(thin)))
-    return horizontal | _dotted_lines(inked, thin), vertical
+        sides = _ending_on(_thin_runs(vertical_runs, 0, _run(inked), 2 * thin), inked.shape,
+                           ndimage.binary_dilation(horizontal, iterations=math.ceil(thin)))
+    return horizontal | _dotted_lines(inked, thin), vertical | sides, sides
 
 
 def _dotted_lines(inked: np.ndarray, thin: float) -> np.ndarray:
@@ -287,7 +291,7 @@ def clean_paper(distance: np.ndarray, peak: float) -> tuple[np.ndarray, bool]:
     faint = distance >= LINE_LEVEL * peak  # faint lines whole, not in pieces
     pen = pen_width(faint)
     thin = line_limit(faint, pen)
-    horizontal, vertical = printed_lines(faint, thin)
+    horizontal, vertical, sides = printed_lines(faint, thin)
     if not (horizontal.any() or vertical.any()):
         return distance, False
     # Where the pen lies on a line (a stroke along it, a loop touching it), it is darker than the line.
@@ -301,9 +305,25 @@ def clean_paper(distance: np.ndarray, peak: float) -> tuple[np.ndarray, bool]:
     reach = math.ceil(2 * thin) + 4
     restored = _continues_across(kept, horizontal, 0, reach) | _continues_across(kept, vertical, 1, reach)
     cleaned = distance.copy()
-    cleaned[printed & ~restored & ~pen_on_line] = 0.0
+    taken = printed & ~restored & ~pen_on_line
+    cleaned[taken] = 0.0
     cleaned[_stray_rules(cleaned, 0.25 * peak, thin, pen_level, SLIVER * pen)] = 0.0
+    cleaned[_corner_crumbs(cleaned >= 0.25 * peak, sides & taken, pen)] = 0.0
     return cleaned, True
+
+
+def _corner_crumbs(inked: np.ndarray, taken: np.ndarray, pen: float) -> np.ndarray:
+    """Specks no bigger than a pen's dot beside a box's side taken out: what is left where it met its
+    bottom line, which would read as a decimal point (forms print their separators)."""
+    near = ndimage.binary_dilation(taken, iterations=2)
+    labelled = _labelled(inked)
+    crumbs = np.zeros(inked.shape, dtype=bool)
+    for label, (rows, columns) in enumerate(ndimage.find_objects(labelled), start=1):
+        if max(rows.stop - rows.start, columns.stop - columns.start) <= 1.5 * pen:
+            mine = labelled[rows, columns] == label
+            if (mine & near[rows, columns]).any():
+                crumbs[rows, columns] |= mine
+    return crumbs
 
 
 def _stray_rules(distance: np.ndarray, level: float, thin: float, pen_level: float, sliver: float) -> np.ndarray:
