@@ -151,3 +151,19 @@ def test_a_recipe_and_a_model_that_disagree_are_refused():
 
     with pytest.raises(InvalidArgument, match="recipe trains a cnn"):
         train("mlp", recipe="accurate")
+
+
+def test_the_api_reads_printed_paper_when_asked_as_the_cli_does(exported_run, mnist):
+    from conftest import api_client
+    from digitlab.serving.app import create_app
+    from digitlab.serving.config import ServeConfig
+
+    client = api_client(create_app(ServeConfig(exported_run.path)))
+    reader, plain = Reader(exported_run.path, paper=True), Reader(exported_run.path)
+    differs = []
+    for number in page_numbers(mnist.x_test, mnist.y_test, 4, seed=9):
+        answer = client.post("/v1/read?paper=true&min_confidence=0", files={"file": ("page.jpg", number.data)})
+        assert answer.status_code == 200
+        assert answer.json()["number"] == reader.read_file(number.data).read_as
+        differs.append(answer.json()["number"] != plain.read_file(number.data).read_as)
+    assert any(differs)  # without paper=true the printed lines are read as ink

@@ -389,6 +389,41 @@ def test_the_app_reads_numbers_as_the_server_does(server, browser, marked_run):
     assert agree >= 0.95, list(zip(in_browser, on_server, strict=True))
 
 
+def test_the_app_reads_numbers_on_printed_paper_as_the_server_does(server, browser, marked_run, mnist):
+    """paper.js against paper.py: numbers of MNIST test digits photographed on ruled, squared, dotted and
+    boxed paper (the paper benchmark's kind), read with --paper by the CLI's reader and by the app."""
+    import base64
+
+    from digitlab.reading.imaging import ImageError
+    from digitlab.reading.numbers import Reader
+    from digitlab.reading.pages import page_numbers
+
+    numbers = page_numbers(mnist.x_test, mnist.y_test, 16, seed=5)
+    context, page = open_app(browser, server)
+    page.click("#mode-number")
+    in_browser = page.evaluate("""async (encoded) => {
+        const imaging = await import('./imaging.js');
+        const read = [];
+        for (const text of encoded) {
+            const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+            const {picture, isJpeg} = await imaging.decode(new Blob([bytes]));
+            await window.digitlabApp.readPixels(picture, {isJpeg, paper: true});
+            read.push(document.getElementById('digit').textContent);
+        }
+        return read; }""", [base64.b64encode(number.data).decode() for number in numbers])
+    context.close()
+    reader = Reader(marked_run, paper=True)
+
+    def read_on_server(data: bytes) -> str:
+        try:
+            return reader.read_file(data).number
+        except ImageError:
+            return "\u2013"
+
+    on_server = [read_on_server(number.data) for number in numbers]
+    assert in_browser == on_server, list(zip(in_browser, on_server, [n.truth for n in numbers], strict=True))
+
+
 # ------------------------------------------------------------------------------------------------
 # "Not a digit" and "not sure": the CLI, the API, the page and the app answer the same
 

@@ -26,6 +26,7 @@ from scipy import ndimage
 from digitlab.inference.marks import MarkModel
 from digitlab.inference.predictor import Predictor
 from digitlab.reading.imaging import (
+    DRAFT_SIDE,
     STROKE_FRACTION,
     ImageError,
     NoDigitFound,
@@ -63,6 +64,12 @@ MINUS_HEIGHT = 0.3
 POINT_SIZE = (0.06, 0.3)
 POINT_BASELINE = 0.15
 POINT_FILL = 0.45  # the share of its box a dot's ink fills (a tick or a comma's tail fills less)
+
+
+def draft_side(paper: bool) -> int:
+    """How small a JPEG may be decoded for the number reader: on printed paper no smaller than
+    PAPER_DRAFT_SIDE."""
+    return PAPER_DRAFT_SIDE if paper else DRAFT_SIDE
 
 
 @dataclass(frozen=True)
@@ -350,15 +357,15 @@ class Reader:
         self.marks = MarkModel.of_run(self.predictor.run, threads=threads) if marks else None
 
     def read_file(self, data: bytes, *, decimal_comma: bool = False) -> NumberReading:
-        return self.read(bytes_to_image(data, **({"draft_side": PAPER_DRAFT_SIDE} if self.paper else {})),
-                         decimal_comma=decimal_comma)
+        return self.read(bytes_to_image(data, draft_side=draft_side(self.paper)), decimal_comma=decimal_comma)
 
     def read(self, image: Image.Image | np.ndarray, *, min_confidence: float | None = None,
-             decimal_comma: bool = False) -> NumberReading:
+             decimal_comma: bool = False, paper: bool | None = None) -> NumberReading:
         """The number an image shows (a single digit reads as a one-character number), with a leading minus
         and a decimal point when it has them (written as a comma with ``decimal_comma``); ``min_confidence``
-        replaces the predictor's threshold for this reading."""
-        found = ink_map(image, READ_SIDE, clean=self.paper)
+        replaces the predictor's threshold for this reading, and ``paper`` the reader's own for whether
+        printed lines are taken out."""
+        found = ink_map(image, READ_SIDE, clean=self.paper if paper is None else paper)
         number = number_marks(found.ink)
         digits: list[tuple[_Mark, np.ndarray, tuple[int, int]]] = []  # mark, input, column span in the mark
         read_before: list[int] = []  # how many digits the marks before each mark hold (a mark may hold several)

@@ -14,8 +14,8 @@ from digitlab.errors import InvalidArgument
 from digitlab.feedback.store import UNSURE_SENDER, FeedbackStore, StoreFull, check_label
 from digitlab.inference.calibration import statuses
 from digitlab.inference.explain import Explainer, rounded
-from digitlab.reading.imaging import ImageError, decode_opened, image_to_mnist, read_header
-from digitlab.reading.numbers import Reader
+from digitlab.reading.imaging import DRAFT_SIDE, ImageError, decode_opened, image_to_mnist, read_header
+from digitlab.reading.numbers import Reader, draft_side
 from digitlab.serving.access import Access
 from digitlab.serving.config import ServeConfig
 from digitlab.serving.errors import RequestError, image_error
@@ -23,9 +23,10 @@ from digitlab.serving.parsing import Item, base64_bytes, is_large
 from digitlab.serving.work import WorkPool
 
 
-def decode_items(items: list[Item], config: ServeConfig) -> list[Image.Image | np.ndarray]:
+def decode_items(items: list[Item], config: ServeConfig, draft_side: int = DRAFT_SIDE) -> list[Image.Image | np.ndarray]:
     """A request's items as images (on a pool thread): base64 decoded, the request's pixel budget checked
-    on the files' declared sizes before any is decoded, then decoded."""
+    on the files' declared sizes before any is decoded, then decoded (a large JPEG no smaller than
+    ``draft_side``)."""
     files = [base64_bytes(item) if isinstance(item, str) else item for item in items]
     opened = [read_header(item, max_bytes=config.max_bytes, max_pixels=config.max_pixels)
               if isinstance(item, bytes) else item for item in files]  # headers only, so far
@@ -33,7 +34,7 @@ def decode_items(items: list[Item], config: ServeConfig) -> list[Image.Image | n
     if declared > config.max_request_pixels:
         raise ImageError(f"the request's images hold {declared:,} pixels, over the request's "
                          f"{config.max_request_pixels:,}-pixel budget", "too_large")
-    return [image if isinstance(image, np.ndarray) else decode_opened(image) for image in opened]
+    return [image if isinstance(image, np.ndarray) else decode_opened(image, draft_side) for image in opened]
 
 
 def prepare_items(items: list[Item], config: ServeConfig) -> list[np.ndarray]:
@@ -42,11 +43,12 @@ def prepare_items(items: list[Item], config: ServeConfig) -> list[np.ndarray]:
 
 
 def read_item(item: Item, config: ServeConfig, reader: Reader, explainer: Explainer | None = None,
-              min_confidence: float | None = None, decimal_comma: bool = False) -> dict:
+              min_confidence: float | None = None, decimal_comma: bool = False, paper: bool = False) -> dict:
     """The number one item shows (on a pool thread: decoding, finding the digits and their model call);
-    with an ``explainer``, each digit also gets its 28x28 input and saliency map."""
-    reading = reader.read(decode_items([item], config)[0], min_confidence=min_confidence,
-                          decimal_comma=decimal_comma)
+    with an ``explainer``, each digit also gets its 28x28 input and saliency map; with ``paper``, printed
+    lines are taken out first."""
+    reading = reader.read(decode_items([item], config, draft_side(paper))[0], min_confidence=min_confidence,
+                          decimal_comma=decimal_comma, paper=paper)
     answer = reading.to_json()
     if explainer is not None:
         explanations = explainer.explain(np.stack([digit.input for digit in reading.digits]))

@@ -28,7 +28,7 @@ from digitlab.version import __version__
 
 VENDOR = WEB / "vendor"
 VENDOR_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs")
-APP_FILES = ("style.css", "app.js", "drawing.js", "device.js", "imaging.js", "numbers.js", "sw.js",
+APP_FILES = ("style.css", "app.js", "drawing.js", "device.js", "imaging.js", "numbers.js", "paper.js", "sw.js",
              "manifest.webmanifest", "icon-192.png", "icon-512.png")
 INDEX = "index.html"  # the page, filled in for the device reader (front.page_html)
 

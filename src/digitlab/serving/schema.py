@@ -85,6 +85,9 @@ FEEDBACK_BODY = {"requestBody": {"required": True, "content": {
 DECIMAL_COMMA = {"name": "decimal_comma", "in": "query", "required": False,
                  "schema": {"type": "boolean", "default": False},
                  "description": "write the number's decimal separator as a comma (12,5)"}
+PAPER = {"name": "paper", "in": "query", "required": False, "schema": {"type": "boolean", "default": False},
+         "description": "the number is written on ruled, squared, dotted or boxed paper: take the printed lines "
+                        "and uneven light out first"}
 MIN_CONFIDENCE = {"name": "min_confidence", "in": "query", "required": False,
                   "schema": {"type": "number", "minimum": 0, "maximum": 1},
                   "description": "withhold readings less confident than this (default: the run's threshold; 0: none)"}

@@ -26,6 +26,7 @@ from digitlab.serving.schema import (
     EXPLAIN,
     INCLUDE_INPUT,
     MIN_CONFIDENCE,
+    PAPER,
     PREDICT_BODY,
     BatchOut,
     NumberOut,
@@ -73,16 +74,16 @@ async def answer(request: Request, *, batch: bool) -> list[dict]:
 
 
 @router.post("/v1/read", summary="Read the whole number in one image",
-             openapi_extra=PREDICT_BODY | {"parameters": [EXPLAIN, MIN_CONFIDENCE, DECIMAL_COMMA]}, responses=ERRORS,
+             openapi_extra=PREDICT_BODY | {"parameters": [EXPLAIN, MIN_CONFIDENCE, DECIMAL_COMMA, PAPER]}, responses=ERRORS,
              response_model=NumberOut)
 async def read(request: Request) -> Response:
     service = current_service(request)
     explain, minimum = query_flag(request, "explain"), query_number(request, "min_confidence", MIN_CONFIDENCE_RULE)
-    comma = query_flag(request, "decimal_comma")
+    comma, paper = query_flag(request, "decimal_comma"), query_flag(request, "paper")
     (item,) = await parse_items(request, service.config, service.pool, batch=False)
     try:
         return json_response(await service.pool.run(read_item, item, service.config, service.reader,
-                                                    service.explainer if explain else None, minimum, comma,
+                                                    service.explainer if explain else None, minimum, comma, paper,
                                                     large=is_large([item])))
     except ImageError as error:
         raise image_error(error) from None

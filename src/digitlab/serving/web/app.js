@@ -25,6 +25,7 @@ const seen = document.getElementById("seen");
 const bars = document.getElementById("bars");
 const message = document.getElementById("message");
 const explainToggle = document.getElementById("explain");
+const paperToggle = document.getElementById("paper");  // numbers on printed paper: lines taken out first
 const opening = openReader();  // started at once: a stroke drawn while it loads is read once it has
 let reader = null;
 let mode = "digit";
@@ -83,7 +84,7 @@ async function ask(input, options = {}) {
   const started = performance.now();
   try {
     const explain = askedIn === "digit" && reader.canExplain && explainToggle.checked;
-    const result = askedIn === "number" ? await reader.readNumber(input, options) :
+    const result = askedIn === "number" ? await reader.readNumber(input, {paper: paperToggle.checked, ...options}) :
       await reader.readDigit(input, {...options, explain});
     const took = performance.now() - started;
     if (askedIn !== mode) return took;  // the mode changed while the reading was out

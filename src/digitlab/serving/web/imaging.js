@@ -3,7 +3,9 @@
 // a parity test in Chromium keeps them together). Pixels come from a canvas as RGBA bytes.
 "use strict";
 
-const WORK_SIDE = 96, DIGIT_SIDE = 40, DRAFT_SIDE = 192, DENOISE_MIN_SIDE = 56;
+import {cleanPaper, paperDarkness, paperIsLighter} from "./paper.js";
+
+const WORK_SIDE = 96, DIGIT_SIDE = 40, DRAFT_SIDE = 192, DENOISE_MIN_SIDE = 56, PAPER_DRAFT_SIDE = 1024;
 const DIGIT_BOX = 20, CANVAS = 28, STROKE_FRACTION = 0.12, MIN_INK_FRACTION = 0.0005;
 
 export class NoDigitFound extends Error {}
@@ -343,15 +345,25 @@ function looksLikeMnist(gray) {
 }
 
 // Stage 1: paper colour, polarity, colour distance and ink strength on a copy at most workSide a side.
-function findInk(picture, hasAlpha, workSide = WORK_SIDE) {
+function findInk(picture, hasAlpha, workSide = WORK_SIDE, clean = false) {
   const reduction = Math.max(1, Math.ceil(Math.max(picture.width, picture.height) / workSide));
   const working = reduce(picture, reduction);
   const {rgb, background} = asRgb(working, hasAlpha, null);
   const paper = border(rgb, working.width, working.height);
   const denoise = Math.min(picture.width, picture.height) >= DENOISE_MIN_SIDE;
   const count = working.width * working.height;
-  const distance = distanceFrom(rgb, paper, count, working.width, working.height, denoise && reduction === 1);
-  const peak = peakOf(distance);
+  let distance = distanceFrom(rgb, paper, count, working.width, working.height, denoise && reduction === 1);
+  let peak = peakOf(distance);
+  if (clean) {  // printed paper: its darkness against the paper around it, the printed lines taken out (paper.js)
+    let brightness = new Float32Array(count);
+    for (let p = 0; p < count; p++) brightness[p] = (rgb[p * 3] + rgb[p * 3 + 1] + rgb[p * 3 + 2]) / 3;
+    if (denoise && reduction === 1) brightness = median3(brightness, working.width, working.height);
+    if (paperIsLighter(brightness, working.width, working.height)) {
+      const darkness = paperDarkness(brightness, working.width, working.height);
+      distance = cleanPaper(darkness, working.width, working.height, peakOf(darkness));
+      peak = peakOf(distance);
+    }
+  }
   const inked = distance.reduce((n, v) => n + (v >= 0.25 * peak), 0);
   if (peak < 24 || inked < Math.max(3, MIN_INK_FRACTION * count)) {
     throw new NoDigitFound("no digit found: the image has no ink (blank or nearly uniform)");
@@ -364,9 +376,9 @@ function findInk(picture, hasAlpha, workSide = WORK_SIDE) {
 
 // A JPEG larger than twice DRAFT_SIDE is decoded by Pillow at 1/2, 1/4 or 1/8 scale (its DCT draft mode,
 // the smallest still DRAFT_SIDE large); the browser decodes it whole, so it is reduced by that factor here.
-export function draftFactor(width, height) {
-  if (Math.max(width, height) <= 2 * DRAFT_SIDE) return 1;
-  const scale = DRAFT_SIDE / Math.max(width, height);
+export function draftFactor(width, height, draftSide = DRAFT_SIDE) {
+  if (Math.max(width, height) <= 2 * draftSide) return 1;
+  const scale = draftSide / Math.max(width, height);
   const wanted = [Math.ceil(width * scale), Math.ceil(height * scale)];
   let factor = 1;
   for (const candidate of [2, 4, 8]) {
@@ -377,10 +389,12 @@ export function draftFactor(width, height) {
 
 // The ink of a whole image (white on black, [0, 1]) on a copy at most workSide a side: imaging.py's ink_map.
 // toSource: how many of the file's own pixels one ink pixel spans (the reduction times a JPEG's draft factor).
-export function inkMap(picture, workSide, {isJpeg = false} = {}) {
-  const draft = isJpeg ? draftFactor(picture.width, picture.height) : 1;
+// With paper, printed lines and uneven light are taken out first, and a JPEG is drafted no smaller than
+// PAPER_DRAFT_SIDE (numbers.py's Reader(paper=True)).
+export function inkMap(picture, workSide, {isJpeg = false, paper = false} = {}) {
+  const draft = isJpeg ? draftFactor(picture.width, picture.height, paper ? PAPER_DRAFT_SIDE : DRAFT_SIDE) : 1;
   if (draft > 1) picture = reduce(picture, draft);
-  const found = findInk(picture, !opaque(picture), workSide);
+  const found = findInk(picture, !opaque(picture), workSide, paper);
   return {ink: inkOf(found.distance, found.peak), width: found.working.width, height: found.working.height,
           reduction: found.reduction, toSource: found.reduction * draft, inverted: found.inverted};
 }

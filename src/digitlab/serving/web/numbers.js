@@ -9,7 +9,7 @@ import {digitToMnist, inkMap, NoDigitFound, strokeWidth} from "./imaging.js";
 const READ_SIDE = 512, MAX_COMPONENTS = 40, SPECK_FRACTION = 0.3, MERGE_OVERLAP = 0.5, WIDE_FRACTION = 1.0;
 const MAYBE_WIDE_FRACTION = 0.55, SURE = 0.9, MAX_DIGITS_PER_MARK = 6, SPLIT_PENALTY = 0.5, STROKE_FRACTION = 0.12;
 const FRAGMENT_FRACTION = 0.55, FRAGMENT_GAP = 0.3;
-const MINUS_ASPECT = 2.0, MINUS_WIDTH = [0.2, 0.9], MINUS_HEIGHT = 0.3;  // signs: see numbers.py
+const MINUS_ASPECT = 1.6, MINUS_WIDTH = [0.2, 0.9], MINUS_HEIGHT = 0.3;  // signs: see numbers.py
 const POINT_SIZE = [0.06, 0.3], POINT_BASELINE = 0.15, POINT_FILL = 0.45;
 const CUTS_PER_MARK = 12, CUT_RADIUS = 0.04, CUT_SPACING = 0.06, CUT_EDGE = 0.12, GRID_STEP = 0.1, FILLED_CUTS_PER_MARK = 20;
 

@@ -49,7 +49,7 @@ export async function openReader() {
     readDigit: (input, {explain = false} = {}) =>
       asked(`/v1/predict?include_input=true${explain ? "&explain=true" : ""}`, input),
     // -> {number, confidence, digits: [{digit, confidence, box: [x, y, w, h], top}]}
-    readNumber: (input) => asked("/v1/read", input),
+    readNumber: (input, {paper = false} = {}) => asked(`/v1/read${paper ? "?paper=true" : ""}`, input),
     // A correction: the image that was read, the right label and the reading it corrects. The client id makes a
     // re-send (a retry after a lost answer) count once. -> {id, stored}
     correct: (input, label, prediction) => asked("/v1/feedback", input, {
