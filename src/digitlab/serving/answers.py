@@ -23,7 +23,8 @@ from digitlab.serving.parsing import Item, base64_bytes, is_large
 from digitlab.serving.work import WorkPool
 
 
-def decode_items(items: list[Item], config: ServeConfig, draft_side: int = DRAFT_SIDE) -> list[Image.Image | np.ndarray]:
+def decode_items(items: list[Item], config: ServeConfig,
+                 draft_side: int = DRAFT_SIDE) -> list[Image.Image | np.ndarray]:
     """A request's items as images (on a pool thread): base64 decoded, the request's pixel budget checked
     on the files' declared sizes before any is decoded, then decoded (a large JPEG no smaller than
     ``draft_side``)."""

@@ -40,6 +40,6 @@ from digitlab.reading.imaging.mnist import (
     stroke_width,
 )
 
-__all__ = ["CANVAS", "DRAFT_SIDE", "STROKE_FRACTION", "MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "ImageError", "InkMap", "NoDigitFound",
-           "Opened", "Prepared", "bytes_to_image", "bytes_to_mnist", "decode_opened", "digit_to_mnist",
+__all__ = ["CANVAS", "DRAFT_SIDE", "STROKE_FRACTION", "MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "ImageError", "InkMap",
+           "NoDigitFound", "Opened", "Prepared", "bytes_to_image", "bytes_to_mnist", "decode_opened", "digit_to_mnist",
            "image_to_mnist", "ink_map", "mnist_ready", "naive_mnist", "read_header", "stroke_width"]

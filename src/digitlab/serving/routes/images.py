@@ -74,8 +74,8 @@ async def answer(request: Request, *, batch: bool) -> list[dict]:
 
 
 @router.post("/v1/read", summary="Read the whole number in one image",
-             openapi_extra=PREDICT_BODY | {"parameters": [EXPLAIN, MIN_CONFIDENCE, DECIMAL_COMMA, PAPER]}, responses=ERRORS,
-             response_model=NumberOut)
+             openapi_extra=PREDICT_BODY | {"parameters": [EXPLAIN, MIN_CONFIDENCE, DECIMAL_COMMA, PAPER]},
+             responses=ERRORS, response_model=NumberOut)
 async def read(request: Request) -> Response:
     service = current_service(request)
     explain, minimum = query_flag(request, "explain"), query_number(request, "min_confidence", MIN_CONFIDENCE_RULE)
