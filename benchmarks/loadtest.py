@@ -16,7 +16,9 @@ after the mixed workload, and the CPU time each request costs the server and wrk
 ceiling: the requests per second these cores could answer if they did nothing else (cores / CPU per
 request). A last workload gives the floor of any Python server here: uvicorn, with the same workers,
 loop and HTTP parser, answering every JSON request with a fixed reply (`fixed_answer` below), no
-FastAPI, no model. Traffic never leaves this machine.
+FastAPI, no model. The server runs as deployed: with a feedback store whose writes need a writer's
+token (`--feedback STORE`, one token made with `digitlab tokens add`), behind the Host allow-list and
+the cross-site check. Traffic never leaves this machine.
 
 With --beside, the figures are kept beside the main ones (under `beside`, labelled with this CPU's maker
 and bfloat16 hardware) instead of replacing them: how a second machine records its own.
@@ -45,6 +47,7 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results" / "loadtest.json"
 BOUNDARY = "digitlabloadtest"
+SERVED_WITH = "--feedback STORE: writes need a writer token; Host allow-list and cross-site check on"
 
 LUA = """
 local bodies, index = {}, 0
@@ -118,6 +121,14 @@ def _start_server(run: str | None, workers: int, *options: str) -> tuple[subproc
             time.sleep(0.2)
     process.kill()
     raise SystemExit("server did not start")
+
+
+def _guarded_store(store: Path) -> list[str]:
+    """The options that serve as deployed: a feedback store whose writes need a writer's token (one is
+    made), with the Host allow-list and the cross-site check that every request passes anyway."""
+    subprocess.run([sys.executable, "-m", "digitlab", "tokens", "add", "loadtest", "--role", "writer",
+                    "--store", str(store)], check=True, stdout=subprocess.DEVNULL)
+    return ["--feedback", str(store)]
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -263,9 +274,10 @@ def measure(run: str, requests: int, concurrency: int, workers: int, repeats: in
         json_script.write_text(LUA.replace("%CONTENT_TYPE%", "application/json"))
         canvas_script.write_text(LUA.replace("%CONTENT_TYPE%", f"multipart/form-data; boundary={BOUNDARY}"))
         photos = [phone_photo_jpeg(x_test[index], rng) for index in range(4)]
+        deployed = _guarded_store(directory / "feedback")
 
         def json_rounds(served: str | None, *options: str) -> list[dict]:
-            process, url = _start_server(served, workers, *options)
+            process, url = _start_server(served, workers, *(deployed if served else []), *options)
             try:
                 return _rounds(url, json_script, json_bodies, requests, concurrency, repeats,
                                _server_pids(process, workers))
@@ -276,7 +288,7 @@ def measure(run: str, requests: int, concurrency: int, workers: int, repeats: in
             results.append(_summary("json 28x28", json_rounds(run, *([] if batching else ["--no-batching"])),
                                     batching=batching))
 
-        process, url = _start_server(run, workers)
+        process, url = _start_server(run, workers, *deployed)
         try:
             server = _server_pids(process, workers)
             canvas = _rounds(url, canvas_script, canvas_bodies, requests, concurrency, repeats, server)
@@ -318,7 +330,8 @@ def main() -> None:
     command = (f"python -m benchmarks.loadtest {arguments.run} --requests {arguments.requests} "
                f"--concurrency {arguments.concurrency} --workers {arguments.workers}"
                + (" --beside" if arguments.beside else ""))
-    record(RESULTS, {"command": command, "model": model, "results": results}, beside=arguments.beside)
+    record(RESULTS, {"command": command, "model": model, "served_with": SERVED_WITH, "results": results},
+           beside=arguments.beside)
     print(json.dumps([{k: v for k, v in r.items() if k != "rounds"} for r in results], indent=2))
 
 

@@ -65,6 +65,8 @@ def record(path: Path, payload: dict, *, beside: bool = False) -> dict:
     figures already there; see keep_beside); returns what was recorded. The READMEs' tables are rendered
     from the results by their own step, ``python -m benchmarks.report``."""
     measured = {**payload, "machine": machine_info()}
+    if not beside and path.exists():  # the main machine measured again: the other machines' figures stay
+        measured |= {key: value for key, value in json.loads(path.read_text()).items() if key == "beside"}
     write_results(path, keep_beside(path, measured) if beside else measured)
     print(f"wrote {path}; render the tables with: python -m benchmarks.report", file=sys.stderr)
     return measured
@@ -165,7 +167,9 @@ def _loadtest_rows(payload: dict) -> list[str]:
     first = payload["results"][0]
     lines += ["", f"Model `{payload['model']}` served from ONNX by {first['workers']} worker processes at concurrency "
               f"{first['concurrency']}; medians of 3 rounds; command: `{payload['command']}` "
-              f"({_machine_line(payload['machine'])}, shared by server and load generator)."]
+              f"({_machine_line(payload['machine'])}, shared by server and load generator); "
+              + (f"served with {payload['served_with']}." if "served_with" in payload
+                 else "served without a feedback store.")]
     return lines
 
 
