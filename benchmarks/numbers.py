@@ -15,7 +15,10 @@ right the way people write:
 Reported: whole-number accuracy, digit accuracy (1 - character error rate, by edit distance) and what went
 wrong with each wrong number: split (more digits read than written), merge (fewer), classify (as many,
 some read wrong) or failed (an error, e.g. no digit found). Images come from a fixed seed, so every run
-sees the same set.
+sees the same set. A number is judged by its best reading (``read_as``), as the paper benchmark judges
+it: what a run with an abstention threshold would withhold as "not sure" is counted beside
+(``withheld``: how many, and how many of those were read right), and the abstention has its own
+benchmark (benchmarks.abstain).
 
     python -m benchmarks.numbers RUN [RUN ...] [--count 1000] [--seed 0] [--digits test|train|held-out]
 
@@ -142,11 +145,13 @@ def measure(run_path: str, numbers: list[NumberImage], marks: bool = True) -> di
     for number in numbers:
         started = time.perf_counter()
         try:
-            read = reader.read_file(number.data).number
+            reading = reader.read_file(number.data)
+            read, withheld = reading.read_as, bool(reading.withheld)
         except ImageError:
-            read = None
+            read, withheld = None, False
         seconds.append(time.perf_counter() - started)
         outcomes.append({"truth": number.truth, "read": read, "error": error_kind(number.truth, read),
+                         "withheld": withheld,
                          "spacing": number.spacing, "look": number.look, "touching": number.touching})
     in_target = [o for o in outcomes if len(o["truth"]) in TARGET_LENGTHS]
     return {
@@ -155,6 +160,8 @@ def measure(run_path: str, numbers: list[NumberImage], marks: bool = True) -> di
         "mark_model": run.config["marks"]["command"] if reader.marks else None,
         "all": summarise(outcomes),
         "lengths_2_to_6": summarise(in_target),
+        "lengths_2_to_6_withheld": {"numbers": sum(o["withheld"] for o in in_target),
+                                    "read_right": sum(o["withheld"] and o["error"] is None for o in in_target)},
         "lengths_2_to_6_not_touching": summarise([o for o in in_target if not o["touching"]]),
         "lengths_2_to_6_touching": summarise([o for o in in_target if o["touching"]]),
         "by_length": {str(n): summarise([o for o in outcomes if len(o["truth"]) == n]) for n in range(2, 9)},

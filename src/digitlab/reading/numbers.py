@@ -57,12 +57,16 @@ FRAGMENT_FRACTION = 0.55  # a mark less tall than this (of the median digit heig
 FRAGMENT_GAP = 0.3  # ... and joins its nearer neighbour when that is at most this far (of the median height)
 # Signs, told by shape and place against the digits (of the median digit height): a minus is a bar before the
 # first digit, at least MINUS_ASPECT times as wide as tall, MINUS_WIDTH wide, about mid-height; a decimal
-# point is a round dot between two digits, POINT_SIZE across, its bottom within POINT_BASELINE of theirs.
+# point is a round dot between two digits, POINT_SIZE across, its bottom within POINT_BASELINE of theirs,
+# and no other mark spans more than POINT_ALONE of its columns (a speck under a digit's foot, or below
+# another speck as in a colon, is no point; chosen on the tuning sets, where real points share at most
+# a quarter of their columns and stray specks half or more).
 MINUS_ASPECT = 1.6
 MINUS_WIDTH = (0.2, 0.9)
 MINUS_HEIGHT = 0.3
 POINT_SIZE = (0.06, 0.3)
 POINT_BASELINE = 0.15
+POINT_ALONE = 0.4
 POINT_FILL = 0.45  # the share of its box a dot's ink fills (a tick or a comma's tail fills less)
 
 
@@ -216,6 +220,9 @@ def _signs(marks: list[_Mark], labelled: np.ndarray,
                 and mark.right < last and 0.5 <= mark.height / max(mark.width, 1) <= 2.0):
             return False
         if abs(mark.bottom - bottom) > POINT_BASELINE * typical:
+            return False
+        if any(min(other.right, mark.right) - max(other.left, mark.left) > POINT_ALONE * mark.width
+               for other in marks if other is not mark):
             return False
         own = labelled[mark.top:mark.bottom, mark.left:mark.right] == mark.labels[0]
         return np.count_nonzero(own) >= POINT_FILL * mark.height * mark.width

@@ -10,7 +10,7 @@ const READ_SIDE = 512, MAX_COMPONENTS = 40, SPECK_FRACTION = 0.3, MERGE_OVERLAP 
 const MAYBE_WIDE_FRACTION = 0.55, SURE = 0.9, MAX_DIGITS_PER_MARK = 6, SPLIT_PENALTY = 0.5, STROKE_FRACTION = 0.12;
 const FRAGMENT_FRACTION = 0.55, FRAGMENT_GAP = 0.3;
 const MINUS_ASPECT = 1.6, MINUS_WIDTH = [0.2, 0.9], MINUS_HEIGHT = 0.3;  // signs: see numbers.py
-const POINT_SIZE = [0.06, 0.3], POINT_BASELINE = 0.15, POINT_FILL = 0.45;
+const POINT_SIZE = [0.06, 0.3], POINT_BASELINE = 0.15, POINT_ALONE = 0.4, POINT_FILL = 0.45;
 const CUTS_PER_MARK = 12, CUT_RADIUS = 0.04, CUT_SPACING = 0.06, CUT_EDGE = 0.12, GRID_STEP = 0.1, FILLED_CUTS_PER_MARK = 20;
 
 function roundHalfEven(value) {
@@ -100,6 +100,9 @@ function signsOf(marks, labels, width, typical) {
     if (!(size >= POINT_SIZE[0] * typical && size <= POINT_SIZE[1] * typical && first < m.left && m.right < last
           && aspect >= 0.5 && aspect <= 2.0)) return false;
     if (Math.abs(m.bottom - bottom) > POINT_BASELINE * typical) return false;
+    if (marks.some((o) => o !== m && Math.min(o.right, m.right) - Math.max(o.left, m.left) > POINT_ALONE * widthOf(m))) {
+      return false;  // another mark spans its columns: a speck under a digit's foot, or the lower dot of a colon
+    }
     let own = 0;
     for (let y = m.top; y < m.bottom; y++) for (let x = m.left; x < m.right; x++) own += labels[y * width + x] === m.labels[0];
     return own >= POINT_FILL * heightOf(m) * widthOf(m);
