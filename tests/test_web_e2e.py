@@ -226,6 +226,41 @@ def test_a_correction_from_the_page_is_stored(server, browser, feedback_store):
     assert number_record.inputs.shape == (2, 28, 28) and len(number_record.reported_prediction) == 2
 
 
+def test_a_writer_sends_a_correction_from_the_page_with_their_token(marked_run, browser, tmp_path):
+    """Served with tokens required, the page asks for a writer's token: without it the correction is refused
+    (401, said on the page, nothing stored); with it the correction waits for review under the writer's name."""
+    from digitlab.feedback.store import FeedbackStore
+    from digitlab.feedback.tokens import add_token
+
+    store_path = tmp_path / "store"
+    store = FeedbackStore(store_path)
+    writer = add_token(store, "classroom", "writer")
+    store.close()
+    with running_server(marked_run.path, "--feedback", str(store_path)) as (_, url):
+        page = browser.new_page(viewport={"width": 1000, "height": 800})
+        page.goto(url)
+        page.wait_for_function("document.getElementById('model-info').textContent.includes('cnn')")
+        stroke(page, [(140, 40), (142, 240)])
+        read_result(page)
+        assert page.locator("#correct").is_visible() and page.locator("#writer-token").is_visible()
+        page.click("#correct-digits button[data-digit='7']")
+        page.wait_for_function("document.getElementById('correct-status').dataset.saved === 'false'", timeout=15000)
+        assert "writer's token" in page.locator("#correct-status").text_content()
+        page.fill("#writer-token", writer)
+        page.click("#correct-digits button[data-digit='7']")
+        page.wait_for_function("document.getElementById('correct-status').dataset.saved === 'true'", timeout=15000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "web-page-writer-token.png"), full_page=True)
+        page.reload()  # the token is kept for the tab, not sent anywhere else
+        page.wait_for_function("document.getElementById('model-info').textContent.includes('cnn')")
+        assert page.input_value("#writer-token") == writer
+        page.close()
+    store = FeedbackStore(store_path)
+    records = list(store.records())
+    store.close()
+    assert [(record.label, record.status, record.submitted_by) for record in records] == [("7", "pending", "classroom")]
+
+
 # ------------------------------------------------------------------------------------------------
 # The on-device app at /app/: read in the browser, offline after one visit
 

@@ -107,6 +107,7 @@ function percent(probability) {
 function showResult(result) {
   lastResult = result;
   document.getElementById("correct").hidden = !(reader && reader.canCorrect && result);
+  document.getElementById("writer-token-row").hidden = !(reader && reader.correctNeedsToken);
   const status = document.getElementById("correct-status");
   status.textContent = "";
   delete status.dataset.saved;
@@ -191,7 +192,9 @@ async function sendCorrection(label) {
   try {
     const read = mode === "number" ? lastResult.digits.map((found) => found.digit ?? "?").join("") :
       String(lastResult.digit ?? "");
-    const saved = await reader.correct(lastAsked, label, read);
+    const token = WRITER_TOKEN.value.trim();
+    sessionStorage.setItem("digitlab-writer", token);
+    const saved = await reader.correct(lastAsked, label, read, token);
     status.textContent = `Saved: it was ${label}. Thank you.`;
     status.dataset.saved = "true";
     status.dataset.id = saved.id;
@@ -200,6 +203,10 @@ async function sendCorrection(label) {
     status.dataset.saved = "false";
   }
 }
+
+// With tokens required (serve --feedback without --open-feedback), a writer gives theirs once per tab.
+const WRITER_TOKEN = document.getElementById("writer-token");
+WRITER_TOKEN.value = sessionStorage.getItem("digitlab-writer") || "";
 
 function buildCorrections() {
   const digits = document.getElementById("correct-digits");

@@ -16,10 +16,10 @@ async function blobOf(input) {
   return {blob, name: "drawing.png"};
 }
 
-async function post(url, form) {
+async function post(url, form, headers = {}) {
   let response;
   try {
-    response = await fetch(url, {method: "POST", body: form});
+    response = await fetch(url, {method: "POST", body: form, headers});
   } catch (error) {
     throw new ReadingError(`cannot reach the server (${error})`);
   }
@@ -30,12 +30,12 @@ async function post(url, form) {
   return body;
 }
 
-async function asked(url, input, fields = {}) {
+async function asked(url, input, fields = {}, headers = {}) {
   const {blob, name} = await blobOf(input);
   const form = new FormData();
   form.append("file", blob, name);
   for (const [key, value] of Object.entries(fields)) form.append(key, value);
-  return post(url, form);
+  return post(url, form, headers);
 }
 
 export async function openReader() {
@@ -44,17 +44,19 @@ export async function openReader() {
   return {
     status: `model ${info.model} (${info.run}) via ${info.engine}${accuracy}`,
     canExplain: true,
-    canCorrect: Boolean(info.feedback) && !info.feedback_needs_token,  // the page holds no writer's token
+    canCorrect: Boolean(info.feedback),
+    correctNeedsToken: Boolean(info.feedback_needs_token),  // the writer gives it on the page (digitlab tokens add)
     // -> {digit, confidence, probabilities, input (28x28), saliency when explained}
     readDigit: (input, {explain = false} = {}) =>
       asked(`/v1/predict?include_input=true${explain ? "&explain=true" : ""}`, input),
     // -> {number, confidence, digits: [{digit, confidence, box: [x, y, w, h], top}]}
     readNumber: (input, {paper = false} = {}) => asked(`/v1/read${paper ? "?paper=true" : ""}`, input),
     // A correction: the image that was read, the right label and the reading it corrects. The client id makes a
-    // re-send (a retry after a lost answer) count once. -> {id, stored}
-    correct: (input, label, prediction) => asked("/v1/feedback", input, {
+    // re-send (a retry after a lost answer) count once; a writer's token, when given, goes as a Bearer token.
+    // -> {id, stored}
+    correct: (input, label, prediction, token = "") => asked("/v1/feedback", input, {
       label, prediction,
       client_id: self.crypto && crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`,
-    }),
+    }, token ? {Authorization: `Bearer ${token}`} : {}),
   };
 }
