@@ -96,6 +96,22 @@ def test_a_minus_and_a_decimal_point_are_found_by_shape_and_place(mnist):
     assert number_marks(ink_map(Image.open(io.BytesIO(render(plain.ink, "scan", rng))), 512).ink).signs == Signs()
 
 
+def test_a_point_stands_alone_in_its_columns():
+    """A dot on the baseline between two digits is a point; the lower dot of a colon, or a speck under the
+    next digit, is not (another mark spans its columns)."""
+
+    def signs(*specks: tuple[int, int, int, int]) -> Signs:
+        ink = np.zeros((60, 90), np.float32)
+        for top, bottom, left, right in ((10, 50, 10, 16), (10, 50, 40, 46), *specks):
+            ink[top:bottom, left:right] = 1.0
+        return number_marks(ink).signs
+
+    last_digit = (10, 50, 70, 76)
+    assert signs(last_digit, (44, 50, 56, 62)) == Signs(point=2)
+    assert signs(last_digit, (44, 50, 56, 62), (25, 30, 57, 62)) == Signs()  # a colon
+    assert signs((10, 40, 70, 76), (44, 50, 68, 74)) == Signs()  # under the digit's foot
+
+
 def test_the_reader_writes_signs_and_a_decimal_comma(mnist_run, mnist):
     rng = np.random.default_rng(11)
     written = compose(mnist.x_test[:3], "wide", "scan", rng, text="-12.5")
