@@ -5,6 +5,7 @@ summarises, exports and deletes them."""
 from __future__ import annotations
 
 import base64
+import http.client
 import io
 import json
 import signal
@@ -209,8 +210,8 @@ def burst_then_kill(process, url: str) -> tuple[dict[str, str], list[str]]:
                 attempted.append(client_id)
             try:
                 status, answer = send(url, client_id, index % 10)
-            except OSError:
-                return  # the server is gone
+            except (OSError, http.client.HTTPException):
+                return  # the server is gone, perhaps in the middle of an answer (not acknowledged then)
             if status == 201:
                 with lock:
                     acknowledged[client_id] = answer["id"]
