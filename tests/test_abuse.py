@@ -392,25 +392,25 @@ def test_a_blackholed_postgresql_fails_within_its_connect_timeout_without_its_pa
 
 
 def test_readings_withheld_as_unsure_wait_for_a_reviewer_within_a_quota(exported_run, store_path, tokens, tmp_path):
-    client = app_for(exported_run, store_path, queue_unsure=True, feedback_quota=2)
-    answers = [client.post("/v1/predict?min_confidence=1", json={"pixels": pixels(label)}).json()
-               for label in (1, 2, 3, 4)]
-    assert all(answer["status"] == "unsure" for answer in answers)
-    assert client.post("/v1/predict?min_confidence=0", json={"pixels": pixels(5)}).json()["status"] == "ok"
-    store = FeedbackStore(store_path)
-    deadline = time.monotonic() + 10
-    while store.count() < 2 and time.monotonic() < deadline:  # queued after the answers went
-        time.sleep(0.05)
-    time.sleep(0.3)
-    queued = store.records()
-    assert len(queued) == 2  # the "unsure" sender's quota
-    assert {record.submitted_by for record in queued} == {"unsure"} and {r.status for r in queued} == {"pending"}
-    likeliest = {str(answer["candidates"][0]) for answer in answers}
-    assert {record.proposed_label for record in queued} <= likeliest
-    store.close()
-    decided = client.post("/v1/review", json={"relabel": {queued[0].id: "1"}, "reject": [queued[1].id]},
-                          headers=bearer(tokens["reviewer"]))
-    assert decided.json() == {"decided": 2}
+    with app_for(exported_run, store_path, queue_unsure=True, feedback_quota=2) as client:  # one event loop
+        answers = [client.post("/v1/predict?min_confidence=1", json={"pixels": pixels(label)}).json()
+                   for label in (1, 2, 3, 4)]
+        assert all(answer["status"] == "unsure" for answer in answers)
+        assert client.post("/v1/predict?min_confidence=0", json={"pixels": pixels(5)}).json()["status"] == "ok"
+        store = FeedbackStore(store_path)
+        deadline = time.monotonic() + 10
+        while store.count() < 2 and time.monotonic() < deadline:  # queued after the answers went
+            time.sleep(0.05)
+        time.sleep(0.3)
+        queued = store.records()
+        assert len(queued) == 2  # the "unsure" sender's quota
+        assert {record.submitted_by for record in queued} == {"unsure"} and {r.status for r in queued} == {"pending"}
+        likeliest = {str(answer["candidates"][0]) for answer in answers}
+        assert {record.proposed_label for record in queued} <= likeliest
+        store.close()
+        decided = client.post("/v1/review", json={"relabel": {queued[0].id: "1"}, "reject": [queued[1].id]},
+                              headers=bearer(tokens["reviewer"]))
+        assert decided.json() == {"decided": 2}
     exported = run_cli("feedback", str(store_path), "--export", str(tmp_path / "idx"), "--json")
     assert exported.returncode == 0 and json.loads(exported.stdout)["exported"] == 1
     with pytest.raises(Exception, match="needs a corrections store"):
@@ -419,3 +419,34 @@ def test_readings_withheld_as_unsure_wait_for_a_reviewer_within_a_quota(exported
     with pytest.raises(Exception, match="without a token"):
         add_token(store, "unsure", "writer")
     store.close()
+
+
+def number_png(width: int) -> bytes:
+    """Three marks side by side, ``width`` wide and 24 high: the synthetic model reads squares as unsure
+    digits and thin bars as no digit at all."""
+    page = np.zeros((40, 100), np.uint8)
+    for left in (10, 40, 70):
+        page[8:32, left:left + width] = 255
+    buffer = io.BytesIO()
+    Image.fromarray(page).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_number_read_withheld_as_unsure_waits_for_a_reviewer(exported_run, store_path, tokens):
+    """Only numbers withheld as unsure are queued: one with a piece that is no digit at all is not."""
+    with app_for(exported_run, store_path, queue_unsure=True) as client:  # one event loop for the later work
+        bars = client.post("/v1/read?min_confidence=1", files={"file": ("bars.png", number_png(6))}).json()
+        assert {digit["status"] for digit in bars["digits"]} == {"not-a-digit"}
+        answer = client.post("/v1/read?min_confidence=1", files={"file": ("number.png", number_png(12))}).json()
+        assert answer["number"] is None and answer["withheld"] == [0, 1, 2], answer
+        assert {digit["status"] for digit in answer["digits"]} == {"unsure"}
+        store = FeedbackStore(store_path)
+        deadline = time.monotonic() + 10
+        while store.count() < 1 and time.monotonic() < deadline:  # queued after the answer went
+            time.sleep(0.05)
+        time.sleep(0.3)
+        (record,) = store.records()  # the bars were not queued
+        store.close()
+    assert record.submitted_by == "unsure" and record.status == "pending"
+    assert record.proposed_label == "".join(str(digit["top"][0][0]) for digit in answer["digits"])
+    assert record.inputs.shape == (3, 28, 28) and record.upload.startswith(b"\x89PNG")

@@ -125,8 +125,9 @@ def add_serve(commands) -> None:
     serve.add_argument("--feedback-quota", type=whole(1), default=FEEDBACK_QUOTA, metavar="N",
                        help="corrections of one sender that may wait for review (default: %(default)s)")
     serve.add_argument("--queue-unsure", action="store_true",
-                       help="readings /v1/predict withholds as not sure enter the review queue too (sender "
-                       "'unsure', the likeliest digit proposed), so that a person reads them; needs --feedback")
+                       help="readings /v1/predict and /v1/read withhold as not sure enter the review queue too "
+                       "(sender 'unsure', the likeliest digits proposed), so that a person reads them; needs "
+                       "--feedback")
     serve.add_argument("--allowed-host", action="append", metavar="NAME",
                        help="a Host name to answer besides localhost, 127.0.0.1, ::1 and --host (repeatable; '*': "
                        "any, behind a proxy that checks it)")

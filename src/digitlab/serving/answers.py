@@ -15,7 +15,7 @@ from digitlab.feedback.store import UNSURE_SENDER, FeedbackStore, StoreFull, che
 from digitlab.inference.calibration import statuses
 from digitlab.inference.explain import Explainer, rounded
 from digitlab.reading.imaging import DRAFT_SIDE, ImageError, decode_opened, image_to_mnist, read_header
-from digitlab.reading.numbers import Reader, draft_side
+from digitlab.reading.numbers import NumberReading, Reader, draft_side
 from digitlab.serving.access import Access
 from digitlab.serving.config import ServeConfig
 from digitlab.serving.errors import RequestError, image_error
@@ -44,10 +44,11 @@ def prepare_items(items: list[Item], config: ServeConfig) -> list[np.ndarray]:
 
 
 def read_item(item: Item, config: ServeConfig, reader: Reader, explainer: Explainer | None = None,
-              min_confidence: float | None = None, decimal_comma: bool = False, paper: bool = False) -> dict:
-    """The number one item shows (on a pool thread: decoding, finding the digits and their model call);
-    with an ``explainer``, each digit also gets its 28x28 input and saliency map; with ``paper``, printed
-    lines are taken out first."""
+              min_confidence: float | None = None, decimal_comma: bool = False,
+              paper: bool = False) -> tuple[dict, NumberReading]:
+    """The number one item shows, as the answer and as read (on a pool thread: decoding, finding the digits
+    and their model call); with an ``explainer``, each digit also gets its 28x28 input and saliency map;
+    with ``paper``, printed lines are taken out first."""
     reading = reader.read(decode_items([item], config, draft_side(paper))[0], min_confidence=min_confidence,
                           decimal_comma=decimal_comma, paper=paper)
     answer = reading.to_json()
@@ -56,7 +57,7 @@ def read_item(item: Item, config: ServeConfig, reader: Reader, explainer: Explai
         for entry, explanation in zip(answer["digits"], explanations, strict=True):
             entry["input"] = explanation.input.astype(int).tolist()
             entry["saliency"] = rounded(explanation.saliency)
-    return answer
+    return answer, reading
 
 
 def text_field(fields: dict[str, Any], name: str, longest: int) -> str | None:
@@ -132,21 +133,43 @@ def queue_withheld(results: list[dict], images: list[np.ndarray], items: list[It
     were queued (a store that fails queues nothing and says so in the log: prediction never waits on it)."""
     queued = 0
     for entry, image, item in zip(results, images, items, strict=True):
-        if entry["status"] != "unsure":
-            continue
-        upload = base64_bytes(item) if isinstance(item, str) else item
-        likeliest = str(entry["candidates"][0])
-        with _QUEUING:  # the quota's count and the insert as one step in this worker
-            if not access.may_queue_unsure():
-                continue
-            try:
-                _, created = store.add(label=likeliest, inputs=image[None], prediction=likeliest,
-                                       model_sha256=model_sha256, submitted_by=UNSURE_SENDER,
-                                       upload=upload if config.feedback_uploads and isinstance(upload, bytes) else None)
-            except StoreFull:
+        if entry["status"] == "unsure":
+            created = _queue_unsure(str(entry["candidates"][0]), image[None], item, config, store, access,
+                                    model_sha256)
+            if created is None:
                 break
-        queued += created
+            queued += created
     return queued
+
+
+def queue_withheld_number(reading: NumberReading, item: Item, config: ServeConfig, store: FeedbackStore,
+                          access: Access, model_sha256: str | None) -> int:
+    """A number /v1/read withheld because some of its digits were unsure (none "not a digit"), into the
+    review queue as queue_withheld does for digits: its digits' inputs, its likeliest digits proposed."""
+    statuses_ = {digit.status for digit in reading.digits}
+    if "unsure" not in statuses_ or "not-a-digit" in statuses_:
+        return 0
+    likeliest = "".join(str(digit.digit) for digit in reading.digits)
+    created = _queue_unsure(likeliest, np.stack([digit.input for digit in reading.digits]), item, config, store,
+                            access, model_sha256)
+    return created or 0
+
+
+def _queue_unsure(likeliest: str, inputs: np.ndarray, item: Item, config: ServeConfig, store: FeedbackStore,
+                  access: Access, model_sha256: str | None) -> int | None:
+    """One withheld reading queued under the "unsure" sender: 1, or 0 past its rate or quota or when already
+    stored, None when the store is full."""
+    upload = base64_bytes(item) if isinstance(item, str) else item
+    with _QUEUING:  # the quota's count and the insert as one step in this worker
+        if not access.may_queue_unsure():
+            return 0
+        try:
+            _, created = store.add(label=likeliest, inputs=inputs, prediction=likeliest, model_sha256=model_sha256,
+                                   submitted_by=UNSURE_SENDER,
+                                   upload=upload if config.feedback_uploads and isinstance(upload, bytes) else None)
+        except StoreFull:
+            return None
+    return int(created)
 
 
 def prediction_json(probabilities: np.ndarray, images: list[np.ndarray], include_input: bool,

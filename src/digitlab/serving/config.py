@@ -38,9 +38,10 @@ class ServeConfig:
     up to ``feedback_max`` of them, with their original uploads unless ``feedback_uploads`` is off; writing
     them needs a writer's token unless ``open_feedback`` (a demo on one's own machine), within
     ``feedback_rate`` a minute (bursts of ``feedback_burst``) and ``feedback_quota`` waiting for review per
-    sender (serving/access.py). With ``queue_unsure`` the readings /v1/predict withholds as "unsure" enter
-    the review queue too (as sender "unsure", the model's likeliest digit as the proposed label), so that a
-    person reads them. Requests whose Host is not in ``allowed_hosts`` ("*": any) are refused
+    sender (serving/access.py). With ``queue_unsure`` the readings /v1/predict and /v1/read withhold as
+    "unsure" enter the review queue too (as sender "unsure", the model's likeliest digits as the proposed
+    label; a number only when none of its pieces is "not a digit"), so that a person reads them. Requests
+    whose Host is not in ``allowed_hosts`` ("*": any) are refused
     (DNS rebinding), as are POSTs from other sites than the page's own and ``cors_origins``.
     """
 

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from digitlab.inference.explain import rounded
 from digitlab.inference.predictor import MIN_CONFIDENCE_RULE
 from digitlab.reading.imaging import ImageError
-from digitlab.serving.answers import prediction_json, prepared_images, queue_withheld, read_item
+from digitlab.serving.answers import prediction_json, prepared_images, queue_withheld, queue_withheld_number, read_item
 from digitlab.serving.errors import RequestError, image_error
 from digitlab.serving.parsing import is_large, json_response, parse_items, query_flag, query_number
 from digitlab.serving.schema import (
@@ -82,11 +82,15 @@ async def read(request: Request) -> Response:
     comma, paper = query_flag(request, "decimal_comma"), query_flag(request, "paper")
     (item,) = await parse_items(request, service.config, service.pool, batch=False)
     try:
-        return json_response(await service.pool.run(read_item, item, service.config, service.reader,
-                                                    service.explainer if explain else None, minimum, comma, paper,
-                                                    large=is_large([item])))
+        answer, reading = await service.pool.run(read_item, item, service.config, service.reader,
+                                                 service.explainer if explain else None, minimum, comma, paper,
+                                                 large=is_large([item]))
     except ImageError as error:
         raise image_error(error) from None
+    if service.config.queue_unsure and reading.withheld:
+        service.later(queue_withheld_number, reading, item, service.config, service.store, service.access,
+                      service.predictor.model_sha256)
+    return json_response(answer)
 
 
 # The routes app.Shortcut hands requests to directly.
