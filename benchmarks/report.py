@@ -66,7 +66,9 @@ def record(path: Path, payload: dict, *, beside: bool = False) -> dict:
     from the results by their own step, ``python -m benchmarks.report``."""
     measured = {**payload, "machine": machine_info()}
     if not beside and path.exists():  # the main machine measured again: the other machines' figures stay
-        measured |= {key: value for key, value in json.loads(path.read_text()).items() if key == "beside"}
+        others = json.loads(path.read_text()).get("beside")
+        if others:
+            measured["beside"] = others
     write_results(path, keep_beside(path, measured) if beside else measured)
     print(f"wrote {path}; render the tables with: python -m benchmarks.report", file=sys.stderr)
     return measured
